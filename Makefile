@@ -1,0 +1,51 @@
+# derm1m-pipeline: every target installs what it needs into $(VENV) first.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+CONFIG ?= configs/sample.yaml
+STAMP := $(VENV)/.installed-stamp
+# The CPU build of torch: from a local wheel folder when the machine has one, else PyTorch's CPU index.
+TORCH_FLAGS ?= $(if $(wildcard /opt/wheels/torch-2.13.0*),,--extra-index-url https://download.pytorch.org/whl/cpu)
+export HF_HUB_OFFLINE ?= 1
+export DO_NOT_TRACK ?= 1
+export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
+
+.PHONY: help install test build-derm1m lint format bench samples clean-data
+
+help:  ## list targets
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml constraints.txt
+	@command -v python3 >/dev/null || { echo "python3 (3.11+) is required"; exit 1; }
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q -U pip
+	$(PY) -m pip install -q $(TORCH_FLAGS) "torch==2.13.0+cpu"
+	$(PY) -m pip install -q $(TORCH_FLAGS) -c constraints.txt -e ".[all]"
+	# openai-whisper's only extra dependency is triton (CUDA-only); its real needs come from the extra.
+	$(PY) -m pip install -q --no-deps openai-whisper==20250625
+	$(PY) -m pip check | grep -v -i triton || true
+	touch $@
+
+install: $(STAMP)  ## create .venv with CPU torch and every extra (no CUDA packages)
+
+test: install  ## run the test suite offline
+	$(PY) -m pytest -q
+
+build-derm1m: install  ## run the whole pipeline flow on CONFIG (default configs/sample.yaml)
+	$(VENV)/bin/derm1m --config $(CONFIG) build
+
+lint: install  ## ruff and mypy on the library
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+format: install
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+bench: install  ## benchmarks; results go to bench/results/
+	$(PY) -m bench.run
+
+samples: install  ## regenerate the sample corpus (needs espeak-ng)
+	$(PY) scripts/make_samples.py
+
+clean-data:  ## delete the warehouse file and the media store
+	rm -rf data warehouse/derm1m.duckdb warehouse/derm1m.duckdb.wal

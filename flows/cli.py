@@ -1,0 +1,111 @@
+"""`derm1m`: the command line. Make targets call it; each command is a thin shell over pipeline/ or flows/."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+DEFAULT_CONFIG = "configs/sample.yaml"
+
+
+def _prefect_env() -> None:
+    """Quiet, offline-friendly Prefect defaults (telemetry off; warnings only) unless the user set them."""
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    _prefect_env()
+    from flows.build import build_derm1m
+    from pipeline.config import load_config
+
+    cfg = load_config(args.config)
+    if args.warehouse:
+        cfg.warehouse = Path(args.warehouse).resolve()
+    stages = args.stages.split(",") if args.stages else None
+    reports = build_derm1m(cfg, stages=stages)
+    print(f"{'stage':<11}{'in':>6}{'out':>7}{'rejected':>10}{'skipped':>9}  status")
+    for r in reports:
+        print(f"{r['stage']:<11}{r['items_in']:>6}{r['items_out']:>7}{r['items_rejected']:>10}"
+              f"{r['items_skipped']:>9}  {r['status']}")
+    print(f"warehouse: {cfg.warehouse}")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from pipeline.config import load_config
+    from pipeline.warehouse import connect, count, user_tables
+
+    cfg = load_config(args.config)
+    con = connect(cfg.warehouse)
+    for table in user_tables(con):
+        print(f"{table:<34}{count(con, table):>8}")
+    print()
+    rows = con.execute(
+        "SELECT stage, status, items_in, items_out, items_rejected, items_skipped FROM stage_runs "
+        "WHERE run_id = (SELECT max(run_id) FROM stage_runs) ORDER BY started_at"
+    ).fetchall()
+    for row in rows:
+        print(*row, sep="\t")
+    return 0
+
+
+def cmd_sql(args: argparse.Namespace) -> int:
+    from pipeline.config import load_config
+    from pipeline.warehouse import connect
+
+    cfg = load_config(args.config)
+    con = connect(cfg.warehouse)
+    cur = con.execute(args.query)
+    if cur.description:
+        print("\t".join(d[0] for d in cur.description))
+        for row in cur.fetchall():
+            print("\t".join("" if v is None else str(v) for v in row))
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """A scheduled deployment of the build flow (needs a Prefect server: `prefect server start`)."""
+    _prefect_env()
+    from flows.build import build_derm1m
+    from pipeline.config import load_config
+
+    cfg = load_config(args.config)
+    build_derm1m.serve(name=args.name, cron=args.cron, parameters={"cfg": cfg.model_dump(mode="json")})
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="derm1m", description="Build a Derm1M-style dermatology corpus.")
+    parser.add_argument("--config", default=DEFAULT_CONFIG, help="run profile (YAML); default %(default)s")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("build", help="run the pipeline flow (all stages, or --stages a,b)")
+    p.add_argument("--stages", help="comma-separated subset, run in pipeline order")
+    p.add_argument("--warehouse", help="override the DuckDB file")
+    p.set_defaults(fn=cmd_build)
+    sub.add_parser("status", help="table row counts and the last run's stage_runs").set_defaults(fn=cmd_status)
+    p = sub.add_parser("sql", help="run one SQL query against the warehouse")
+    p.add_argument("query")
+    p.set_defaults(fn=cmd_sql)
+    p = sub.add_parser("serve", help="serve a scheduled deployment of the build flow")
+    p.add_argument("--name", default="derm1m-nightly")
+    p.add_argument("--cron", default="0 3 * * *")
+    p.set_defaults(fn=cmd_serve)
+    args = parser.parse_args(argv)
+    try:
+        return int(args.fn(args))
+    except Exception as exc:  # noqa: BLE001 - a CLI prints the reason instead of a traceback wall
+        from pipeline.errors import ConfigError
+
+        if isinstance(exc, ConfigError):
+            print(f"derm1m: {exc}", file=sys.stderr)
+            return 2
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,109 @@
+"""Stage 3, clean: score and filter images, cluster near-duplicates, normalise texts and transcripts.
+
+Three kinds of work unit share the stage: one per image (scores and the keep/drop decision), one per image
+reference (its caption or post text), one per transcript. Near-duplicate clustering needs every image at
+once, so it runs in finalize(): each new image joins the cluster of a kept image within the Hamming
+threshold, or founds a cluster itself; larger images are placed first, so they become canonical.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+
+from pipeline.clean.filters import NEAR_DUPLICATE, decide, hamming_matrix, score_image
+from pipeline.clean.text import normalise_text, remove_fillers
+from pipeline.hashing import fingerprint
+from pipeline.stage import Stage, StageReport, UnitResult, WorkUnit
+from pipeline.warehouse import insert_rows, now
+
+
+class CleanStage(Stage):
+    name = "clean"
+    main_table = "clean_texts"
+    unit_tables = ("clean_images", "clean_texts", "clean_transcript_segments")
+
+    def candidates(self, con: duckdb.DuckDBPyConnection) -> Iterator[WorkUnit]:
+        h = self.config_hash
+        for image_id, path in con.execute(
+            "SELECT image_id, path FROM preprocess_images WHERE image_id IN "
+            "(SELECT image_id FROM preprocess_image_refs) ORDER BY image_id"
+        ).fetchall():
+            yield WorkUnit(f"image:{image_id}", fingerprint(image_id, h), {"kind": "image", "image_id": image_id,
+                                                                              "path": path})
+        for ref_id, item_id, image_id, kind, text, context in con.execute(
+            "SELECT ref_id, item_id, image_id, kind, text, context FROM preprocess_image_refs ORDER BY ref_id"
+        ).fetchall():
+            payload = {"kind": "text", "ref_id": ref_id, "item_id": item_id, "image_id": image_id,
+                       "ref_kind": kind, "text": text, "context": context}
+            yield WorkUnit(f"text:{ref_id}", fingerprint(payload, h), payload)
+        segments: dict[str, list[tuple[int, float, float, str]]] = {}
+        for item_id, idx, start, end, text in con.execute(
+            "SELECT item_id, seg_index, start_s, end_s, text FROM preprocess_transcript_segments "
+            "ORDER BY item_id, seg_index"
+        ).fetchall():
+            segments.setdefault(item_id, []).append((idx, start, end, text))
+        for item_id, segs in segments.items():
+            yield WorkUnit(f"transcript:{item_id}", fingerprint(segs, h),
+                           {"kind": "transcript", "item_id": item_id, "segments": segs})
+
+    def process(self, unit: WorkUnit) -> UnitResult:
+        res = UnitResult(unit.key, unit.fingerprint)
+        p = unit.payload
+        if p["kind"] == "image":
+            scores = score_image(Path(p["path"]))
+            reason = decide(scores, self.cfg.clean)
+            res.add("clean_images", {"image_id": p["image_id"], "width": scores.width, "height": scores.height,
+                                     "phash": scores.phash, "skin_score": scores.skin_score,
+                                     "status": reason or "pending"})
+            if reason:
+                res.reject(p["image_id"], reason, f"{scores.width}x{scores.height}, skin {scores.skin_score}")
+        elif p["kind"] == "text":
+            text, context = normalise_text(p["text"]), normalise_text(p["context"])
+            res.add("clean_texts", {"ref_id": p["ref_id"], "item_id": p["item_id"], "image_id": p["image_id"],
+                                    "kind": p["ref_kind"], "text": text, "context": context,
+                                    "changed": text != p["text"] or context != p["context"]})
+        else:
+            for idx, start, end, raw in p["segments"]:
+                text, n = remove_fillers(normalise_text(raw) or "", self.cfg.clean.filler_words)
+                if not text:
+                    res.reject(f"{p['item_id']}@{start:.2f}", "empty_after_cleaning", raw[:200])
+                    continue
+                res.add("clean_transcript_segments", {"item_id": p["item_id"], "seg_index": idx, "start_s": start,
+                                                      "end_s": end, "text": text, "fillers_removed": n})
+        return res
+
+    def finalize(self, con: duckdb.DuckDBPyConnection, report: StageReport) -> None:
+        pending = con.execute(
+            "SELECT image_id, phash FROM clean_images WHERE status = 'pending' "
+            "ORDER BY width * height DESC, image_id"
+        ).fetchall()
+        if not pending:
+            return
+        kept = con.execute("SELECT image_id, phash, cluster_id FROM clean_images WHERE status = 'kept'").fetchall()
+        canon_ids, canon_hashes, canon_clusters = [k[0] for k in kept], [k[1] for k in kept], [k[2] for k in kept]
+        limit, ts, rejects = self.cfg.clean.phash_max_distance, now(), []
+        con.execute("BEGIN TRANSACTION")
+        for image_id, phash in pending:
+            dist = hamming_matrix([phash], canon_hashes)[0] if canon_hashes else []
+            best = int(dist.argmin()) if len(dist) else -1
+            if best >= 0 and int(dist[best]) <= limit:
+                con.execute(
+                    "UPDATE clean_images SET status = ?, cluster_id = ?, canonical_id = ?, hamming = ? "
+                    "WHERE image_id = ?",
+                    [NEAR_DUPLICATE, canon_clusters[best], canon_ids[best], int(dist[best]), image_id],
+                )
+                rejects.append({"stage": self.name, "unit_key": f"image:{image_id}", "item_id": image_id,
+                                "reason": NEAR_DUPLICATE, "run_id": report.run_id, "created_at": ts,
+                                "detail": f"hamming {int(dist[best])} to {canon_ids[best]}; texts kept on it"})
+            else:
+                con.execute("UPDATE clean_images SET status = 'kept', cluster_id = ?, canonical_id = ?, hamming = 0 "
+                            "WHERE image_id = ?", [image_id, image_id, image_id])
+                canon_ids.append(image_id)
+                canon_hashes.append(phash)
+                canon_clusters.append(image_id)
+        insert_rows(con, "rejects", rejects)
+        con.execute("COMMIT")
+        report.items_rejected += len(rejects)

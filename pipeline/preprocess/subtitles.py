@@ -1,0 +1,167 @@
+"""Subtitle files (WebVTT, SubRip) as timed text segments, and finding them next to a video.
+
+Creator-made subtitles beat ASR, so a video downloaded with its captions skips Whisper. The parser is
+small and lenient on purpose: real files (YouTube auto-captions through yt-dlp especially) break the
+spec: cues without the blank line between them, style blocks, inline word-timing tags, and "rolling"
+cues that repeat the previous line before adding new words. Tags are stripped and the rolled-over
+lines are removed so each spoken word appears once.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pipeline.errors import ItemError
+from pipeline.preprocess.asr import Segment
+
+_TIME = r"(?:(\d+):)?(\d{1,2}):(\d{2})[.,](\d{1,3})"
+_TIMING = re.compile(rf"^\s*{_TIME}\s*-->\s*{_TIME}")
+_TAG = re.compile(r"<[^>]*>")  # <c>, </c>, <c.colorE5E5E5>, <00:00:01.234>, <v Name>, <i>, <b>, <font ...>
+_ASS = re.compile(r"\{\\[^}]*\}")  # {\an8} positioning codes found in some .srt files
+_ROLL_MAX_GAP_S = 0.25  # rolling cues follow each other directly; a real pause is not a roll
+SUFFIXES = (".vtt", ".srt")
+_AUTO = re.compile(r"auto", re.IGNORECASE)
+
+
+@dataclass
+class _Cue:
+    start_s: float
+    end_s: float
+    lines: list[str] = field(default_factory=list)
+
+
+def _seconds(h: str | None, m: str, s: str, frac: str) -> float:
+    return int(h or 0) * 3600 + int(m) * 60 + int(s) + int(frac.ljust(3, "0")) / 1000.0
+
+
+def _clean(line: str) -> str:
+    text = html.unescape(_ASS.sub("", _TAG.sub("", line)))
+    return " ".join(text.replace("\u00a0", " ").split())
+
+
+def _read_cues(lines: list[str]) -> list[_Cue]:
+    """Any line with a `-->` timing starts a cue; text runs to a blank line or the next timing line.
+
+    Everything outside cues (the WEBVTT header, STYLE/NOTE blocks, cue identifiers, SRT counters) is
+    skipped because it is never preceded by a timing line.
+    """
+    cues: list[_Cue] = []
+    current: _Cue | None = None
+    for i, line in enumerate(lines):
+        m = _TIMING.match(line)
+        if m:
+            g = m.groups()
+            current = _Cue(_seconds(*g[:4]), _seconds(*g[4:]))
+            cues.append(current)
+        elif not line.strip():
+            current = None
+        elif current is not None:
+            nxt = lines[i + 1] if i + 1 < len(lines) else ""
+            if line.strip().isdigit() and _TIMING.match(nxt):
+                continue  # an SRT counter written without the blank line before it
+            cleaned = _clean(line)
+            if cleaned:
+                current.lines.append(cleaned)
+    return cues
+
+
+def _collapse_rolling(cues: list[_Cue]) -> list[Segment]:
+    """Drop text a cue repeats from the one just before it (YouTube rolling captions).
+
+    A cue directly following another (gap <= 0.25 s) that starts with the previous cue's last line(s)
+    keeps only what comes after them; a cue left with nothing new is dropped (its time is already
+    covered by the earlier cue, whose end is extended over it).
+    """
+    segments: list[Segment] = []
+    prev: _Cue | None = None
+    for cue in cues:
+        text = " ".join(cue.lines)
+        if prev is not None and prev.lines and abs(cue.start_s - prev.end_s) <= _ROLL_MAX_GAP_S:
+            for k in range(len(prev.lines), 0, -1):
+                tail = " ".join(prev.lines[-k:])
+                if text == tail or text.startswith(tail + " "):
+                    text = text[len(tail) :].strip()
+                    break
+        if cue.lines:
+            prev = cue
+        if not text:
+            if segments and cue.lines and cue.end_s > segments[-1].end_s:
+                last = segments[-1]
+                segments[-1] = Segment(last.start_s, cue.end_s, last.text)
+            continue
+        segments.append(Segment(start_s=cue.start_s, end_s=max(cue.end_s, cue.start_s), text=text))
+    return segments
+
+
+def parse_subtitles(path: Path) -> list[Segment]:
+    """Timed text of a .vtt or .srt file (the format is recognised from the content, not the name).
+
+    Raises ItemError("unreadable_subtitles") when the file cannot be read, is binary, or has no cues
+    and no WEBVTT header (an empty but valid WebVTT file gives an empty list).
+    """
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ItemError("unreadable_subtitles", f"cannot read {path}: {exc}") from exc
+    if b"\x00" in raw:
+        raise ItemError("unreadable_subtitles", f"{path.name} is binary, not a subtitle file")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = raw.decode("cp1252", errors="replace")  # old .srt files are often Windows-1252
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    cues = _read_cues(lines)
+    if not cues:
+        if text.lstrip().startswith("WEBVTT"):
+            return []
+        raise ItemError("unreadable_subtitles", f"no WebVTT/SubRip cues in {path.name}")
+    cues.sort(key=lambda c: (c.start_s, c.end_s))
+    return _collapse_rolling(cues)
+
+
+def _rank(middle: str, languages: tuple[str, ...]) -> tuple[int, int, int] | None:
+    """Sort key for the part between stem and suffix ("en", "en-US", "en.auto", ""); None: not ours."""
+    is_auto = 1 if _AUTO.search(middle) else 0
+    tokens = [t for t in middle.split(".") if t and not _AUTO.search(t)]
+    if not tokens:
+        return (len(languages), is_auto, 0)  # <stem>.vtt: language unknown, after any language match
+    if len(tokens) != 1:
+        return None
+    tag = tokens[0].lower()
+    for i, lang in enumerate(languages):
+        lang = lang.lower()
+        if tag == lang:
+            return (i, is_auto, 0)
+        if tag.startswith((lang + "-", lang + "_")):
+            return (i, is_auto, 1)
+    return None
+
+
+def find_subtitles(video_path: Path, languages: tuple[str, ...] = ("en",)) -> Path | None:
+    """The best subtitle file next to a video: `<stem>.<lang>.vtt|srt`, then `<stem>.vtt|srt`.
+
+    Preference: language order given, then files without "auto" in the name (yt-dlp writes manual
+    and automatic captions under the same pattern, only a name can tell them apart), then an exact
+    language tag over a regional one ("en" before "en-US"), then .vtt over .srt.
+    """
+    folder = video_path.parent
+    if not folder.is_dir():
+        return None
+    prefix = video_path.stem + "."
+    best: tuple[tuple[int, int, int, int, str], Path] | None = None
+    for candidate in folder.iterdir():
+        name = candidate.name
+        suffix = candidate.suffix.lower()
+        if suffix not in SUFFIXES or not name.startswith(prefix) or not candidate.is_file():
+            continue
+        middle = name[len(prefix) : len(name) - len(suffix)]
+        rank = _rank(middle, languages)
+        if rank is None:
+            continue
+        key = (*rank, SUFFIXES.index(suffix), name)
+        if best is None or key < best[0]:
+            best = (key, candidate)
+    return best[1] if best else None

@@ -1,0 +1,211 @@
+"""Video probing, scene-cut detection and one sharp keyframe per scene.
+
+Lecture videos are mostly slides and close-ups held for seconds, so a content-based cut detector
+(PySceneDetect) splits them into shots and one representative frame per shot is enough. The frame is
+taken away from the cut (inner 20-80% of the scene, where fades and transitions are over) and is the
+sharpest of a few candidates, because motion blur and half-rendered slide transitions are common.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from pipeline.config import VideoConfig
+from pipeline.errors import ItemError
+
+# Seeking in H.264 decodes from the previous keyframe anyway; for short gaps reading on is cheaper.
+_SEEK_GAP_FRAMES = 120
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    fps: float
+    frame_count: int
+    duration_s: float
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class Scene:
+    """A shot. `end_s`/`end_frame` are exclusive (the first frame of the next scene)."""
+
+    index: int
+    start_s: float
+    end_s: float
+    start_frame: int
+    end_frame: int
+
+
+@dataclass
+class Keyframe:
+    scene_index: int
+    start_s: float
+    end_s: float
+    timestamp_s: float
+    frame_index: int
+    sharpness: float
+    rgb: np.ndarray  # H x W x 3 uint8, RGB order
+
+
+def _open_capture(path: Path) -> cv2.VideoCapture:
+    if not path.is_file():
+        raise ItemError("unreadable_video", f"not a file: {path}")
+    cap = cv2.VideoCapture(str(path))
+    if not cap.isOpened():
+        cap.release()
+        raise ItemError("unreadable_video", f"OpenCV cannot open {path.name}")
+    return cap
+
+
+def probe_video(path: Path) -> VideoInfo:
+    """Basic stream facts, checked by actually decoding the first frame.
+
+    Container headers can look fine while no frame decodes (a cut-off download, garbage after a valid
+    header), so "opens" is not trusted: a file counts as a video only when one frame comes out.
+    """
+    cap = _open_capture(path)
+    try:
+        ok, frame = cap.read()
+        if not ok or frame is None:
+            raise ItemError("unreadable_video", f"no decodable frames in {path.name}")
+        fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
+        frame_count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        height, width = frame.shape[:2]
+    finally:
+        cap.release()
+    if not np.isfinite(fps) or fps <= 0:
+        raise ItemError("unreadable_video", f"no usable frame rate in {path.name}")
+    frame_count = max(frame_count, 1)
+    return VideoInfo(fps=fps, frame_count=frame_count, duration_s=frame_count / fps, width=width, height=height)
+
+
+def detect_scenes(path: Path, cfg: VideoConfig) -> list[Scene]:
+    """Scene cuts with PySceneDetect; a video without cuts gives one scene spanning all of it.
+
+    min_scene_len is converted from seconds to frames here so the setting means the same thing at any
+    frame rate (PySceneDetect's default is a frame count).
+    """
+    from scenedetect import AdaptiveDetector, ContentDetector, SceneManager, open_video
+    from scenedetect.detector import SceneDetector
+
+    info = probe_video(path)  # fails cleanly (ItemError) before PySceneDetect sees a broken file
+    min_len = max(1, round(cfg.min_scene_len_s * info.fps))
+    detector: SceneDetector
+    if cfg.detector == "adaptive":
+        detector = (
+            AdaptiveDetector(min_scene_len=min_len)
+            if cfg.threshold is None
+            else AdaptiveDetector(adaptive_threshold=cfg.threshold, min_scene_len=min_len)
+        )
+    else:
+        detector = (
+            ContentDetector(min_scene_len=min_len)
+            if cfg.threshold is None
+            else ContentDetector(threshold=cfg.threshold, min_scene_len=min_len)
+        )
+    try:
+        video = open_video(str(path))
+        manager = SceneManager()
+        manager.add_detector(detector)
+        manager.detect_scenes(video=video)
+        raw = manager.get_scene_list(start_in_scene=True)
+    except ItemError:
+        raise
+    except Exception as exc:  # PySceneDetect raises several unrelated types for broken media
+        raise ItemError("unreadable_video", f"scene detection failed: {exc}") from exc
+    scenes = [
+        Scene(
+            index=i,
+            start_s=float(start.seconds),
+            end_s=float(end.seconds),
+            start_frame=int(start.frame_num),
+            end_frame=int(end.frame_num),
+        )
+        for i, (start, end) in enumerate(raw)
+    ]
+    if not scenes:
+        raise ItemError("no_frames", f"no frames decoded from {path.name}")
+    return scenes
+
+
+def sharpness(bgr: np.ndarray) -> float:
+    """Variance of the Laplacian of the grey image: low for blurred or flat frames."""
+    grey = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
+    return float(cv2.Laplacian(grey, cv2.CV_64F).var())
+
+
+def _candidate_frames(scene: Scene, samples: int) -> list[int]:
+    """Frame numbers evenly spread over the inner 20-80% of a scene (its middle frame if it is tiny)."""
+    length = scene.end_frame - scene.start_frame
+    if length <= 0:
+        return [scene.start_frame]
+    lo = scene.start_frame + int(np.ceil(0.2 * (length - 1)))
+    hi = scene.start_frame + int(np.floor(0.8 * (length - 1)))
+    if hi < lo:
+        return [scene.start_frame + (length - 1) // 2]
+    picks = np.linspace(lo, hi, num=max(1, samples)).round().astype(int)
+    return sorted({int(p) for p in picks})
+
+
+def _read_frames(cap: cv2.VideoCapture, wanted: list[int]) -> dict[int, np.ndarray]:
+    """Decode the wanted frame numbers (sorted) in one forward pass, seeking only over long gaps."""
+    frames: dict[int, np.ndarray] = {}
+    position = 0  # number of the frame the next grab() returns
+    for target in wanted:
+        if target - position > _SEEK_GAP_FRAMES:
+            cap.set(cv2.CAP_PROP_POS_FRAMES, target)
+            position = int(cap.get(cv2.CAP_PROP_POS_FRAMES))
+            if position > target:  # the backend could not land exactly; restart from the beginning
+                cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+                position = 0
+        while position < target:
+            if not cap.grab():
+                return frames
+            position += 1
+        ok, frame = cap.read()
+        if not ok or frame is None:
+            return frames
+        position += 1
+        frames[target] = frame
+    return frames
+
+
+def extract_keyframes(path: Path, scenes: list[Scene], samples_per_scene: int = 5) -> list[Keyframe]:
+    """One keyframe per scene: the sharpest of `samples_per_scene` frames from the scene's inner 60%.
+
+    Scenes whose candidates cannot be decoded (a truncated tail) are left out rather than failing the
+    whole video; if nothing at all decodes the video is rejected with `no_frames`.
+    """
+    info = probe_video(path)
+    per_scene = {s.index: _candidate_frames(s, samples_per_scene) for s in scenes}
+    wanted = sorted({f for frames in per_scene.values() for f in frames})
+    cap = _open_capture(path)
+    try:
+        decoded = _read_frames(cap, wanted)
+    finally:
+        cap.release()
+    keyframes: list[Keyframe] = []
+    for scene in scenes:
+        scored = [(sharpness(decoded[f]), f) for f in per_scene[scene.index] if f in decoded]
+        if not scored:
+            continue
+        best_score, best = max(scored, key=lambda sf: (sf[0], -sf[1]))
+        keyframes.append(
+            Keyframe(
+                scene_index=scene.index,
+                start_s=scene.start_s,
+                end_s=scene.end_s,
+                timestamp_s=best / info.fps,
+                frame_index=best,
+                sharpness=best_score,
+                rgb=cv2.cvtColor(decoded[best], cv2.COLOR_BGR2RGB),
+            )
+        )
+    if scenes and not keyframes:
+        raise ItemError("no_frames", f"no keyframe could be decoded from {path.name}")
+    return keyframes

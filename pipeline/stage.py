@@ -1,0 +1,217 @@
+"""The stage contract and its driver.
+
+A stage lists its candidate work units (each with a stable key and a fingerprint of its input content
+and config), processes the pending ones without touching the database, and the driver commits each
+unit's rows, rejects and work_log entry in one transaction. A unit whose fingerprint is already in
+work_log is skipped, which makes reruns incremental and a rerun after a kill lose or duplicate nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import traceback
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import duckdb
+
+import pipeline
+from pipeline.config import RunConfig
+from pipeline.errors import ItemError
+from pipeline.warehouse import insert_rows, now
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class WorkUnit:
+    key: str
+    fingerprint: str
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Reject:
+    item_id: str
+    reason: str
+    detail: str = ""
+
+
+@dataclass
+class UnitResult:
+    key: str
+    fingerprint: str
+    rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    rejects: list[Reject] = field(default_factory=list)
+
+    def add(self, table: str, row: dict[str, Any]) -> None:
+        self.rows.setdefault(table, []).append(row)
+
+    def reject(self, item_id: str, reason: str, detail: str = "") -> None:
+        self.rejects.append(Reject(item_id, reason, detail))
+
+
+@dataclass
+class StageReport:
+    run_id: str
+    stage: str
+    items_in: int = 0
+    items_out: int = 0
+    items_rejected: int = 0
+    items_skipped: int = 0
+    status: str = "running"
+
+
+Mapper = Callable[[Callable[[WorkUnit], UnitResult], Sequence[WorkUnit]], Iterable[UnitResult]]
+
+
+def serial_map(fn: Callable[[WorkUnit], UnitResult], units: Sequence[WorkUnit]) -> Iterator[UnitResult]:
+    return (fn(u) for u in units)
+
+
+class Stage(ABC):
+    """One pipeline stage. Subclasses set the class attributes and implement candidates/process."""
+
+    name: ClassVar[str]
+    main_table: ClassVar[str]
+    unit_tables: ClassVar[tuple[str, ...]] = ()  # rows replaced whole when their unit is redone
+    shared_tables: ClassVar[tuple[str, ...]] = ()  # content-addressed rows, inserted if absent
+
+    def __init__(self, cfg: RunConfig) -> None:
+        self.cfg = cfg
+
+    @property
+    def config_hash(self) -> str:
+        return self.cfg.stage_hash(self.name)
+
+    @abstractmethod
+    def candidates(self, con: duckdb.DuckDBPyConnection) -> Iterable[WorkUnit]:
+        """Every unit this stage should have processed, done or not."""
+
+    @abstractmethod
+    def process(self, unit: WorkUnit) -> UnitResult:
+        """Do the work for one unit. Must not touch the warehouse (it may run in a worker)."""
+
+    def finalize(self, con: duckdb.DuckDBPyConnection, report: StageReport) -> None:
+        """Optional step that needs all units at once (dedup, training); runs in the writer."""
+
+    def safe_process(self, unit: WorkUnit) -> UnitResult:
+        """process() with the guarantee that one bad unit becomes a reject, never a crash."""
+        try:
+            return self.process(unit)
+        except ItemError as exc:
+            res = UnitResult(unit.key, unit.fingerprint)
+            res.reject(unit.key, exc.reason, exc.detail)
+            return res
+        except Exception as exc:  # noqa: BLE001 - recorded as data, see docstring
+            log.exception("%s: unit %s failed", self.name, unit.key)
+            res = UnitResult(unit.key, unit.fingerprint)
+            tb = traceback.format_exception_only(type(exc), exc)[-1].strip()
+            res.reject(unit.key, "unexpected_error", tb[:500])
+            return res
+
+
+def code_version() -> str:
+    root = Path(__file__).resolve().parents[1]
+    try:
+        sha = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
+            capture_output=True, text=True, timeout=5, check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        sha = "nogit"
+    return f"{pipeline.__version__}+{sha}"
+
+
+def new_run_id() -> str:
+    return now().strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+
+
+def pending_units(con: duckdb.DuckDBPyConnection, stage: Stage, units: Iterable[WorkUnit]) -> tuple[list[WorkUnit], int]:
+    done = dict(con.execute("SELECT unit_key, fingerprint FROM work_log WHERE stage = ?", [stage.name]).fetchall())
+    pending, skipped, seen = [], 0, set()
+    for u in units:
+        if u.key in seen:
+            continue
+        seen.add(u.key)
+        if done.get(u.key) == u.fingerprint:
+            skipped += 1
+        else:
+            pending.append(u)
+    return pending, skipped
+
+
+def commit_unit(con: duckdb.DuckDBPyConnection, stage: Stage, res: UnitResult, run_id: str) -> tuple[int, int]:
+    """Replace everything this unit produced before, atomically; return (main rows, rejects)."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for table in stage.unit_tables:
+            con.execute(f"DELETE FROM {table} WHERE unit_key = ?", [res.key])
+        con.execute("DELETE FROM rejects WHERE stage = ? AND unit_key = ?", [stage.name, res.key])
+        for table, rows in res.rows.items():
+            if table in stage.shared_tables:
+                insert_rows(con, table, rows, on_conflict_ignore=True)
+            elif table in stage.unit_tables:
+                insert_rows(con, table, [{**r, "unit_key": res.key, "run_id": run_id} for r in rows])
+            else:
+                raise KeyError(f"stage {stage.name} wrote undeclared table {table}")
+        ts = now()
+        insert_rows(con, "rejects", [
+            {"stage": stage.name, "unit_key": res.key, "item_id": r.item_id, "reason": r.reason,
+             "detail": r.detail, "run_id": run_id, "created_at": ts} for r in res.rejects
+        ])
+        n_out = len(res.rows.get(stage.main_table, []))
+        con.execute("DELETE FROM work_log WHERE stage = ? AND unit_key = ?", [stage.name, res.key])
+        insert_rows(con, "work_log", [{
+            "stage": stage.name, "unit_key": res.key, "fingerprint": res.fingerprint, "n_out": n_out,
+            "n_rejected": len(res.rejects), "run_id": run_id, "done_at": ts,
+        }])
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    return n_out, len(res.rejects)
+
+
+def run_stage(
+    con: duckdb.DuckDBPyConnection, stage: Stage, run_id: str, mapper: Mapper = serial_map, batch_size: int = 16
+) -> StageReport:
+    """Run one stage: plan, process pending units in batches, commit each, finalize, record stage_runs."""
+    report = StageReport(run_id=run_id, stage=stage.name)
+    con.execute(
+        "INSERT INTO stage_runs (run_id, stage, started_at, status, config_hash, code_version) VALUES (?,?,?,?,?,?)",
+        [run_id, stage.name, now(), "running", stage.config_hash, code_version()],
+    )
+    try:
+        pending, report.items_skipped = pending_units(con, stage, stage.candidates(con))
+        report.items_in = len(pending)
+        for start in range(0, len(pending), max(1, batch_size)):
+            for res in mapper(stage.safe_process, pending[start:start + batch_size]):
+                try:
+                    n_out, n_rej = commit_unit(con, stage, res, run_id)
+                except duckdb.ConstraintException as exc:
+                    conflict = UnitResult(res.key, res.fingerprint)
+                    conflict.reject(res.key, "key_conflict", str(exc)[:500])
+                    n_out, n_rej = commit_unit(con, stage, conflict, run_id)
+                report.items_out += n_out
+                report.items_rejected += n_rej
+        stage.finalize(con, report)
+        report.status = "ok"
+        error = None
+    except BaseException as exc:
+        report.status = "failed"
+        error = f"{type(exc).__name__}: {exc}"[:2000]
+        raise
+    finally:
+        con.execute(
+            "UPDATE stage_runs SET finished_at = ?, status = ?, items_in = ?, items_out = ?, items_rejected = ?, "
+            "items_skipped = ?, error = ? WHERE run_id = ? AND stage = ?",
+            [now(), report.status, report.items_in, report.items_out, report.items_rejected,
+             report.items_skipped, error if report.status == "failed" else None, run_id, stage.name],
+        )
+    return report

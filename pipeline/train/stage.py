@@ -1,0 +1,102 @@
+"""Stage 6, train: export the corpus in Derm1M's format, split it, train and evaluate a CLIP on it.
+
+The whole corpus is one work unit, fingerprinted by every exported row and the train config: an unchanged
+corpus is not retrained, and any change to a caption, label or image gives a new export and a new model.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from pipeline.hashing import fingerprint
+from pipeline.stage import Stage, UnitResult, WorkUnit
+from pipeline.warehouse import now
+
+NO_DIAGNOSIS = "no definitive diagnosis"
+_EXPORT_SQL = """
+SELECT p.pair_id, p.image_id, pi.path AS image_path, p.item_id AS group_id, p.cluster_id, p.source,
+       p.source_type, a.caption, a.refined_caption, a.truncated_caption, a.ontology_caption, a.concept_caption,
+       a.disease_label, a.hierarchical_disease_label, a.skin_concept, a.body_location, a.symptoms, a.age, a.gender
+FROM pair_image_texts p
+JOIN augment_captions a USING (pair_id)
+JOIN preprocess_images pi ON pi.image_id = p.image_id
+ORDER BY p.pair_id
+"""
+
+
+class TrainStage(Stage):
+    name = "train"
+    main_table = "train_splits"
+    unit_tables = ("train_exports", "train_splits", "train_runs", "train_epochs", "train_metrics")
+
+    def candidates(self, con: duckdb.DuckDBPyConnection) -> Iterator[WorkUnit]:
+        if not self.cfg.train.enabled:
+            return
+        cur = con.execute(_EXPORT_SQL)
+        cols = [d[0] for d in cur.description]
+        rows = [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+        if rows:
+            yield WorkUnit("export", fingerprint(rows, self.config_hash), {"rows": rows})
+
+    def process(self, unit: WorkUnit) -> UnitResult:
+        from pipeline.train.clip import ClipTrainSettings, evaluate_clip, train_clip
+        from pipeline.train.export import ExportRow, assign_splits, write_export
+
+        cfg, res = self.cfg.train, UnitResult(unit.key, unit.fingerprint)
+        export_id = unit.fingerprint[:16]
+        rows = [_export_row(r, ExportRow) for r in unit.payload["rows"]]
+        splits = assign_splits(rows, cfg.val_fraction, cfg.seed)
+        out_dir = self.cfg.data_dir / "export"
+        manifest = write_export(rows, splits, out_dir, cfg.shard_size)
+        filenames = {r.pair_id: f"images/{r.image_id}{Path(r.image_path).suffix}" for r in rows}
+        res.add("train_exports", {"export_id": export_id, "out_dir": str(out_dir),
+                                  "n_train": manifest.n_rows.get("train", 0),
+                                  "n_validation": manifest.n_rows.get("validation", 0),
+                                  "n_images": manifest.n_images, "n_shards": len(manifest.shards),
+                                  "created_at": now()})
+        for r in rows:
+            res.add("train_splits", {"export_id": export_id, "pair_id": r.pair_id, "split": splits[r.pair_id],
+                                     "filename": filenames[r.pair_id], "group_id": r.group_id,
+                                     "cluster_id": r.cluster_id})
+        captions_json = out_dir / "captions.json"
+        variants: dict[str, list[str]] = {}
+        for r in rows:
+            variants.setdefault(filenames[r.pair_id], []).extend(v for v in r.captions.values() if v)
+        captions_json.write_text(json.dumps(variants, indent=0, sort_keys=True))
+        settings = ClipTrainSettings(model=cfg.model, epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr,
+                                     weight_decay=cfg.weight_decay, seed=cfg.seed, threads=cfg.threads)
+        train_dir = self.cfg.data_dir / "train" / export_id
+        result = train_clip(manifest.csv_paths["train"], out_dir, settings, train_dir, captions_json)
+        run_id = f"{export_id}-{cfg.model}"
+        res.add("train_runs", {"train_run_id": run_id, "export_id": export_id, "model": cfg.model,
+                               "epochs": cfg.epochs, "batch_size": cfg.batch_size, "lr": cfg.lr,
+                               "n_train": result.n_train, "n_params": result.n_params, "seconds": result.seconds,
+                               "images_per_s": result.images_per_s, "checkpoint": str(result.checkpoint)})
+        for epoch, loss in enumerate(result.epoch_losses, 1):
+            res.add("train_epochs", {"train_run_id": run_id, "epoch": epoch, "loss": loss})
+        classes = sorted({r.disease_label for r in rows if r.disease_label and r.disease_label != NO_DIAGNOSIS})
+        for state, ckpt in (("trained", result.checkpoint), ("untrained", None)):
+            metrics = evaluate_clip(ckpt, cfg.model, manifest.csv_paths["validation"], out_dir, classes,
+                                    cfg.zero_shot_template)
+            for metric, value in sorted(metrics.items()):
+                res.add("train_metrics", {"train_run_id": run_id, "model_state": state, "split": "validation",
+                                          "metric": metric, "value": float(value)})
+        return res
+
+
+def _export_row(r: dict[str, Any], cls: Any) -> Any:
+    captions = {"raw": r["caption"], "refined": r["refined_caption"], "ontology": r["ontology_caption"],
+                "concept": r["concept_caption"]}
+    return cls(
+        pair_id=r["pair_id"], image_id=r["image_id"], image_path=Path(r["image_path"]), group_id=r["group_id"],
+        cluster_id=r["cluster_id"], caption=r["refined_caption"], truncated_caption=r["truncated_caption"],
+        source=r["source"], source_type=r["source_type"], disease_label=r["disease_label"],
+        hierarchical_disease_label=r["hierarchical_disease_label"], skin_concept=r["skin_concept"],
+        body_location=r["body_location"], symptoms=r["symptoms"], age=r["age"], gender=r["gender"],
+        captions={k: v for k, v in captions.items() if v},
+    )

@@ -1,0 +1,110 @@
+"""The DuckDB warehouse: connection, numbered migrations recorded in `_migrations`, row loading.
+
+DuckDB allows one writing process, so only the stage driver (one thread of the flow process) writes;
+workers return rows. Every write of a unit's rows happens in one transaction with its work_log entry,
+so a killed run leaves either all of a unit or none of it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+MIGRATIONS_DIR = Path(__file__).resolve().parents[1] / "warehouse" / "migrations"
+_MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+_DUCKDB_OFFLINE = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+
+
+def now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def connect(path: str | Path = ":memory:", migrate: bool = True) -> duckdb.DuckDBPyConnection:
+    """Open (and by default migrate) the warehouse. Extensions never autoload: the machine is offline."""
+    if str(path) != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(path), config=dict(_DUCKDB_OFFLINE))
+    if migrate:
+        apply_migrations(con)
+    return con
+
+
+def migration_files(directory: Path = MIGRATIONS_DIR) -> list[Path]:
+    files = sorted(p for p in directory.glob("*.sql") if _MIGRATION_NAME.match(p.name))
+    numbers = [p.name[:4] for p in files]
+    if len(set(numbers)) != len(numbers):
+        raise RuntimeError(f"duplicate migration numbers in {directory}")
+    return files
+
+
+def apply_migrations(con: duckdb.DuckDBPyConnection, directory: Path = MIGRATIONS_DIR) -> list[str]:
+    """Apply, in order, every migration not yet recorded; return the names applied now."""
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS _migrations (name VARCHAR PRIMARY KEY, applied_at TIMESTAMP NOT NULL)"
+    )
+    done = {r[0] for r in con.execute("SELECT name FROM _migrations").fetchall()}
+    applied = []
+    for path in migration_files(directory):
+        if path.name in done:
+            continue
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(path.read_text())
+            con.execute("INSERT INTO _migrations VALUES (?, ?)", [path.name, now()])
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+        applied.append(path.name)
+    return applied
+
+
+def table_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+    rows = con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = ? ORDER BY ordinal_position",
+        [table],
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def insert_rows(
+    con: duckdb.DuckDBPyConnection, table: str, rows: Sequence[dict[str, Any]], on_conflict_ignore: bool = False
+) -> int:
+    """Insert dict rows by column name through Arrow (fast, typed by the target table)."""
+    if not rows:
+        return 0
+    columns = table_columns(con, table)
+    unknown = set().union(*(r.keys() for r in rows)) - set(columns)
+    if unknown:
+        raise KeyError(f"{table} has no column(s) {sorted(unknown)}")
+    present = [c for c in columns if any(c in r for r in rows)]
+    arrow = pa.table({c: pa.array([r.get(c) for r in rows]) for c in present})
+    name = f"_rows_{table}"
+    con.register(name, arrow)
+    try:
+        verb = "INSERT OR IGNORE" if on_conflict_ignore else "INSERT"
+        cols = ", ".join(present)
+        con.execute(f"{verb} INTO {table} ({cols}) SELECT {cols} FROM {name}")
+    finally:
+        with contextlib.suppress(duckdb.Error):  # an aborted transaction refuses it; register() replaces later
+            con.unregister(name)
+    return len(rows)
+
+
+def count(con: duckdb.DuckDBPyConnection, table: str) -> int:
+    row = con.execute(f"SELECT count(*) FROM {table}").fetchone()
+    return int(row[0]) if row else 0
+
+
+def user_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
+    rows = con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' ORDER BY 1"
+    ).fetchall()
+    return [r[0] for r in rows]
