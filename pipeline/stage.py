@@ -99,6 +99,7 @@ class Stage(ABC):
 
     def finalize(self, con: duckdb.DuckDBPyConnection, report: StageReport) -> None:
         """Optional step that needs all units at once (dedup, training); runs in the writer."""
+        return None
 
     def safe_process(self, unit: WorkUnit) -> UnitResult:
         """process() with the guarantee that one bad unit becomes a reject, never a crash."""

@@ -87,7 +87,7 @@ class CleanStage(Stage):
         limit, ts, rejects = self.cfg.clean.phash_max_distance, now(), []
         con.execute("BEGIN TRANSACTION")
         for image_id, phash in pending:
-            dist = hamming_matrix([phash], canon_hashes)[0] if canon_hashes else []
+            dist = hamming_matrix([phash], canon_hashes)[0]
             best = int(dist.argmin()) if len(dist) else -1
             if best >= 0 and int(dist[best]) <= limit:
                 con.execute(

@@ -9,6 +9,7 @@ _CONTROL = re.compile(r"[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u20
 _TAGS = re.compile(r"<[^>]{1,200}>")
 _SPACE = re.compile(r"\s+")
 _SPACE_BEFORE_PUNCT = re.compile(r"\s+([,.;:!?%)\]])")
+_NO_SPACE_AFTER = re.compile(r"([,;])(?=[A-Za-z])")
 _REPEAT_WORD = re.compile(r"\b(\w+)(\s+\1\b)+", re.IGNORECASE)
 
 
@@ -19,6 +20,7 @@ def normalise_text(text: str | None) -> str | None:
     out = unicodedata.normalize("NFKC", text)
     out = _TAGS.sub(" ", _CONTROL.sub("", out))
     out = _SPACE_BEFORE_PUNCT.sub(r"\1", _SPACE.sub(" ", out)).strip()
+    out = _NO_SPACE_AFTER.sub(r"\1 ", out)
     return out or None
 
 

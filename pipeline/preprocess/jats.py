@@ -18,7 +18,8 @@ from pipeline.errors import ItemError
 
 XLINK_HREF = "{http://www.w3.org/1999/xlink}href"
 GRAPHIC_EXTS = ("", ".jpg", ".jpeg", ".png", ".gif", ".tif", ".tiff")
-# Elements whose text is a separate block: joining them without a space glues words ("findings.a Erythematous").
+# Elements whose text is a separate block; joining them without a space glues words
+# ("findings.a Erythematous").
 _BLOCKS = frozenset({"title", "p", "list", "list-item", "def-item", "term", "def", "sec", "disp-quote",
                      "caption", "label", "table-wrap", "fig", "boxed-text", "disp-formula", "break"})
 # Floats nested inside a <p> are not part of the paragraph's prose (their caption is captured separately).
@@ -113,9 +114,9 @@ def _first(el: etree._Element, *paths: str) -> etree._Element | None:
 
 
 def _licence(meta: etree._Element | None) -> str | None:
-    """license/@xlink:href, else the ali:license_ref URL, else the first creativecommons.org link in the licence
-    text (Springer/BMC files carry only license-type="OpenAccess", which says nothing about reuse terms), else
-    license-type, else the licence text."""
+    """license/@xlink:href, else the ali:license_ref URL, else the first creativecommons.org link in the
+    licence text (Springer/BMC files carry only license-type="OpenAccess", which says nothing about reuse
+    terms), else license-type, else the licence text."""
     lic = None if meta is None else meta.find(".//permissions/license")
     if lic is None:
         return None
@@ -175,17 +176,20 @@ def _figures(article: etree._Element) -> list[JatsFigure]:
 
 def _attach_citations(article: etree._Element, by_id: dict[str, list[JatsFigure]]) -> None:
     """Paragraph text (floats removed) for every `<p>` holding an xref whose rid list names a figure."""
-    seen: set[tuple[int, int]] = set()
+    seen: set[tuple[int, str]] = set()  # (figure, paragraph text): lxml proxies have no stable id()
     for xref in article.iter("xref"):
         targets = [f for rid in (xref.get("rid") or "").split() for f in by_id.get(rid, [])]
         if not targets or xref.get("ref-type") not in (None, "fig"):
             continue
-        para = next((a for a in xref.iterancestors() if a.tag in ("p", "fig", "fig-group")), None)
-        if para is None or para.tag != "p":
-            continue  # citations inside a caption are the caption itself
+        ancestors = list(xref.iterancestors())
+        if any(a.tag in ("fig", "fig-group", "caption") for a in ancestors):
+            continue  # a citation inside a caption is part of the caption, not context
+        para = next((a for a in ancestors if a.tag == "p"), None)
+        if para is None:
+            continue
         text = _text(para, skip=_FLOATS)
         for fig in targets:
-            key = (id(fig), id(para))
+            key = (id(fig), text)
             if text and key not in seen:
                 seen.add(key)
                 fig.cited_paragraphs.append(text)
@@ -202,8 +206,9 @@ def parse_jats(data: bytes) -> JatsArticle:
     meta = _first(article, "front/article-meta", ".//article-meta")
     title = _text(None if meta is None else meta.find("title-group/article-title"))
     figures = _figures(article)
-    if recovered and not title and not figures:
-        raise ItemError("malformed_xml", "strict parse failed and the recovered tree has no title and no figure")
+    if recovered and not figures:
+        # a recovered tree without figures gives the corpus nothing and usually means a broken file
+        raise ItemError("malformed_xml", "strict parse failed; the recovered tree has no figure")
     ids = _ids(meta)
     jmeta = _first(article, "front/journal-meta", ".//journal-meta")
     journal = None
@@ -225,8 +230,8 @@ def parse_jats(data: bytes) -> JatsArticle:
 def resolve_graphic(xml_path: Path, href: str) -> Path | None:
     """Find the image file a graphic href names. PMC hrefs usually omit the extension ("ehp-116-1694f1") and
     PLOS ones are DOIs ("info:doi/10.1371/journal.pone.0147124.g001"), so only the last path component is
-    used (which also keeps `..` out), tried as-is and with common image extensions, case-insensitively, next to
-    the XML file and in a folder named like the XML stem (the layout of unpacked PMC OA packages)."""
+    used (which also keeps `..` out), tried as-is and with common image extensions, case-insensitively,
+    next to the XML file and in a folder named like the XML stem (the layout of unpacked PMC OA packages)."""
     base = href.strip().replace("\\", "/").rsplit("/", 1)[-1]
     if base.startswith("info:doi"):
         base = base.split(":", 1)[-1]

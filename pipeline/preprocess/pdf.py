@@ -3,7 +3,8 @@
 Textbooks and papers put the description of an image in a caption block next to it, so pairing each embedded
 image with the nearest label-led text block gives image-text pairs without OCR. Geometry is tested per image
 (horizontal overlap, vertical gap) rather than assuming full-width figures, so two-column layouts pair
-correctly. Image bytes are always PNG or JPEG in RGB/grey so the shared image normaliser (PIL) can decode them.
+correctly. Image bytes are always PNG or JPEG in RGB/grey so the shared image normaliser (PIL) can decode
+them.
 """
 
 from __future__ import annotations
@@ -21,10 +22,12 @@ from pipeline.errors import ItemError
 # "Figure 3", "Fig. 2a:", "FIG 4.", "Plate IV", "Scheme 1", "Figure S2" (supplements). Roman numerals are
 # upper-case only so that "Figure in ..." in body text is not a label.
 LABEL_RE = re.compile(
-    r"^\s*(?P<kind>(?i:fig(?:ure)?s?\.?|plate|scheme))\s*(?P<num>S?\d+[A-Za-z]?(?![a-z])|[IVX]+\b)\s*[.:|]?\s*")
+    r"^\s*(?P<kind>(?i:fig(?:ure)?s?\.?|plate|scheme))\s*"
+    r"(?P<num>S?\d+[A-Za-z]?(?![a-z])|[IVX]+\b)\s*[.:|]?\s*")
 _KIND = {"plate": "Plate", "scheme": "Scheme"}
 _PASS_THROUGH = {"png", "jpeg", "jpg"}
-# Text without ligatures ("ﬁ" -> "fi") and without image blocks (which would copy every image into the dict).
+# Text without ligatures ("ﬁ" -> "fi") and without image blocks (which would copy every image into
+# the dict).
 _TEXT_FLAGS = pymupdf.TEXT_PRESERVE_WHITESPACE | pymupdf.TEXT_MEDIABOX_CLIP
 _JUNK_TITLE = re.compile(r"^(untitled|microsoft word\b)|\.(docx?|pdf|tex|dvi|indd|qxd)$", re.I)
 Box = tuple[float, float, float, float]
@@ -85,23 +88,30 @@ def _join_lines(lines: list[str]) -> str:
     return re.sub(r"\s+", " ", out).strip()
 
 
-def _text_blocks(page: pymupdf.Page) -> tuple[list[_Block], list[tuple[float, str]]]:
-    """Text blocks with their text, and (font size, text) per span for the title heuristic."""
+def _text_blocks(page: pymupdf.Page) -> tuple[list[_Block], list[tuple[float, str, int]]]:
+    """Text blocks with their text, and (font size, text, line number) per span for the title heuristic."""
     blocks: list[_Block] = []
-    spans: list[tuple[float, str]] = []
+    spans: list[tuple[float, str, int]] = []
+    line_no = 0
     for blk in page.get_text("dict", flags=_TEXT_FLAGS)["blocks"]:
         if blk.get("type") != 0:
             continue
         lines = []
         for line in blk["lines"]:
+            line_no += 1
             lines.append("".join(s["text"] for s in line["spans"]))
             if abs(line["dir"][1]) < 0.01:  # rotated margin text ("Clinical Science" sidebars) is no title
-                spans.extend((round(s["size"], 1), s["text"]) for s in line["spans"] if s["text"].strip())
+                spans.extend((round(s["size"], 1), s["text"], line_no) for s in line["spans"])
         text = _join_lines(lines)
         if text:
             found = _label(text)
-            blocks.append(_Block(tuple(blk["bbox"]), text, found[0] if found else None))
+            blocks.append(_Block(_box(blk["bbox"]), text, found[0] if found else None))
     return blocks, spans
+
+
+def _box(r: Any) -> Box:
+    x0, y0, x1, y1 = (float(v) for v in r)
+    return (x0, y0, x1, y1)
 
 
 def _overlap_x(a: Box, b: Box) -> bool:
@@ -155,8 +165,10 @@ def _image_bytes(doc: pymupdf.Document, page: pymupdf.Page, xref: int, clip: pym
                 result = (info["image"], ext, int(info["width"]), int(info["height"]))
             else:
                 pix = pymupdf.Pixmap(doc, xref)
-                if pix.alpha or pix.n not in (1, 3):
-                    pix = pymupdf.Pixmap(pymupdf.csRGB, pix, 0)
+                if pix.colorspace is None or pix.colorspace.n not in (1, 3):  # CMYK, Lab, indexed ...
+                    pix = pymupdf.Pixmap(pymupdf.csRGB, pix)
+                if pix.alpha:
+                    pix = pymupdf.Pixmap(pix, 0)
                 result = (pix.tobytes("png"), "png", pix.width, pix.height)
         except Exception:  # any decoder failure falls back to rendering the page area
             result = None
@@ -168,13 +180,18 @@ def _image_bytes(doc: pymupdf.Document, page: pymupdf.Page, xref: int, clip: pym
     return result
 
 
-def _title(doc: pymupdf.Document, first_page_spans: list[tuple[float, str]]) -> str | None:
+def _title(doc: pymupdf.Document, first_page_spans: list[tuple[float, str, int]]) -> str | None:
     """Metadata title when it looks like one, else the largest-font text on page 1 (short)."""
     meta = re.sub(r"\s+", " ", (doc.metadata or {}).get("title") or "").strip()
     if len(re.findall(r"[A-Za-z]{2,}", meta)) >= 2 and not _JUNK_TITLE.search(meta):
         return meta
-    for size in sorted({s for s, _ in first_page_spans}, reverse=True)[:3]:
-        text = re.sub(r"\s+", " ", " ".join(t for s, t in first_page_spans if s == size)).strip()
+    for size in sorted({s for s, t, _ in first_page_spans if t.strip()}, reverse=True)[:3]:
+        parts, last = [], None
+        for s, t, line_no in first_page_spans:
+            if s == size:
+                parts.append(t if line_no == last else " " + t)
+                last = line_no
+        text = re.sub(r"\s+", " ", "".join(parts)).strip()
         if len(re.findall(r"[A-Za-z]{2,}", text)) >= 2:
             return text if len(text) <= 300 else None
     return None
@@ -201,8 +218,9 @@ def extract_pdf_figures(path: Path, cfg: PdfConfig) -> PdfDocument:
     try:
         figures: list[PdfFigure] = []
         cache: dict[int, tuple[bytes, str, int, int]] = {}
-        title_spans: list[tuple[float, str]] = []
-        for pno, page in enumerate(doc, 1):
+        title_spans: list[tuple[float, str, int]] = []
+        for pno in range(1, doc.page_count + 1):
+            page = doc[pno - 1]
             blocks, spans = _text_blocks(page)
             if pno == 1:
                 title_spans = spans
@@ -213,11 +231,11 @@ def extract_pdf_figures(path: Path, cfg: PdfConfig) -> PdfDocument:
                 if rect.is_empty or small or min(rect.width, rect.height) < cfg.min_image_side_px:
                     continue
                 kept.append((index, info, rect))
-            captions = _pair_captions([tuple(r) for _, _, r in kept], blocks, cfg.caption_max_gap_pt)
+            captions = _pair_captions([_box(r) for _, _, r in kept], blocks, cfg.caption_max_gap_pt)
             for (index, info, rect), block in zip(kept, captions, strict=True):
                 data, ext, width, height = _image_bytes(doc, page, int(info.get("xref") or 0), rect, cache)
                 caption = _caption_text(block, blocks) if block else None
-                figures.append(PdfFigure(pno, index, tuple(rect), data, ext, width, height,
+                figures.append(PdfFigure(pno, index, _box(rect), data, ext, width, height,
                                          caption or None, block.label if block else None))
         return PdfDocument(_title(doc, title_spans), doc.page_count, figures)
     finally:

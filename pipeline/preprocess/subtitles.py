@@ -56,12 +56,14 @@ def _read_cues(lines: list[str]) -> list[_Cue]:
             g = m.groups()
             current = _Cue(_seconds(*g[:4]), _seconds(*g[4:]))
             cues.append(current)
-        elif not line.strip():
-            current = None
+        elif not line:
+            current = None  # only a truly empty line ends a cue: YouTube cues start with a " " line
         elif current is not None:
             nxt = lines[i + 1] if i + 1 < len(lines) else ""
-            if line.strip().isdigit() and _TIMING.match(nxt):
-                continue  # an SRT counter written without the blank line before it
+            # a blank-looking line right under the timing is YouTube's empty first line, not a separator
+            after_gap = i > 1 and not lines[i - 1].strip() and not _TIMING.match(lines[i - 2])
+            if _TIMING.match(nxt) and (after_gap or line.strip().isdigit()):
+                continue  # a cue identifier / SRT counter whose separator line held spaces or was missing
             cleaned = _clean(line)
             if cleaned:
                 current.lines.append(cleaned)

@@ -81,7 +81,9 @@ def probe_video(path: Path) -> VideoInfo:
     if not np.isfinite(fps) or fps <= 0:
         raise ItemError("unreadable_video", f"no usable frame rate in {path.name}")
     frame_count = max(frame_count, 1)
-    return VideoInfo(fps=fps, frame_count=frame_count, duration_s=frame_count / fps, width=width, height=height)
+    return VideoInfo(
+        fps=fps, frame_count=frame_count, duration_s=frame_count / fps, width=width, height=height
+    )
 
 
 def detect_scenes(path: Path, cfg: VideoConfig) -> list[Scene]:

@@ -1,0 +1,131 @@
+"""End to end: the Prefect build flow over a copy of the sample corpus, then a no-op rerun, then one
+added source file. One build is shared by the tests in this module (it takes about a minute)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from pipeline.config import load_config, resolve_paths
+from pipeline.warehouse import connect, count, user_tables
+
+pytestmark = pytest.mark.slow
+STAGES = ["collect", "preprocess", "clean", "pair", "augment", "train"]
+BOOKKEEPING = {"_migrations", "stage_runs", "rejects", "work_log"}
+
+
+@pytest.fixture(scope="module")
+def build(tmp_path_factory):
+    from prefect.testing.utilities import prefect_test_harness
+
+    from flows.build import build_derm1m
+
+    repo = Path(__file__).resolve().parents[1]
+    root = tmp_path_factory.mktemp("e2e")
+    shutil.copytree(repo / "samples", root / "samples")
+    cfg = load_config(repo / "configs" / "sample.yaml", base_dir=root)
+    cfg = resolve_paths(cfg, root)
+    with prefect_test_harness(server_startup_timeout=120):
+        first = build_derm1m(cfg, run_id="run1")
+        con = connect(cfg.warehouse)
+        counts1 = {t: count(con, t) for t in user_tables(con)}
+        con.close()
+        second = build_derm1m(cfg, run_id="run2")
+        con = connect(cfg.warehouse)
+        counts2 = {t: count(con, t) for t in user_tables(con)}
+        con.close()
+        yield {"cfg": cfg, "root": root, "first": first, "second": second, "counts1": counts1,
+               "counts2": counts2, "build": build_derm1m}
+
+
+def test_every_stage_table_non_empty(build):
+    empty = [t for t, n in build["counts1"].items() if n == 0 and t not in BOOKKEEPING]
+    assert empty == []
+    assert [r["stage"] for r in build["first"]] == STAGES
+    assert all(r["status"] == "ok" for r in build["first"])
+
+
+def test_stage_runs_one_row_per_stage_per_run(build):
+    con = connect(build["cfg"].warehouse)
+    rows = con.execute("SELECT run_id, stage, status FROM stage_runs ORDER BY run_id, started_at").fetchall()
+    assert rows == [(run, s, "ok") for run in ("run1", "run2") for s in STAGES]
+
+
+def test_bad_sample_inputs_are_rejected_with_reasons(build):
+    con = connect(build["cfg"].warehouse)
+    reasons = {r[0] for r in con.execute("SELECT DISTINCT reason FROM rejects").fetchall()}
+    for expected in ("unreadable_video", "malformed_xml", "invalid_json", "missing_file", "too_small",
+                     "broken_pdf", "near_duplicate"):
+        assert expected in reasons, f"{expected} not in {sorted(reasons)}"
+    assert reasons & {"corrupt_image", "truncated_image"}
+    assert con.execute("SELECT count(*) FROM rejects WHERE reason = 'unexpected_error'").fetchone()[0] == 0
+
+
+def test_second_build_is_a_noop(build):
+    assert build["counts2"]["stage_runs"] == build["counts1"]["stage_runs"] + len(STAGES)
+    changed = {t: (build["counts1"][t], n) for t, n in build["counts2"].items()
+               if t != "stage_runs" and n != build["counts1"][t]}
+    assert changed == {}
+    assert all(r["items_in"] == 0 and r["items_out"] == 0 for r in build["second"])
+    assert all(r["items_skipped"] > 0 for r in build["second"])
+
+
+def test_export_has_exactly_derm1m_columns(build):
+    from pipeline.train.export import DERM1M_COLUMNS
+
+    out = build["cfg"].data_dir / "export"
+    for split in ("train", "validation"):
+        with open(out / f"{split}.csv", newline="") as fh:
+            reader = csv.reader(fh)
+            header = next(reader)
+            rows = list(reader)
+        assert header == DERM1M_COLUMNS
+        assert rows and all((out / r[0]).exists() for r in rows)
+    assert list((out / "shards").glob("*.tar"))
+
+
+def test_split_has_no_leak(build):
+    con = connect(build["cfg"].warehouse)
+    for col in ("group_id", "cluster_id"):
+        leaks = con.execute(
+            f"SELECT {col} FROM train_splits GROUP BY {col} HAVING count(DISTINCT split) > 1").fetchall()
+        assert leaks == []
+
+
+def test_model_metrics_in_warehouse(build):
+    con = connect(build["cfg"].warehouse)
+    metrics = dict(con.execute(
+        "SELECT metric, value FROM train_metrics WHERE model_state = 'trained'").fetchall())
+    for key in ("i2t_R@1", "i2t_R@5", "i2t_R@10", "t2i_R@1", "t2i_R@5", "t2i_R@10", "zero_shot_top1"):
+        assert 0.0 <= metrics[key] <= 1.0
+    losses = [r[0] for r in con.execute("SELECT loss FROM train_epochs ORDER BY epoch").fetchall()]
+    assert len(losses) == build["cfg"].train.epochs
+
+
+def test_video_pairs_carry_narration(build):
+    con = connect(build["cfg"].warehouse)
+    rows = con.execute("SELECT text, align_score FROM pair_image_texts WHERE kind = 'keyframe_narration'").fetchall()
+    assert len(rows) >= 6
+    assert all(len(t) > 20 and 0 < a <= 1 for t, a in rows)
+
+
+def test_added_file_processes_only_that_file(build):
+    root, cfg = build["root"], build["cfg"]
+    forum = root / "samples" / "forums"
+    post = {"id": "t3_added1", "forum": "reddit", "title": "Ring-shaped rash on my forearm",
+            "body": "Scaly annular plaque, itchy, three weeks. Could this be tinea corporis?",
+            "images": ["images/" + sorted(p.name for p in (forum / "images").glob("*.jpg"))[0]]}
+    extra = forum / "added.jsonl"
+    extra.write_text(json.dumps(post) + "\n")
+    try:
+        reports = {r["stage"]: r for r in build["build"](cfg, run_id="run3")}
+    finally:
+        extra.unlink()
+    assert reports["collect"]["items_in"] == 1
+    assert reports["preprocess"]["items_in"] == 1
+    assert reports["pair"]["items_in"] == 1
+    assert reports["augment"]["items_in"] == 1

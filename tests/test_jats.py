@@ -1,0 +1,210 @@
+"""JATS parsing against real PMC / PLOS / OAI-PMH files (read in place) and small inline documents."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+from lxml import etree
+
+from pipeline.errors import ItemError
+from pipeline.preprocess.jats import parse_jats, resolve_graphic
+
+_DEFAULT = Path(__file__).resolve().parents[1] / ".." / "shared" / "fixtures"
+FIXTURES = Path(os.environ.get("DERM_FIXTURES", str(_DEFAULT)))
+JATS_DIR = FIXTURES / "jats"
+JATS_FILES = sorted(p for p in JATS_DIR.rglob("*") if p.suffix in (".xml", ".nxml")) if JATS_DIR.is_dir() \
+    else []
+# Real NCBI responses in the folder that hold no <article> (PubMed citations, an esearch id list).
+NOT_ARTICLES = {"pubmed-29768149.xml", "esearch1.xml", "pubmed1.xml"}
+needs_fixtures = pytest.mark.skipif(not JATS_DIR.is_dir(),
+                                    reason=f"real JATS fixtures not found at {JATS_DIR}")
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def _independent_figs(data: bytes) -> list[etree._Element]:
+    """<fig> elements found without the module: a plain local-name() xpath over a recovering parse."""
+    root = etree.fromstring(data, etree.XMLParser(recover=True, load_dtd=False, no_network=True,
+                                                  resolve_entities=False, huge_tree=True))
+    return list(root.xpath("//*[local-name()='fig']"))
+
+
+@needs_fixtures
+@pytest.mark.parametrize("path", JATS_FILES, ids=lambda p: p.name)
+def test_real_file(path: Path) -> None:
+    data = path.read_bytes()
+    if path.name in NOT_ARTICLES:
+        with pytest.raises(ItemError) as err:
+            parse_jats(data)
+        assert err.value.reason == "malformed_xml"
+        return
+    article = parse_jats(data)
+    assert article.title and not article.recovered
+    n_regex = len(re.findall(rb"<fig[\s>/]", data))
+    figs = _independent_figs(data)
+    assert len(article.figures) == n_regex == len(figs)
+    assert len({f.fig_id for f in article.figures}) == len(article.figures)
+    for ours, fig in zip(article.figures, figs, strict=True):
+        caption = next((c for c in fig if etree.QName(c).localname == "caption"), None)
+        raw = _norm("".join(caption.itertext())) if caption is not None else ""
+        assert bool(ours.caption) == bool(raw)
+        assert ours.graphic_hrefs, ours.fig_id
+        if caption is None:
+            continue
+        kids = {etree.QName(c).localname: c for c in reversed(list(caption))}  # first of each kind
+        if "title" in kids and "p" in kids:
+            title, para = _norm("".join(kids["title"].itertext())), _norm("".join(kids["p"].itertext()))
+            if title and para:
+                assert f"{title} {para[:30]}" in ours.caption  # not "findings.a Erythematous"
+        for para in ours.cited_paragraphs:
+            assert para and ours.caption[:60] not in para  # context is body text, not the caption again
+
+
+@needs_fixtures
+def test_pinned_bmc_article() -> None:
+    a = parse_jats((JATS_DIR / "1471-2180-11-174.nxml").read_bytes())
+    assert (a.pmcid, a.pmid, a.doi) == ("PMC3166277", "21810267", "10.1186/1471-2180-11-174")
+    assert a.licence == "http://creativecommons.org/licenses/by/2.0"
+    assert a.journal == "BMC Microbiology" and a.article_type == "research-article"
+    f1 = a.figures[0]
+    assert (f1.fig_id, f1.label, f1.graphic_hrefs) == ("F1", "Figure 1", ["1471-2180-11-174-1"])
+    assert f1.caption.startswith("Schematic presentation of two models of holin hole formation. Holin ")
+    assert len(f1.cited_paragraphs) == 3
+
+
+@needs_fixtures
+def test_pinned_oai_case_report() -> None:
+    a = parse_jats((JATS_DIR / "PMC7500000.xml").read_bytes())  # namespaced JATS 1.3 inside OAI-PMH GetRecord
+    assert (a.pmcid, a.pmid, a.doi) == ("PMC7500000", "32948182", "10.1186/s12920-020-00789-8")
+    assert a.article_type == "case-report" and a.title == "Multiple paragangliomas: a case report"
+    assert a.licence == "http://creativecommons.org/licenses/by/4.0/"  # from the text; type is "OpenAccess"
+    assert "Multiple paragangliomas" in a.keywords
+    assert [f.label for f in a.figures] == ["Fig. 1", "Fig. 2"]
+    assert a.figures[0].caption.startswith("Computed tomography of the patient's head and neck before")
+    assert a.figures[0].graphic_hrefs == ["12920_2020_789_Fig1_HTML"]
+    assert len(a.figures[1].cited_paragraphs) == 2
+
+
+@needs_fixtures
+def test_pinned_plos_title_and_paragraph() -> None:
+    a = parse_jats((JATS_DIR / "journal.pone.0147124.xml").read_bytes())
+    assert a.pmcid is None and a.doi == "10.1371/journal.pone.0147124"
+    assert a.licence == "http://creativecommons.org/licenses/by/4.0/"
+    f1 = a.figures[0]
+    assert f1.label == "Fig 1"
+    assert f1.caption.startswith("Photograph of white Arbas Cashmere goat and paraffin sections of Cashmere "
+                                 "goat skin stained with hematoxylin & eosin. A. Photograph of a white")
+    b = parse_jats((JATS_DIR / "pntd.0002065.nxml").read_bytes())  # caption <p> cites its own figure
+    assert b.figures[0].caption.startswith("Location of the study areas. Figure 1 shows the map")
+    assert len(b.figures[0].cited_paragraphs) == 1
+    assert b.figures[0].cited_paragraphs[0].startswith("Zambézia Province is located")
+
+
+@needs_fixtures
+def test_fig_inside_paragraph_not_in_context() -> None:
+    a = parse_jats((JATS_DIR / "mds526.nxml").read_bytes())
+    assert [f.label for f in a.figures] == ["Figure 1", "Figure 2"]  # "Figure 1." with the dot trimmed
+    for fig in a.figures:
+        assert fig.cited_paragraphs and all("Deprivation inequalities in advanced" not in p
+                                            for p in fig.cited_paragraphs)
+
+
+INLINE = b"""<?xml version="1.0"?>
+<!DOCTYPE article PUBLIC "-//NLM//DTD JATS" "JATS-archivearticle1.dtd">
+<article xmlns:xlink="http://www.w3.org/1999/xlink" article-type="case-report">
+<front><journal-meta><journal-title-group><journal-title>Derm Cases</journal-title></journal-title-group>
+</journal-meta>
+<article-meta><article-id pub-id-type="pmc">123</article-id><article-id pub-id-type="doi">10.1/x</article-id>
+<title-group><article-title>A <italic>rare</italic> rash</article-title></title-group>
+<permissions><license license-type="open-access"><license-p>CC BY</license-p></license></permissions>
+<kwd-group><kwd>psoriasis</kwd><kwd>plaque</kwd></kwd-group></article-meta></front>
+<body><p>Lesions are shown in <xref ref-type="fig" rid="f1 f2">Figures 1 and 2</xref>.</p>
+<p>See the group (<xref ref-type="fig" rid="g1">Figure 3</xref>) and
+<xref ref-type="fig" rid="fig5">it</xref>.</p>
+<fig id="f1"><label>Figure 1</label><caption><title>Clinical findings.</title>
+<p>Erythematous <bold>plaques</bold>
+ on the <italic>elbow</italic>.</p></caption><graphic xlink:href="derm-1"/></fig>
+<fig id="f2"><label>Figure 2</label><caption><p>Dermoscopy.</p></caption>
+<graphic xlink:href="derm-2.jpg"/></fig>
+<fig-group id="g1"><caption><p>Histology panels.</p></caption>
+<fig id="g1a"><label>3A</label><graphic xlink:href="h-a"/></fig>
+<fig id="g1b"><graphic xlink:href="h-b"/></fig>
+</fig-group></body>
+<floats-group><fig><label>Figure 5</label><caption><p>Float without id.</p></caption>
+<graphic xlink:href="float5"/></fig></floats-group></article>"""
+
+
+def test_inline_article() -> None:
+    a = parse_jats(INLINE)
+    assert (a.pmcid, a.doi, a.title, a.journal) == ("PMC123", "10.1/x", "A rare rash", "Derm Cases")
+    assert a.licence == "open-access" and a.keywords == ["psoriasis", "plaque"] and not a.recovered
+    ids = [f.fig_id for f in a.figures]
+    assert ids == ["f1", "f2", "g1a", "g1b", "fig5"]  # fig-group members and the id-less float (5th fig)
+    f1, f2, g1a, g1b, f5 = a.figures
+    assert f1.caption == "Clinical findings. Erythematous plaques on the elbow."
+    assert f1.graphic_hrefs == ["derm-1"]
+    assert f1.cited_paragraphs == f2.cited_paragraphs == ["Lesions are shown in Figures 1 and 2."]
+    assert g1a.caption == g1b.caption == "Histology panels."  # panels inherit the group caption
+    assert g1a.cited_paragraphs == g1b.cited_paragraphs == ["See the group (Figure 3) and it."]
+    assert f5.label == "Figure 5" and f5.cited_paragraphs == ["See the group (Figure 3) and it."]
+
+
+def test_oai_pmh_wrapper() -> None:
+    wrapped = (b'<OAI-PMH xmlns="http://www.openarchives.org/OAI/2.0/"><GetRecord><record><metadata>'
+               b'<article xmlns="https://jats.nlm.nih.gov/ns/archiving/1.3/" '
+               b'xmlns:xlink="http://www.w3.org/1999/xlink"><front><article-meta>'
+               b'<article-id pub-id-type="pmcid">PMC42</article-id>'
+               b'<title-group><article-title>T</article-title>'
+               b'</title-group></article-meta></front><body><fig id="x"><caption><p>Cap</p></caption>'
+               b'<graphic xlink:href="img"/></fig></body></article>'
+               b'</metadata></record></GetRecord></OAI-PMH>')
+    a = parse_jats(wrapped)
+    assert a.pmcid == "PMC42" and a.title == "T"
+    assert [(f.fig_id, f.caption, f.graphic_hrefs) for f in a.figures] == [("x", "Cap", ["img"])]
+
+
+def test_pmc_articleset_and_recovery() -> None:
+    doc = (b"<pmc-articleset><article><front><article-meta><title-group><article-title>Ok &amp; fine"
+           b"</article-title></title-group></article-meta></front><body><p>x &nbsp; y</p></body></article>"
+           b"</pmc-articleset>")
+    with pytest.raises(ItemError) as err:  # undefined entity: strict parse fails; recovered but no figure
+        parse_jats(doc)
+    assert err.value.reason == "malformed_xml"
+    with_fig = doc.replace(b"</body>", b'<fig id="f1"><caption><p>A plaque.</p></caption></fig></body>')
+    a = parse_jats(with_fig)
+    assert a.recovered and a.title == "Ok & fine" and a.figures[0].caption == "A plaque."
+    cut = INLINE[: INLINE.index(b'<fig id="f2"') + 9] + b"\x01 garbage <<<"  # truncated mid-tag after fig 1
+    b = parse_jats(cut)
+    assert b.recovered and b.title == "A rare rash" and b.figures[0].caption.startswith("Clinical findings. ")
+
+
+@pytest.mark.parametrize("data", [
+    b'<?xml version="1.0"?><article><front><article-me\x00ta><tit \xff\xfe garbage <<<>>> &&&',
+    b"",
+    b"not xml at all",
+    b"<eSearchResult><Count>1</Count></eSearchResult>",
+])
+def test_malformed(data: bytes) -> None:
+    with pytest.raises(ItemError) as err:
+        parse_jats(data)
+    assert err.value.reason == "malformed_xml"
+
+
+def test_resolve_graphic(tmp_path: Path) -> None:
+    xml = tmp_path / "PMC1.nxml"
+    xml.write_bytes(b"<article/>")
+    (tmp_path / "derm-1.JPG").write_bytes(b"x")
+    (tmp_path / "PMC1").mkdir()
+    (tmp_path / "PMC1" / "journal.pone.0001.g001.tif").write_bytes(b"x")
+    (tmp_path / "exact.png").write_bytes(b"x")
+    assert resolve_graphic(xml, "derm-1") == tmp_path / "derm-1.JPG"
+    assert resolve_graphic(xml, "exact.png") == tmp_path / "exact.png"
+    plos = resolve_graphic(xml, "info:doi/10.1371/journal.pone.0001.g001")
+    assert plos == tmp_path / "PMC1" / "journal.pone.0001.g001.tif"
+    assert resolve_graphic(xml, "missing") is None
+    assert resolve_graphic(xml, "../../etc/passwd") is None

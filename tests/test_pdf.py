@@ -1,0 +1,179 @@
+"""PDF figure + caption extraction: real open-access journal PDFs (read in place) and synthetic layouts."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+import pymupdf
+import pytest
+from PIL import Image
+
+from pipeline.config import PdfConfig
+from pipeline.errors import ItemError
+from pipeline.preprocess.pdf import PdfDocument, extract_pdf_figures
+
+_DEFAULT = Path(__file__).resolve().parents[1] / ".." / "shared" / "fixtures"
+FIXTURES = Path(os.environ.get("DERM_FIXTURES", str(_DEFAULT)))
+PDF_DIR = FIXTURES / "pdf"
+AES_256: int = pymupdf.PDF_ENCRYPT_AES_256  # type: ignore[attr-defined]  # missing from the type stubs
+needs_fixtures = pytest.mark.skipif(not PDF_DIR.is_dir(), reason=f"real PDF fixtures not found at {PDF_DIR}")
+
+# Pinned by reading the page text and get_image_info() of each file: (page, label) -> caption start.
+EXPECTED = {
+    "example2.pdf": {},  # its only figure (p7 "Figure 1 Patient flow pattern") is vector art, no image
+    "example3.pdf": {
+        (2, "Figure 1"): "Structure of compound 33RE",
+        (5, "Figure 3"): "Interaction energies for all of the amino acids in the binding site",
+        # "33RE-\nbinding" keeps its hyphen (upper case before it), "afﬁnity" loses the ligature
+        (5, "Figure 4"): "Logarithmic scale comparison of the relative 33RE-binding affinity",
+        (6, "Figure 5"): "Crystal structure of N-domain ACE in complex with compound 33RE",  # "com-\npound"
+        (6, "Figure 6"): "Binding of compound 33RE to N-domain ACE (A) Residues",
+        (7, "Figure 7"): "Comparison of the binding of compounds 33RE and RXP407 with N-domain ACE",
+        (12, "Figure S1"): "Query fragment that was used to define the region",
+        (12, "Scheme S1"): "Synthetic protocol for compound 33RE",
+        (13, "Figure S2"): "GRID molecular interaction fields that are computed",
+    },
+    "test6.pdf": {
+        (4, "Figure 1"): "Overview of the 5 Phases implemented in VESPA.",
+        (5, "Figure 2"): "Overview of the options available in the VESPA package.",
+    },
+}
+# Captioned figures a reader finds in each file. example2: 1 vector figure; example3: Figures 1-7, S1, S2 and
+# Scheme S1 (Figure 2's image is 46 pt tall, under the 48 minimum); test6: Figures 1-2.
+CAPTIONED_IN_TEXT = {"example2.pdf": 1, "example3.pdf": 10, "test6.pdf": 2}
+TITLES = {
+    "example2.pdf": "Understanding the barriers to setting up a healthcare quality improvement process",
+    "example3.pdf": "Fragment-based design for the development of N-domain-selective",
+    "test6.pdf": "VESPA: Very large-scale Evolutionary and Selective Pressure Analyses",
+}
+
+
+def _check_images(doc: PdfDocument, cfg: PdfConfig) -> None:
+    for fig in doc.figures:
+        img = Image.open(io.BytesIO(fig.image_bytes))
+        img.load()
+        assert img.size == (fig.width, fig.height) and fig.ext in ("png", "jpeg")
+        assert img.mode in ("L", "RGB", "RGBA", "1", "P")
+        assert min(fig.width, fig.height) >= cfg.min_image_side_px
+
+
+@needs_fixtures
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_real_pdf(name: str) -> None:
+    cfg = PdfConfig()
+    doc = extract_pdf_figures(PDF_DIR / name, cfg)
+    _check_images(doc, cfg)
+    assert doc.title and doc.title.startswith(TITLES[name])
+    got = {(f.page, f.label): f.caption or "" for f in doc.figures if f.caption}
+    assert set(got) == set(EXPECTED[name])
+    for key, start in EXPECTED[name].items():
+        assert got[key].startswith(start), (key, got[key][:120])
+        assert not got[key].lower().startswith(("fig", "scheme"))  # the label is stripped off the caption
+    uncaptioned = {f.page for f in doc.figures if not f.caption}
+    assert uncaptioned <= {4}  # only example3's Table 3 structure images have no figure caption
+    assert all(f.label is None for f in doc.figures if not f.caption)
+    print(f"{name}: {len(got)}/{CAPTIONED_IN_TEXT[name]} captioned figures found, "
+          f"{len(doc.figures)} images kept")
+
+
+def _png(w: int, h: int, seed: int = 0) -> bytes:
+    arr = np.random.default_rng(seed).integers(0, 255, (h, w, 3), dtype=np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(arr, "RGB").save(buf, "PNG")
+    return buf.getvalue()
+
+
+def _cmyk_jpeg(w: int, h: int) -> bytes:
+    buf = io.BytesIO()
+    Image.new("CMYK", (w, h), (0, 120, 200, 10)).save(buf, "JPEG")
+    return buf.getvalue()
+
+
+def _synthetic(path: Path) -> None:
+    doc = pymupdf.open()
+    p1 = doc.new_page(width=595, height=842)
+    p1.insert_text((72, 80), "Atlas of Skin Disease", fontsize=22)
+    p1.insert_text((72, 110), "A synthetic chapter used in tests", fontsize=11)
+    p1.insert_image(pymupdf.Rect(72, 130, 102, 160), stream=_png(30, 30, 1))  # too small: skipped
+    p1.insert_textbox(pymupdf.Rect(72, 200, 520, 240), "Figure 3: Vitiligo with depig-\nmented patches.",
+                      fontsize=10)  # caption above its image
+    p1.insert_image(pymupdf.Rect(72, 250, 520, 450), stream=_cmyk_jpeg(300, 140))
+    p2 = doc.new_page(width=595, height=842)  # two columns, captions at the same height in both
+    p2.insert_image(pymupdf.Rect(50, 100, 280, 300), stream=_png(200, 160, 2))
+    p2.insert_image(pymupdf.Rect(315, 100, 545, 300), stream=_png(180, 150, 3))
+    p2.insert_textbox(pymupdf.Rect(50, 310, 280, 380), "Figure 1. Psoriasis vulgaris: well-demarcated "
+                      "plaques with silvery scale.", fontsize=9)
+    p2.insert_textbox(pymupdf.Rect(315, 310, 545, 380), "Fig. 2: Tinea corporis with an annular scaly "
+                      "border.", fontsize=9)
+    p2.insert_textbox(pymupdf.Rect(50, 390, 545, 440), "Figure 1 shows the plaques; body text, not a "
+                      "caption.", fontsize=9)
+    p3 = doc.new_page(width=595, height=842)  # one full-width image, caption far below (fallback)
+    p3.insert_image(pymupdf.Rect(50, 60, 545, 400), stream=_png(250, 170, 4))
+    p3.insert_textbox(pymupdf.Rect(50, 600, 545, 650), "Figure 4 Acne vulgaris, face.", fontsize=9)
+    p4 = doc.new_page(width=595, height=842)  # two images, one distant caption: ambiguous -> none
+    p4.insert_image(pymupdf.Rect(50, 60, 280, 300), stream=_png(100, 100, 5))
+    p4.insert_image(pymupdf.Rect(315, 60, 545, 300), stream=_png(100, 100, 6))
+    p4.insert_textbox(pymupdf.Rect(50, 600, 545, 650), "Figure 5 Urticaria.", fontsize=9)
+    doc.save(path)
+
+
+def test_synthetic_layouts(tmp_path: Path) -> None:
+    path = tmp_path / "atlas.pdf"
+    _synthetic(path)
+    cfg = PdfConfig()
+    doc = extract_pdf_figures(path, cfg)
+    _check_images(doc, cfg)
+    assert doc.page_count == 4 and doc.title == "Atlas of Skin Disease"
+    got = [(f.page, f.index, f.label, f.caption) for f in doc.figures]
+    assert got == [
+        (1, 1, "Figure 3", "Vitiligo with depigmented patches."),
+        (2, 0, "Figure 1", "Psoriasis vulgaris: well-demarcated plaques with silvery scale."),
+        (2, 1, "Figure 2", "Tinea corporis with an annular scaly border."),
+        (3, 0, "Figure 4", "Acne vulgaris, face."),
+        (4, 0, None, None),
+        (4, 1, None, None),
+    ]
+    cmyk = doc.figures[0]
+    assert cmyk.ext == "png" and Image.open(io.BytesIO(cmyk.image_bytes)).mode == "RGB"
+    assert (cmyk.width, cmyk.height) == (300, 140)
+    left = doc.figures[1]
+    assert left.bbox == pytest.approx((50, 108, 280, 292), abs=1)  # aspect kept inside the 230x200 rect
+    assert Image.open(io.BytesIO(left.image_bytes)).size == (200, 160)
+
+
+def test_min_size_config(tmp_path: Path) -> None:
+    path = tmp_path / "atlas.pdf"
+    _synthetic(path)
+    doc = extract_pdf_figures(path, PdfConfig(min_image_side_px=20))
+    small = [f for f in doc.figures if f.page == 1 and f.index == 0]
+    assert len(small) == 1 and small[0].width == 30
+
+
+def test_broken_pdf(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.pdf"
+    bad.write_bytes(b"%PDF-1.7\n" + os.urandom(2000) + b"\n%%EOF garbage")
+    with pytest.raises(ItemError) as err:
+        extract_pdf_figures(bad, PdfConfig())
+    assert err.value.reason == "broken_pdf"
+    empty = tmp_path / "empty.pdf"
+    empty.write_bytes(b"")
+    with pytest.raises(ItemError) as err:
+        extract_pdf_figures(empty, PdfConfig())
+    assert err.value.reason == "broken_pdf"
+
+
+def test_encrypted_pdf(tmp_path: Path) -> None:
+    doc = pymupdf.open()
+    page = doc.new_page()
+    page.insert_image(pymupdf.Rect(50, 50, 250, 250), stream=_png(100, 100))
+    locked, owner_only = tmp_path / "locked.pdf", tmp_path / "owner_only.pdf"
+    doc.save(locked, encryption=AES_256, user_pw="x", owner_pw="y")
+    doc.save(owner_only, encryption=AES_256, user_pw="", owner_pw="y")
+    with pytest.raises(ItemError) as err:
+        extract_pdf_figures(locked, PdfConfig())
+    assert err.value.reason == "encrypted_pdf"
+    opened = extract_pdf_figures(owner_only, PdfConfig())  # empty user password: readable
+    assert len(opened.figures) == 1
