@@ -1,0 +1,363 @@
+"""Deterministic, offline labelling of caption text against the project ontology.
+
+The LLM augmentation is the expensive path and is not always available; this matcher gives every
+pair a free baseline label set in the Derm1M field format, is the fallback when no LLM runs, and
+its mentions tell the caption refiner which sentences carry clinical content. It is a dictionary
+matcher (longest match over normalised tokens) with NegEx-style negation and uncertainty scopes,
+so "no evidence of melanoma" never becomes a melanoma label.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from ontology import Ontology, default_ontology
+
+NO_DIAGNOSIS = "no definitive diagnosis"
+NO_CONCEPTS = "No visual concepts"
+NO_BODY_LOCATION = "No body location information"
+NO_SYMPTOMS = "No symptom information"
+NO_AGE = "No age information"
+NO_GENDER = "No gender information"
+NO_SKIN_TONE = "No skin tone information"
+
+_TOKEN_RE = re.compile(r"[^\W_]+(?:['’][^\W_]+)*|[.;:!?()\[\]]")
+_TERMINATORS = frozenset(".;:!?()[]") | {
+    "but", "however", "although", "though", "except", "whereas", "while", "yet", "which",
+    "consistent", "compatible", "suggestive", "diagnosed", "confirmed", "showing", "show", "reveal",
+}  # fmt: skip
+_IRREGULAR = {
+    "nevi": "nevus", "naevi": "nevus", "feet": "foot", "teeth": "tooth", "men": "man", "women": "woman",
+    "gentlemen": "gentleman", "children": "child", "lentigines": "lentigo", "verrucae": "verruca",
+    "telangiectases": "telangiectasia", "lacunae": "lacuna", "bullae": "bulla", "milia": "milium",
+    "metastases": "metastasis", "diagnoses": "diagnosis",
+}  # fmt: skip
+_BACK_IDIOM_BEFORE = frozenset(
+    "come came coming welcome go went going get got getting bring brought look looked looking grow "
+    "grew growing call called hold held push pushed cut set step pay paid write wrote hear heard report "
+    "reported check checked be was is are were been way roll rolled scale scaled turn turned give gave "
+    "send sent".split()
+)  # "welcome back", "came back": the adverb, not the body site
+_BACK_IDIOM_AFTER = frozenset({"to", "into", "forth", "then", "up", "again", "home"})
+_IMMEDIATE = frozenset({("non",), ("like",)})  # only when directly attached: "non-tender", "EM-like"
+_ABBREVIATION_DOTS = frozenset({"vs", "v", "e", "g", "i", "dr", "fig", "etc", "approx", "st", "ca", "cf"})
+_COORDINATORS = frozenset({"or", "and", "nor", "either", "as", "well"})
+_SPELLING = {
+    "tumour": "tumor", "colour": "color", "coloured": "colored", "grey": "gray", "greyish": "grayish",
+}  # fmt: skip
+_NEGATION_PRE = (
+    "no", "not", "without", "never", "denies", "denied", "deny", "negative for", "no evidence of",
+    "no sign of", "no signs of", "absence of", "absent", "free of", "ruled out", "excluded", "non",
+)  # fmt: skip
+_NEGATION_POST = ("was ruled out", "ruled out", "was excluded", "excluded", "unlikely", "absent", "negative")
+_UNCERTAIN_PRE = (
+    "rule out", "r o", "differential diagnosis", "differential diagnoses", "differential", "ddx",
+    "possible", "possibly", "probable", "probably", "suspected", "suspect", "suspicious for",
+    "suspicion of", "concern for", "consider", "considered", "may be", "might be", "could be", "likely",
+    "versus", "vs", "resembling", "mimicking", "simulating", "questionable", "presumed", "query",
+    "whether", "potential", "potentially", "differentials", "concern about", "possibility of",
+    "cannot exclude", "not excluding", "cannot rule out", "can not rule out", "cant rule out",
+    "not ruled out", "cannot be excluded", "thought to be",
+)  # fmt: skip
+_UNCERTAIN_POST = ("versus", "vs", "was suspected", "is suspected", "suspected", "was considered", "like")
+_PSEUDO = (
+    "not only", "no longer", "not just", "not necessarily", "no change", "no doubt", "not ruled out",
+    "not excluding", "not exclude", "cannot exclude", "cannot be excluded", "not be excluded",
+)  # fmt: skip
+_GENDER = {
+    "male": "male", "man": "male", "boy": "male", "gentleman": "male",
+    "female": "female", "woman": "female", "girl": "female", "lady": "female",
+}  # fmt: skip
+_AGE_WORDS = {"newborn": "newborn", "neonate": "newborn", "infant": "infant", "baby": "infant",
+              "toddler": "child", "child": "child", "adolescent": "adolescent", "teenager": "adolescent",
+              "elderly": "elderly"}  # fmt: skip
+_AGE_PATTERNS = (
+    (re.compile(r"\b(\d{1,3})[\s-]*(?:years?|yrs?|y)[\s-]*old\b", re.I), "{}"),
+    (re.compile(r"\b(\d{1,3})\s*(?:years?|yrs?)\s+of\s+age\b", re.I), "{}"),
+    (re.compile(r"\b(\d{1,3})\s*(?:yo|y/o|y\.o\.)(?!\w)", re.I), "{}"),
+    (re.compile(r"\b(\d{1,2})[\s-]*(?:months?|mos?)[\s-]*old\b", re.I), "{} months"),
+    (re.compile(r"\baged?\s+(\d{1,3})\b(?!\s*(?:months?|weeks?|days?|%))", re.I), "{}"),
+    (re.compile(r"\bage\b[^.;\d]{0,40}?\b(\d{1,3})\s*(?:to|-|–)\s*(\d{1,3})\b", re.I), "{}-{}"),
+    (re.compile(r"\bin (?:his|her|their) (?:early |mid |late )?(\d)0s\b", re.I), "{}0s"),
+)
+_ROMAN = {"1": "I", "2": "II", "3": "III", "4": "IV", "5": "V", "6": "VI"}
+_FITZ_RE = re.compile(
+    r"\b(?:fitzpatrick(?:\s+skin)?(?:\s+(?:photo)?types?)?|skin\s+(?:photo)?types?|phototypes?|fst)"
+    r"\s*[:#]?\s*(vi|v|iv|iii|ii|i|[1-6])(?:\s*(?:-|–|to|/|or|and)\s*(vi|v|iv|iii|ii|i|[1-6]))?\b",
+    re.I,
+)
+
+
+@dataclass(frozen=True)
+class Mention:
+    kind: str  # "condition" | "concept" | "body_site" | "symptom"
+    node_id: str
+    text: str
+    start: int
+    end: int
+    negated: bool
+    uncertain: bool
+
+
+@dataclass
+class Labels:
+    disease_label: str = NO_DIAGNOSIS
+    hierarchical_disease_label: str = NO_DIAGNOSIS
+    condition_ids: list[str] = field(default_factory=list)
+    skin_concept: str = NO_CONCEPTS
+    concept_ids: list[str] = field(default_factory=list)
+    body_location: str = NO_BODY_LOCATION
+    symptoms: str = NO_SYMPTOMS
+    age: str = NO_AGE
+    gender: str = NO_GENDER
+    skin_tone: str = NO_SKIN_TONE
+    mentions: list[Mention] = field(default_factory=list)
+
+
+@lru_cache(maxsize=65536)
+def normalise_token(token: str) -> str:
+    """Case, accents, possessives, British spelling and plurals folded so surface variants meet."""
+    tok = unicodedata.normalize("NFKD", token.lower()).encode("ascii", "ignore").decode()
+    tok = re.sub(r"'s$", "", tok.replace("’", "'")).replace("'", "")
+    tok = re.sub(r"(?<=[a-z])ae(?=[a-z])", "e", _SPELLING.get(tok, tok))
+    tok = re.sub(r"^oe(?=[dst])|(?<=rrh)oe", "e", tok)
+    if tok in _IRREGULAR:
+        return _IRREGULAR[tok]
+    if len(tok) <= 3 or not tok.endswith("s") or tok.endswith(("ss", "us", "is")):
+        return tok
+    if tok.endswith("oses") and len(tok) >= 8:  # keratoses, dermatoses; not noses, doses
+        return tok[:-2] + "is"
+    if tok.endswith("ies") and len(tok) > 4:
+        return tok[:-3] + "y"
+    if tok.endswith(("sses", "shes", "ches", "xes", "zes")):
+        return tok[:-2]
+    return tok[:-1]
+
+
+def term_key(text: str) -> tuple[str, ...]:
+    """The normalised token tuple a surface form is indexed under (hyphens count as spaces)."""
+    return tuple(normalise_token(t) for t in _TOKEN_RE.findall(text.replace("-", " ")))
+
+
+def _phrases(items: tuple[str, ...]) -> dict[str, list[tuple[str, ...]]]:
+    by_first: dict[str, list[tuple[str, ...]]] = {}
+    for key in sorted({term_key(item) for item in items}, key=len, reverse=True):
+        by_first.setdefault(key[0], []).append(key)
+    return by_first
+
+
+@dataclass
+class _Table:
+    """Precompiled surface forms of one mention kind: folded keys, and case-exact abbreviations."""
+
+    folded: dict[tuple[str, ...], set[str]] = field(default_factory=dict)
+    exact: dict[tuple[str, ...], set[str]] = field(default_factory=dict)
+    longest: dict[str, int] = field(default_factory=dict)  # first token -> longest key starting with it
+
+    def add(self, key: tuple[str, ...], node_id: str, exact: bool = False) -> None:
+        if key:
+            (self.exact if exact else self.folded).setdefault(key, set()).add(node_id)
+            first = ("\0" + key[0]) if exact else key[0]
+            self.longest[first] = max(self.longest.get(first, 0), len(key))
+
+
+@dataclass
+class _Hit:
+    kind: str
+    ids: tuple[str, ...]
+    start: int  # token indices
+    end: int
+
+
+class LexicalMatcher:
+    """Labels free text with ontology conditions, concepts, body sites, symptoms and demographics.
+
+    Build once and reuse: construction compiles every surface form into hash tables, and `label`
+    is a single longest-match pass per mention kind plus small regexes for age and skin tone.
+    """
+
+    def __init__(self, ontology: Ontology | None = None, *, window: int = 5, post_window: int = 3,
+                 use_uncertain: bool = True) -> None:  # fmt: skip
+        self.ontology = ontology or default_ontology()
+        self.window, self.post_window, self.use_uncertain = window, post_window, use_uncertain
+        self._tables = {kind: _Table() for kind in ("condition", "concept", "body_site", "symptom")}
+        for term in self.ontology.terms("conditions"):
+            self._add(self._tables["condition"], term.surface, term.node_id, term.kind == "abbreviation")
+        for term in self.ontology.terms("concepts"):
+            category = self.ontology.concepts[term.node_id].category
+            kind = category if category in ("body_site", "symptom") else "concept"
+            self._add(self._tables[kind], term.surface, term.node_id, False)
+        self._neg_pre, self._neg_post = _phrases(_NEGATION_PRE), _phrases(_NEGATION_POST)
+        self._unc_pre, self._unc_post = _phrases(_UNCERTAIN_PRE), _phrases(_UNCERTAIN_POST)
+        self._pseudo = _phrases(_PSEUDO)
+
+    @staticmethod
+    def _add(table: _Table, surface: str, node_id: str, abbreviation: bool) -> None:
+        if abbreviation:
+            raw = tuple(_TOKEN_RE.findall(surface.replace("-", " ")))
+            table.add(raw, node_id, exact=True)
+            table.add((*raw[:-1], raw[-1] + "s"), node_id, exact=True)
+            return
+        table.add(term_key(surface), node_id)
+        if "-" in surface:
+            table.add(term_key(surface.replace("-", "")), node_id)
+
+    def label(self, text: str) -> Labels:
+        matches = list(_TOKEN_RE.finditer(text))
+        raws = tuple(re.sub(r"['’]s$", "", m.group()) for m in matches)
+        norms = tuple(
+            "·" if tok == "." and i and raws[i - 1].lower() in _ABBREVIATION_DOTS else normalise_token(tok)
+            for i, tok in enumerate(m.group() for m in matches)
+        )  # the dot of "vs." or "e.g." does not end a negation scope
+        pseudo = self._pseudo_positions(norms)
+        mentions: list[Mention] = []
+        covered: set[int] = set()
+        for kind, table in self._tables.items():
+            previous: tuple[int, bool, bool] = (-1, False, False)  # end token, negated, uncertain
+            for hit in self._resolve(self._scan(norms, raws, table, kind)):
+                if kind == "body_site" and _idiomatic_back(norms, hit):
+                    continue
+                negated = self._triggered(norms, hit, self._neg_pre, self._neg_post, pseudo)
+                uncertain = not negated and self._triggered(norms, hit, self._unc_pre, self._unc_post, set())
+                if previous[0] >= 0 and _COORDINATORS.issuperset(norms[previous[0] : hit.start]):
+                    negated = negated or previous[1]  # "no melanoma or BCC": the scope spans the list
+                    uncertain = not negated and (uncertain or previous[2])
+                previous = (hit.end, negated, uncertain)
+                start, end = matches[hit.start].start(), matches[hit.end - 1].end()
+                mentions.append(Mention(kind, hit.ids[0], text[start:end], start, end, negated, uncertain))
+                if kind == "condition":
+                    covered.update(range(hit.start, hit.end))
+        mentions.sort(key=lambda m: (m.start, m.kind))
+        labels = Labels(mentions=mentions)
+        self._fill_condition(labels, mentions)
+        self._fill_vocab(labels, mentions)
+        free = [(raws[i], norms[i]) for i in range(len(norms)) if i not in covered]
+        labels.age = _age(text, free)
+        genders = {_GENDER[n] for _, n in free if n in _GENDER}
+        labels.gender = ", ".join(g for g in ("male", "female") if g in genders) or NO_GENDER
+        labels.skin_tone = _skin_tone(text)
+        return labels
+
+    @staticmethod
+    def _scan(norms: tuple[str, ...], raws: tuple[str, ...], table: _Table, kind: str) -> list[_Hit]:
+        hits, i, n = [], 0, len(norms)
+        while i < n:
+            longest = max(table.longest.get(norms[i], 0), table.longest.get("\0" + raws[i], 0))
+            for length in range(min(longest, n - i), 0, -1):
+                ids = table.folded.get(norms[i : i + length]) or table.exact.get(raws[i : i + length])
+                if ids:
+                    hits.append(_Hit(kind, tuple(sorted(ids)), i, i + length))
+                    i += length
+                    break
+            else:
+                i += 1
+        return hits
+
+    @staticmethod
+    def _resolve(hits: list[_Hit]) -> list[_Hit]:
+        """Keep a shared surface form ("PG") only when the text names one of its owners unambiguously."""
+        certain = {hit.ids[0] for hit in hits if len(hit.ids) == 1}
+        resolved = []
+        for hit in hits:
+            owners = tuple(i for i in hit.ids if i in certain) if len(hit.ids) > 1 else hit.ids
+            if len(owners) == 1:
+                resolved.append(_Hit(hit.kind, owners, hit.start, hit.end))
+        return resolved
+
+    def _pseudo_positions(self, norms: tuple[str, ...]) -> set[int]:
+        positions: set[int] = set()
+        for i in range(len(norms)):
+            for phrase in self._pseudo.get(norms[i], ()):
+                if norms[i : i + len(phrase)] == phrase:
+                    positions.update(range(i, i + len(phrase)))
+        return positions
+
+    def _triggered(self, norms: tuple[str, ...], hit: _Hit, pre: dict[str, list[tuple[str, ...]]],
+                   post: dict[str, list[tuple[str, ...]]], pseudo: set[int]) -> bool:  # fmt: skip
+        """NegEx scope: a trigger shortly before (or just after) the mention with no terminator between."""
+        lo = hit.start
+        while lo > max(0, hit.start - self.window) and norms[lo - 1] not in _TERMINATORS:
+            lo -= 1
+        hi = hit.end
+        while hi < min(len(norms), hit.end + self.post_window) and norms[hi] not in _TERMINATORS:
+            hi += 1
+        for table, span, stop in ((pre, range(lo, hit.start), hit.start), (post, range(hit.end, hi), hi)):
+            for i in span:
+                for phrase in table.get(norms[i], ()):
+                    end = i + len(phrase)
+                    if end <= stop and norms[i:end] == phrase and pseudo.isdisjoint(range(i, end)):
+                        if phrase not in _IMMEDIATE or end == hit.start or i == hit.end:
+                            return True
+        return False
+
+    def _fill_condition(self, labels: Labels, mentions: list[Mention]) -> None:
+        """Most-mentioned certain condition wins (ties: first mentioned); a descendant beats its ancestor."""
+        conditions = [m for m in mentions if m.kind == "condition" and not m.negated]
+        pool = [m for m in conditions if not m.uncertain]
+        if not pool and self.use_uncertain:
+            pool = conditions
+        if not pool:
+            return
+        counts = Counter(m.node_id for m in pool)
+        first = {m.node_id: m.start for m in reversed(pool)}
+        onto = self.ontology
+        score = {
+            cid: counts[cid] + sum(n for other, n in counts.items() if onto.is_ancestor(other, cid))
+            for cid in counts
+            if not any(onto.is_ancestor(cid, other) for other in counts)
+        }
+        best = min(score, key=lambda cid: (-score[cid], first[cid]))
+        rest = sorted((c for c in counts if c != best), key=lambda c: (-onto.depth(c), first[c]))
+        labels.condition_ids = [best, *rest]
+        labels.disease_label = onto.conditions[best].name
+        labels.hierarchical_disease_label = onto.hierarchical_label(best)
+
+    def _fill_vocab(self, labels: Labels, mentions: list[Mention]) -> None:
+        concepts = self.ontology.concepts
+        picked: dict[str, list[str]] = {"concept": [], "body_site": [], "symptom": []}
+        for m in mentions:
+            if m.kind in picked and not m.negated and m.node_id not in picked[m.kind]:
+                if m.kind != "concept" or concepts[m.node_id].category != "artefact":
+                    picked[m.kind].append(m.node_id)
+
+        def names(kind: str, empty: str) -> str:
+            return ", ".join(concepts[i].name for i in picked[kind]) or empty
+
+        labels.concept_ids = picked["concept"]
+        labels.skin_concept = names("concept", NO_CONCEPTS)
+        labels.body_location = names("body_site", NO_BODY_LOCATION)
+        labels.symptoms = names("symptom", NO_SYMPTOMS)
+
+
+def _age(text: str, free_tokens: list[tuple[str, str]]) -> str:
+    found: list[tuple[int, str]] = []
+    for pattern, template in _AGE_PATTERNS:
+        for m in pattern.finditer(text):
+            if all(0 < int(g) <= 120 for g in m.groups()):
+                found.append((m.start(), template.format(*m.groups())))
+    ages = list(dict.fromkeys(age for _, age in sorted(found)))
+    if not ages:  # words only when no number is given; plural forms are general statements, not a patient
+        ages = list(
+            dict.fromkeys(_AGE_WORDS[n] for raw, n in free_tokens if n in _AGE_WORDS and raw.lower() == n)
+        )
+    return ", ".join(ages) or NO_AGE
+
+
+def _skin_tone(text: str) -> str:
+    tones = []
+    for m in _FITZ_RE.finditer(text):
+        low, high = (_ROMAN.get(g.lower(), g.upper()) if g else None for g in m.groups())
+        tones.append(f"Fitzpatrick {low}-{high}" if high else f"Fitzpatrick {low}")
+    return ", ".join(dict.fromkeys(tones)) or NO_SKIN_TONE
+
+
+def _idiomatic_back(norms: tuple[str, ...], hit: _Hit) -> bool:
+    if norms[hit.start : hit.end] != ("back",):
+        return False
+    before = norms[hit.start - 1] if hit.start else ""
+    after = norms[hit.end] if hit.end < len(norms) else ""
+    return before in _BACK_IDIOM_BEFORE or after in _BACK_IDIOM_AFTER
