@@ -147,36 +147,68 @@ def pending_units(con: duckdb.DuckDBPyConnection, stage: Stage, units: Iterable[
     return pending, skipped
 
 
-def commit_unit(con: duckdb.DuckDBPyConnection, stage: Stage, res: UnitResult, run_id: str) -> tuple[int, int]:
-    """Replace everything this unit produced before, atomically; return (main rows, rejects)."""
+def commit_units(
+    con: duckdb.DuckDBPyConnection, stage: Stage, results: Sequence[UnitResult], run_id: str
+) -> tuple[int, int]:
+    """Replace everything these units produced before, in one transaction; return (main rows, rejects).
+
+    One transaction per batch, not per unit: a file-backed DuckDB commit costs a WAL sync, which dominated
+    small units. A kill still leaves whole batches only.
+    """
+    if not results:
+        return 0, 0
+    keys = [r.key for r in results]
     con.execute("BEGIN TRANSACTION")
     try:
         for table in stage.unit_tables:
-            con.execute(f"DELETE FROM {table} WHERE unit_key = ?", [res.key])
-        con.execute("DELETE FROM rejects WHERE stage = ? AND unit_key = ?", [stage.name, res.key])
-        for table, rows in res.rows.items():
-            if table in stage.shared_tables:
-                insert_rows(con, table, rows, on_conflict_ignore=True)
-            elif table in stage.unit_tables:
-                insert_rows(con, table, [{**r, "unit_key": res.key, "run_id": run_id} for r in rows])
-            else:
-                raise KeyError(f"stage {stage.name} wrote undeclared table {table}")
+            con.execute(f"DELETE FROM {table} WHERE unit_key IN (SELECT unnest(?))", [keys])
+        con.execute("DELETE FROM rejects WHERE stage = ? AND unit_key IN (SELECT unnest(?))", [stage.name, keys])
+        con.execute("DELETE FROM work_log WHERE stage = ? AND unit_key IN (SELECT unnest(?))", [stage.name, keys])
+        tables: dict[str, list[dict[str, Any]]] = {}
+        for res in results:
+            for table, rows in res.rows.items():
+                if table in stage.shared_tables:
+                    tables.setdefault(table, []).extend(rows)
+                elif table in stage.unit_tables:
+                    tables.setdefault(table, []).extend({**r, "unit_key": res.key, "run_id": run_id} for r in rows)
+                else:
+                    raise KeyError(f"stage {stage.name} wrote undeclared table {table}")
+        for table, rows in tables.items():
+            insert_rows(con, table, rows, on_conflict_ignore=table in stage.shared_tables)
         ts = now()
         insert_rows(con, "rejects", [
             {"stage": stage.name, "unit_key": res.key, "item_id": r.item_id, "reason": r.reason,
-             "detail": r.detail, "run_id": run_id, "created_at": ts} for r in res.rejects
+             "detail": r.detail, "run_id": run_id, "created_at": ts} for res in results for r in res.rejects
         ])
-        n_out = len(res.rows.get(stage.main_table, []))
-        con.execute("DELETE FROM work_log WHERE stage = ? AND unit_key = ?", [stage.name, res.key])
         insert_rows(con, "work_log", [{
-            "stage": stage.name, "unit_key": res.key, "fingerprint": res.fingerprint, "n_out": n_out,
-            "n_rejected": len(res.rejects), "run_id": run_id, "done_at": ts,
-        }])
+            "stage": stage.name, "unit_key": res.key, "fingerprint": res.fingerprint,
+            "n_out": len(res.rows.get(stage.main_table, [])), "n_rejected": len(res.rejects),
+            "run_id": run_id, "done_at": ts,
+        } for res in results])
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")
         raise
-    return n_out, len(res.rejects)
+    return (sum(len(r.rows.get(stage.main_table, [])) for r in results), sum(len(r.rejects) for r in results))
+
+
+def _commit_batch(
+    con: duckdb.DuckDBPyConnection, stage: Stage, results: list[UnitResult], run_id: str
+) -> tuple[int, int]:
+    """Commit a batch; if a key conflict spoils it, commit unit by unit so only the culprit is rejected."""
+    try:
+        return commit_units(con, stage, results, run_id)
+    except duckdb.ConstraintException:
+        n_out = n_rej = 0
+        for res in results:
+            try:
+                o, r = commit_units(con, stage, [res], run_id)
+            except duckdb.ConstraintException as exc:
+                conflict = UnitResult(res.key, res.fingerprint)
+                conflict.reject(res.key, "key_conflict", str(exc)[:500])
+                o, r = commit_units(con, stage, [conflict], run_id)
+            n_out, n_rej = n_out + o, n_rej + r
+        return n_out, n_rej
 
 
 def run_stage(
@@ -192,15 +224,10 @@ def run_stage(
         pending, report.items_skipped = pending_units(con, stage, stage.candidates(con))
         report.items_in = len(pending)
         for start in range(0, len(pending), max(1, batch_size)):
-            for res in mapper(stage.safe_process, pending[start:start + batch_size]):
-                try:
-                    n_out, n_rej = commit_unit(con, stage, res, run_id)
-                except duckdb.ConstraintException as exc:
-                    conflict = UnitResult(res.key, res.fingerprint)
-                    conflict.reject(res.key, "key_conflict", str(exc)[:500])
-                    n_out, n_rej = commit_unit(con, stage, conflict, run_id)
-                report.items_out += n_out
-                report.items_rejected += n_rej
+            results = list(mapper(stage.safe_process, pending[start:start + batch_size]))
+            n_out, n_rej = _commit_batch(con, stage, results, run_id)
+            report.items_out += n_out
+            report.items_rejected += n_rej
         stage.finalize(con, report)
         report.status = "ok"
         error = None

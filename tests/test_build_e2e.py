@@ -8,7 +8,9 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from pipeline.config import load_config, resolve_paths
 from pipeline.warehouse import connect, count, user_tables
@@ -118,7 +120,10 @@ def test_added_file_processes_only_that_file(build):
     forum = root / "samples" / "forums"
     post = {"id": "t3_added1", "forum": "reddit", "title": "Ring-shaped rash on my forearm",
             "body": "Scaly annular plaque, itchy, three weeks. Could this be tinea corporis?",
-            "images": ["images/" + sorted(p.name for p in (forum / "images").glob("*.jpg"))[0]]}
+            "images": ["images/added_1.jpg"]}
+    rng = np.random.default_rng(7)
+    skin = (np.full((240, 320, 3), (214, 160, 130)) + rng.normal(0, 8, (240, 320, 3))).clip(0, 255)
+    Image.fromarray(skin.astype(np.uint8)).save(forum / "images" / "added_1.jpg", quality=92)
     extra = forum / "added.jsonl"
     extra.write_text(json.dumps(post) + "\n")
     try:
@@ -127,5 +132,6 @@ def test_added_file_processes_only_that_file(build):
         extra.unlink()
     assert reports["collect"]["items_in"] == 1
     assert reports["preprocess"]["items_in"] == 1
+    assert reports["clean"]["items_in"] == 2  # the new image and its text
     assert reports["pair"]["items_in"] == 1
     assert reports["augment"]["items_in"] == 1

@@ -63,14 +63,17 @@ def test_kill_mid_stage_loses_and_duplicates_nothing(con):
     """A crash in the writer after some units leaves whole units only; the rerun finishes the rest."""
     stage = ToyStage({k: k for k in "abcdef"})
 
+    done = []
+
     def dying_mapper(fn, units):
-        for i, u in enumerate(units):
-            if i == 3:
+        for u in units:
+            if len(done) == 4:  # dies inside the second batch of three
                 raise KeyboardInterrupt
+            done.append(u.key)
             yield fn(u)
 
     with pytest.raises(KeyboardInterrupt):
-        run_stage(con, stage, "killed", mapper=dying_mapper, batch_size=10)
+        run_stage(con, stage, "killed", mapper=dying_mapper, batch_size=3)
     assert count(con, "collect_items") == 3
     assert con.execute("SELECT status FROM stage_runs WHERE run_id='killed'").fetchone()[0] == "failed"
     r = run_stage(con, stage, "resume")

@@ -60,9 +60,14 @@ def file_unit(source: str, path: Path, sidecars: list[Path], config_hash: str) -
     )
 
 
-def folder_signature(folder: Path) -> list[str]:
-    """Cheap signature (name, size, mtime) of a media folder, so edited images trigger a redo."""
-    if not folder.is_dir():
-        return []
-    return [f"{p.relative_to(folder)}:{p.stat().st_size}:{p.stat().st_mtime_ns}"
-            for p in sorted(folder.rglob("*")) if p.is_file()]
+def files_signature(paths: list[Path]) -> list[str]:
+    """Cheap signature (name, size, mtime) of the media files a unit references, so an edited image
+    triggers a redo of its unit (and only of its unit)."""
+    out = []
+    for p in sorted(set(paths)):
+        try:
+            st = p.stat()
+            out.append(f"{p}:{st.st_size}:{st.st_mtime_ns}")
+        except OSError:
+            out.append(f"{p}:missing")
+    return out

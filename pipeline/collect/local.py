@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from pipeline.collect.base import CollectedItem, Source, file_unit, folder_signature
+from pipeline.collect.base import CollectedItem, Source, file_unit, files_signature
 from pipeline.config import DatasetSourceConfig
 from pipeline.hashing import fingerprint, sha256_file
 from pipeline.stage import Reject, WorkUnit
@@ -118,8 +118,20 @@ class LocalForumSource(Source):
     def units(self) -> Iterator[WorkUnit]:
         for path in _files(self.roots, (".jsonl",)):
             unit = file_unit(self.name, path, [], self.config_hash)
-            unit.fingerprint = fingerprint(unit.fingerprint, folder_signature(path.parent / "images"))
+            unit.fingerprint = fingerprint(unit.fingerprint, files_signature(self._referenced_images(path)))
             yield unit
+
+    @staticmethod
+    def _referenced_images(path: Path) -> list[Path]:
+        refs: list[Path] = []
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
+                post = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(post, dict):
+                refs.extend(path.parent / str(p) for p in post.get("images") or [])
+        return refs
 
     def items(self, unit: WorkUnit) -> Iterator[CollectedItem | Reject]:
         path = Path(unit.payload["path"])
@@ -166,9 +178,18 @@ class LocalDatasetSource(Source):
                 continue
             unit = file_unit(self.name, csv_path, [], self.config_hash)
             unit.fingerprint = fingerprint(unit.fingerprint, ds.model_dump(mode="json"),
-                                           folder_signature(ds.path / ds.image_dir))
+                                           files_signature(self._referenced_images(ds, csv_path)))
             unit.payload["dataset"] = ds.name
             yield unit
+
+    @staticmethod
+    def image_path(ds: DatasetSourceConfig, image_name: str) -> Path:
+        return ds.path / ds.image_dir / (image_name + ("" if Path(image_name).suffix else ds.image_suffix))
+
+    def _referenced_images(self, ds: DatasetSourceConfig, csv_path: Path) -> list[Path]:
+        with open(csv_path, newline="", encoding="utf-8") as fh:
+            names = [(row.get(ds.image_column) or "").strip() for row in csv.DictReader(fh)]
+        return [self.image_path(ds, n) for n in names if n]
 
     def items(self, unit: WorkUnit) -> Iterator[CollectedItem | Reject]:
         ds = self.datasets[unit.payload["dataset"]]
@@ -178,7 +199,7 @@ class LocalDatasetSource(Source):
                 if not image_name:
                     yield Reject(f"dataset:{ds.name}:row{n}", "missing_field", f"row {n}: no {ds.image_column}")
                     continue
-                image = ds.path / ds.image_dir / (image_name + ("" if Path(image_name).suffix else ds.image_suffix))
+                image = self.image_path(ds, image_name)
                 label = (row.get(ds.label_column) or "").strip()
                 fields = {role: (row.get(col) or "").strip() for role, col in ds.extra_columns.items()}
                 yield CollectedItem(

@@ -6,7 +6,6 @@ corpus is not retrained, and any change to a caption, label or image gives a new
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -53,7 +52,7 @@ class TrainStage(Stage):
         splits = assign_splits(rows, cfg.val_fraction, cfg.seed)
         out_dir = self.cfg.data_dir / "export"
         manifest = write_export(rows, splits, out_dir, cfg.shard_size)
-        filenames = {r.pair_id: f"images/{r.image_id}{Path(r.image_path).suffix}" for r in rows}
+        filenames = manifest.filenames
         res.add("train_exports", {"export_id": export_id, "out_dir": str(out_dir),
                                   "n_train": manifest.n_rows.get("train", 0),
                                   "n_validation": manifest.n_rows.get("validation", 0),
@@ -63,15 +62,11 @@ class TrainStage(Stage):
             res.add("train_splits", {"export_id": export_id, "pair_id": r.pair_id, "split": splits[r.pair_id],
                                      "filename": filenames[r.pair_id], "group_id": r.group_id,
                                      "cluster_id": r.cluster_id})
-        captions_json = out_dir / "captions.json"
-        variants: dict[str, list[str]] = {}
-        for r in rows:
-            variants.setdefault(filenames[r.pair_id], []).extend(v for v in r.captions.values() if v)
-        captions_json.write_text(json.dumps(variants, indent=0, sort_keys=True))
         settings = ClipTrainSettings(model=cfg.model, epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr,
                                      weight_decay=cfg.weight_decay, seed=cfg.seed, threads=cfg.threads)
         train_dir = self.cfg.data_dir / "train" / export_id
-        result = train_clip(manifest.csv_paths["train"], out_dir, settings, train_dir, captions_json)
+        result = train_clip(manifest.csv_paths["train"], out_dir, settings, train_dir,
+                            manifest.captions_json.get("train"))
         run_id = f"{export_id}-{cfg.model}"
         res.add("train_runs", {"train_run_id": run_id, "export_id": export_id, "model": cfg.model,
                                "epochs": cfg.epochs, "batch_size": cfg.batch_size, "lr": cfg.lr,

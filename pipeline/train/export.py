@@ -1,0 +1,214 @@
+"""Export the paired corpus in Derm1M's release layout: images/, train.csv, validation.csv, WebDataset shards.
+
+Why this layout: Derm1M ships CSVs with a fixed column set next to an image folder, which is what
+open_clip-style training code and downstream users expect; the WebDataset shards serve streaming
+training at scale. The split is leakage-safe: every row of one source item (video, article, post),
+one near-duplicate cluster or one image lands on the same side, so validation numbers are honest.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import webdataset as wds
+
+from pipeline.train.splits import SPLITS, assign_splits
+
+__all__ = [
+    "DERM1M_COLUMNS", "SPLITS", "ExportManifest", "ExportRow",
+    "assign_splits", "export_filename", "write_export",
+]  # fmt: skip
+
+DERM1M_COLUMNS = [
+    "filename", "caption", "truncated_caption", "source", "source_type", "disease_label",
+    "hierarchical_disease_label", "skin_concept", "body_location", "symptoms", "age", "gender",
+]  # fmt: skip
+_LABEL_COLUMNS = DERM1M_COLUMNS[5:]  # disease_label .. gender
+
+
+@dataclass
+class ExportRow:
+    """One image-caption pair as exported. Empty strings mean "unknown" (Derm1M leaves cells blank)."""
+
+    pair_id: str
+    image_id: str
+    image_path: Path
+    group_id: str  # source item (video/article/post/dataset row); "" = none
+    cluster_id: str  # near-duplicate image cluster; "" = none
+    caption: str
+    truncated_caption: str = ""
+    source: str = ""
+    source_type: str = ""
+    disease_label: str = ""
+    hierarchical_disease_label: str = ""
+    skin_concept: str = ""
+    body_location: str = ""
+    symptoms: str = ""
+    age: str = ""
+    gender: str = ""
+    captions: dict[str, str] = field(default_factory=dict)  # kind -> text, sampled at training time
+
+
+@dataclass
+class ExportManifest:
+    """What write_export produced; paths are final (inside out_dir)."""
+
+    out_dir: Path
+    csv_paths: dict[str, Path]
+    n_rows: dict[str, int]
+    n_images: int
+    shards: list[Path]
+    captions_json: dict[str, Path] = field(default_factory=dict)  # split -> filename -> {kind: [texts]}
+    filenames: dict[str, str] = field(default_factory=dict)  # pair_id -> CSV filename (relative to out_dir)
+
+
+def export_filename(row: ExportRow) -> str:
+    """CSV ``filename`` of a row: ``images/<image_id><suffix of image_path>`` (suffix kept as is)."""
+    return f"images/{row.image_id}{Path(row.image_path).suffix}"
+
+
+def _wds_ext(path: Path) -> str:
+    """WebDataset key for the image bytes; decoders dispatch on it, so normalise ("jpeg" -> "jpg")."""
+    ext = Path(path).suffix.lower().lstrip(".")
+    return {"jpeg": "jpg", "": "jpg"}.get(ext, ext)
+
+
+def _place_image(src: Path, dst: Path) -> None:
+    """Hard-link (free, same inode) when src and dst share a filesystem, else copy."""
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copyfile(src, dst)
+
+
+def _cell(row: ExportRow, col: str) -> str:
+    """Text of one field; None (a NULL from the warehouse) becomes "" rather than the string "None"."""
+    value = getattr(row, col)
+    return "" if value is None else str(value)
+
+
+def _csv_record(row: ExportRow, filename: str) -> list[str]:
+    return [filename] + [_cell(row, col) for col in DERM1M_COLUMNS[1:]]
+
+
+def _captions_by_kind(rows: Sequence[ExportRow]) -> dict[str, list[str]]:
+    """All caption variants of one image, grouped by kind, deduplicated, in first-seen order."""
+    out: dict[str, list[str]] = {}
+    for r in rows:
+        variants = dict(r.captions) if r.captions else {}
+        variants.setdefault("caption", r.caption)
+        for kind, text in variants.items():
+            if text and text not in out.setdefault(kind, []):
+                out[kind].append(text)
+    return out
+
+
+def _sample(image_id: str, filename: str, rows: list[ExportRow]) -> dict[str, Any]:
+    """One WebDataset sample per image: bytes, first caption, and every pair's captions/labels as json."""
+    first = rows[0]
+    meta = {
+        "image_id": image_id,
+        "filename": filename,
+        "pair_ids": [r.pair_id for r in rows],
+        "group_ids": sorted({r.group_id for r in rows if r.group_id}),
+        "source": _cell(first, "source"),
+        "source_type": _cell(first, "source_type"),
+        "captions": _captions_by_kind(rows),
+        "labels": {col: _cell(first, col) for col in _LABEL_COLUMNS},
+        "pairs": [{col: _cell(r, col) for col in ["pair_id", *DERM1M_COLUMNS[1:]]} for r in rows],
+    }
+    return {
+        "__key__": image_id,
+        _wds_ext(first.image_path): Path(first.image_path).read_bytes(),
+        "json": json.dumps(meta, ensure_ascii=False, sort_keys=True).encode("utf-8"),
+        "txt": _cell(first, "caption"),
+    }
+
+
+def _group_images(rows: Sequence[ExportRow], splits: dict[str, str]) -> dict[str, dict[str, list[ExportRow]]]:
+    """split -> image_id -> rows (pair_id order); checks the invariants the layout relies on."""
+    missing = [r.pair_id for r in rows if r.pair_id not in splits]
+    if missing:
+        raise ValueError(f"{len(missing)} rows have no split, e.g. {missing[:3]}")
+    bad = {splits[r.pair_id] for r in rows} - set(SPLITS)
+    if bad:
+        raise ValueError(f"unknown split names {sorted(bad)}; expected {SPLITS}")
+    out: dict[str, dict[str, list[ExportRow]]] = {s: {} for s in SPLITS}
+    where: dict[str, tuple[str, Path]] = {}
+    for r in sorted(rows, key=lambda r: r.pair_id):
+        split = splits[r.pair_id]
+        prev = where.setdefault(r.image_id, (split, r.image_path))
+        if prev[0] != split:
+            raise ValueError(f"image {r.image_id} is in both splits; split with assign_splits")
+        if Path(prev[1]) != Path(r.image_path):
+            raise ValueError(f"image {r.image_id} has two paths: {prev[1]} and {r.image_path}")
+        out[split].setdefault(r.image_id, []).append(r)
+    return out
+
+
+def write_export(
+    rows: Sequence[ExportRow], splits: dict[str, str], out_dir: Path, shard_size: int
+) -> ExportManifest:
+    """Write images/, {split}.csv, {split}_captions.json and shards/{split}-NNNNNN.tar under out_dir.
+
+    Everything is built in a sibling temp dir and swapped in by rename, so a rerun replaces the old
+    export whole and a crash never leaves a half-written one in place. Order is by pair_id (images by
+    their first pair_id), tar mtimes are fixed, so reruns give byte-identical CSVs and shards.
+    """
+    if shard_size < 1:
+        raise ValueError("shard_size must be >= 1")
+    out_dir = Path(out_dir)
+    by_split = _group_images(rows, splits)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir.parent / f".{out_dir.name}.tmp-{uuid.uuid4().hex[:8]}"
+    try:
+        (tmp / "images").mkdir(parents=True)
+        (tmp / "shards").mkdir()
+        n_rows: dict[str, int] = {}
+        shard_names: list[str] = []
+        for split in SPLITS:
+            images = by_split[split]
+            filenames = {i: export_filename(rs[0]) for i, rs in images.items()}
+            for image_id, fname in filenames.items():
+                _place_image(images[image_id][0].image_path, tmp / fname)
+            split_rows = sorted((r for rs in images.values() for r in rs), key=lambda r: r.pair_id)
+            with open(tmp / f"{split}.csv", "w", newline="", encoding="utf-8") as fh:
+                writer = csv.writer(fh, lineterminator="\n")
+                writer.writerow(DERM1M_COLUMNS)
+                writer.writerows(_csv_record(r, filenames[r.image_id]) for r in split_rows)
+            n_rows[split] = len(split_rows)
+            caps = {filenames[i]: _captions_by_kind(rs) for i, rs in images.items()}
+            (tmp / f"{split}_captions.json").write_text(
+                json.dumps(caps, ensure_ascii=False, indent=1, sort_keys=True), encoding="utf-8"
+            )
+            ids = list(images)
+            for start in range(0, len(ids), shard_size):
+                name = f"shards/{split}-{start // shard_size:06d}.tar"
+                with wds.TarWriter(str(tmp / name), mtime=0.0) as sink:
+                    for image_id in ids[start : start + shard_size]:
+                        sink.write(_sample(image_id, filenames[image_id], images[image_id]))
+                shard_names.append(name)
+        old = out_dir.parent / f".{out_dir.name}.old-{uuid.uuid4().hex[:8]}"
+        if out_dir.exists():
+            out_dir.rename(old)
+        tmp.rename(out_dir)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return ExportManifest(
+        out_dir=out_dir,
+        csv_paths={s: out_dir / f"{s}.csv" for s in SPLITS},
+        n_rows=n_rows,
+        n_images=sum(len(v) for v in by_split.values()),
+        shards=[out_dir / n for n in shard_names],
+        captions_json={s: out_dir / f"{s}_captions.json" for s in SPLITS},
+        filenames={r.pair_id: export_filename(r) for r in rows},
+    )
