@@ -30,7 +30,7 @@ def bench_build() -> dict[str, object]:
         db = Path(tmp) / "bench.duckdb"
         cfg = Path(tmp) / "bench.yaml"
         base = (REPO / "configs" / "sample.yaml").read_text()
-        cfg.write_text(base.replace("warehouse: warehouse/derm1m.duckdb", f"warehouse: {db}")
+        cfg.write_text(f"root: {REPO}\n" + base.replace("warehouse: warehouse/derm1m.duckdb", f"warehouse: {db}")
                        .replace("data_dir: data", f"data_dir: {Path(tmp) / 'data'}"))
         out: dict[str, object] = {}
         for label in ("first", "rerun"):

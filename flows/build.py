@@ -7,13 +7,11 @@ from typing import Any
 from prefect import flow
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows.stages import augment_flow, clean_flow, collect_flow, pair_flow, preprocess_flow, train_flow
+from flows.stages import STAGE_FLOWS
 from pipeline.config import RunConfig
 from pipeline.stage import new_run_id
 
 STAGE_ORDER = ("collect", "preprocess", "clean", "pair", "augment", "train")
-_FLOWS = {"collect": collect_flow, "preprocess": preprocess_flow, "clean": clean_flow, "pair": pair_flow,
-          "augment": augment_flow, "train": train_flow}
 
 
 @flow(name="build-derm1m", task_runner=ThreadPoolTaskRunner(max_workers=4))  # type: ignore[arg-type]
@@ -23,4 +21,4 @@ def build_derm1m(cfg: RunConfig, stages: list[str] | None = None, run_id: str | 
     unknown = set(stages or []) - set(STAGE_ORDER)
     if unknown:
         raise ValueError(f"unknown stage(s) {sorted(unknown)}; choose from {STAGE_ORDER}")
-    return [_FLOWS[name](cfg, run_id) for name in STAGE_ORDER if not stages or name in stages]
+    return [STAGE_FLOWS[name](cfg, run_id) for name in STAGE_ORDER if not stages or name in stages]

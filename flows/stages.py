@@ -63,31 +63,14 @@ def run_stage_flow(stage_name: str, cfg: RunConfig, run_id: str) -> dict[str, An
     return vars(report)
 
 
-@flow(name="collect")
-def collect_flow(cfg: RunConfig, run_id: str) -> dict[str, Any]:
-    return run_stage_flow("collect", cfg, run_id)
+def _stage_flow(stage_name: str) -> Any:
+    """A named Prefect subflow for one stage (named functions, so deployments and the UI show the stage)."""
+
+    def run(cfg: RunConfig, run_id: str) -> dict[str, Any]:
+        return run_stage_flow(stage_name, cfg, run_id)
+
+    run.__name__ = run.__qualname__ = f"{stage_name}_flow"
+    return flow(name=stage_name)(run)
 
 
-@flow(name="preprocess")
-def preprocess_flow(cfg: RunConfig, run_id: str) -> dict[str, Any]:
-    return run_stage_flow("preprocess", cfg, run_id)
-
-
-@flow(name="clean")
-def clean_flow(cfg: RunConfig, run_id: str) -> dict[str, Any]:
-    return run_stage_flow("clean", cfg, run_id)
-
-
-@flow(name="pair")
-def pair_flow(cfg: RunConfig, run_id: str) -> dict[str, Any]:
-    return run_stage_flow("pair", cfg, run_id)
-
-
-@flow(name="augment")
-def augment_flow(cfg: RunConfig, run_id: str) -> dict[str, Any]:
-    return run_stage_flow("augment", cfg, run_id)
-
-
-@flow(name="train")
-def train_flow(cfg: RunConfig, run_id: str) -> dict[str, Any]:
-    return run_stage_flow("train", cfg, run_id)
+STAGE_FLOWS = {name: _stage_flow(name) for name in (*STAGE_CLASSES, "train")}

@@ -151,6 +151,7 @@ class TrainConfig(_Model):
 
 class RunConfig(_Model):
     name: str = "sample"
+    root: Path = Path("..")  # base of relative paths, itself relative to the profile's folder
     warehouse: Path = Path("warehouse/derm1m.duckdb")
     data_dir: Path = Path("data")
     workers: int = 2
@@ -174,8 +175,9 @@ def _resolve(path: Path, base: Path) -> Path:
 
 
 def load_config(path: str | Path, base_dir: str | Path | None = None) -> RunConfig:
-    """Read a YAML profile and resolve its relative paths against `base_dir` (default: the repo root,
-    taken as the parent of the profile's folder, so `configs/x.yaml` can say `samples/videos`)."""
+    """Read a YAML profile and resolve its relative paths against `base_dir`, by default the profile's
+    `root:` taken relative to the profile's folder (`..` unless set, so `configs/x.yaml` can say
+    `samples/videos`). Source folders that do not exist are an error, not an empty build."""
     p = Path(path)
     if not p.exists():
         raise ConfigError(f"config file not found: {p}")
@@ -184,11 +186,23 @@ def load_config(path: str | Path, base_dir: str | Path | None = None) -> RunConf
         cfg = RunConfig.model_validate(raw)
     except (yaml.YAMLError, ValueError) as exc:
         raise ConfigError(f"invalid config {p}: {exc}") from exc
-    base = Path(base_dir) if base_dir else p.resolve().parent.parent
-    return resolve_paths(cfg, base)
+    base = Path(base_dir) if base_dir else _resolve(cfg.root, p.resolve().parent)
+    cfg = resolve_paths(cfg, base)
+    missing = missing_sources(cfg)
+    if missing:
+        raise ConfigError(f"{p}: source path(s) not found (relative paths resolve against {base}): "
+                          + ", ".join(str(m) for m in missing))
+    return cfg
+
+
+def missing_sources(cfg: RunConfig) -> list[Path]:
+    src = cfg.collect.sources
+    paths = [*src.videos, *src.jats, *src.pdfs, *src.forums, *(d.path for d in src.datasets)]
+    return [p for p in paths if not p.exists()]
 
 
 def resolve_paths(cfg: RunConfig, base: Path) -> RunConfig:
+    cfg.root = base.resolve()
     cfg.warehouse = _resolve(cfg.warehouse, base)
     cfg.data_dir = _resolve(cfg.data_dir, base)
     src = cfg.collect.sources

@@ -11,7 +11,7 @@ import csv
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from pipeline.collect.base import CollectedItem, Source, file_unit, files_signature
 from pipeline.config import DatasetSourceConfig
@@ -67,44 +67,42 @@ class LocalVideoSource(Source):
         )
 
 
-class LocalJatsSource(Source):
+class _SingleFileSource(Source):
+    """One item per file: the shape shared by articles and PDFs."""
+
+    suffixes: ClassVar[tuple[str, ...]]
+    kind: ClassVar[str]
+    source: ClassVar[str]
+
+    def __init__(self, roots: list[Path], config_hash: str) -> None:
+        self.roots, self.config_hash = roots, config_hash
+
+    def sidecars(self, path: Path) -> list[Path]:
+        return []
+
+    def units(self) -> Iterator[WorkUnit]:
+        for path in _files(self.roots, self.suffixes):
+            yield file_unit(self.name, path, self.sidecars(path), self.config_hash)
+
+    def items(self, unit: WorkUnit) -> Iterator[CollectedItem | Reject]:
+        path = Path(unit.payload["path"])
+        yield CollectedItem(kind=self.kind, source=self.source, source_type="knowledge", source_id=path.stem,
+                            path=path, sha256=unit.fingerprint, meta={"bytes": path.stat().st_size})
+
+
+class LocalJatsSource(_SingleFileSource):
     """PMC JATS XML files; figure files sit next to the XML (PMC packages keep them side by side)."""
 
-    name = "local_jats"
+    name, suffixes, kind, source = "local_jats", (".xml", ".nxml"), "article", "pubmed_english"
 
-    def __init__(self, roots: list[Path], config_hash: str) -> None:
-        self.roots, self.config_hash = roots, config_hash
-
-    def units(self) -> Iterator[WorkUnit]:
-        for path in _files(self.roots, (".xml", ".nxml")):
-            figs = [p for p in path.parent.glob(f"{path.stem}*") if p != path and p.suffix.lower() not in
-                    (".xml", ".nxml")]
-            yield file_unit(self.name, path, figs, self.config_hash)
-
-    def items(self, unit: WorkUnit) -> Iterator[CollectedItem | Reject]:
-        path = Path(unit.payload["path"])
-        yield CollectedItem(kind="article", source="pubmed_english", source_type="knowledge",
-                            source_id=path.stem, path=path, sha256=unit.fingerprint,
-                            meta={"bytes": path.stat().st_size})
+    def sidecars(self, path: Path) -> list[Path]:
+        return [p for p in path.parent.glob(f"{path.stem}*") if p != path and p.suffix.lower() not in self.suffixes]
 
 
-class LocalPdfSource(Source):
+class LocalPdfSource(_SingleFileSource):
     """Teaching PDFs (textbooks, slides, handouts)."""
 
-    name = "local_pdfs"
-
-    def __init__(self, roots: list[Path], config_hash: str) -> None:
-        self.roots, self.config_hash = roots, config_hash
-
-    def units(self) -> Iterator[WorkUnit]:
-        for path in _files(self.roots, (".pdf",)):
-            yield file_unit(self.name, path, [], self.config_hash)
-
-    def items(self, unit: WorkUnit) -> Iterator[CollectedItem | Reject]:
-        path = Path(unit.payload["path"])
-        yield CollectedItem(kind="pdf", source="textbook_english", source_type="knowledge",
-                            source_id=path.stem, path=path, sha256=unit.fingerprint,
-                            meta={"bytes": path.stat().st_size})
+    name, suffixes, kind, source = "local_pdfs", (".pdf",), "pdf", "textbook_english"
 
 
 class LocalForumSource(Source):

@@ -1,0 +1,38 @@
+import pytest
+
+from pipeline.config import RunConfig, load_config
+from pipeline.errors import ConfigError
+
+
+def test_sample_profile_resolves_against_repo(repo):
+    cfg = load_config(repo / "configs" / "sample.yaml")
+    assert cfg.collect.sources.videos == [repo / "samples" / "videos"]
+    assert cfg.warehouse == repo / "warehouse" / "derm1m.duckdb"
+
+
+def test_profile_outside_repo_uses_its_root(tmp_path):
+    (tmp_path / "vids").mkdir()
+    prof = tmp_path / "p.yaml"
+    prof.write_text("root: .\ncollect: {sources: {videos: [vids]}}\n")
+    assert load_config(prof).collect.sources.videos == [tmp_path / "vids"]
+
+
+def test_bad_profiles_fail_clearly(tmp_path):
+    prof = tmp_path / "p.yaml"
+    prof.write_text("root: .\ncollect: {sources: {videos: [nowhere]}}\n")
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(prof)
+    prof.write_text("clean: {min_side_pxx: 3}\n")
+    with pytest.raises(ConfigError, match="min_side_pxx"):
+        load_config(prof)
+    with pytest.raises(ConfigError):
+        load_config(tmp_path / "absent.yaml")
+
+
+def test_stage_hash_tracks_only_its_section():
+    a, b = RunConfig(), RunConfig()
+    b.clean.min_side_px = 10
+    assert a.stage_hash("clean") != b.stage_hash("clean")
+    assert a.stage_hash("pair") == b.stage_hash("pair")
+    b.workers = 8
+    assert a.stage_hash("pair") == b.stage_hash("pair")
