@@ -121,6 +121,7 @@ class LlmConfig(_Model):
 class AugmentConfig(_Model):
     method: Literal["lexical", "llm"] = "lexical"
     llm: LlmConfig = Field(default_factory=LlmConfig)
+    llm_prompt: str = "ontology_labels"  # latest version of prompts/<name>.v<N>.md
     refined_max_words: int = 60
 
 

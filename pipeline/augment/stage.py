@@ -1,13 +1,16 @@
 """Stage 5, augment: map each pair's text onto the ontology and write Derm1M's caption kinds.
 
-The lexical matcher is the offline default; `augment.method: llm` selects the LLM labeller (issue #6)
-through the same Labels contract, so the table and the export do not change with the method.
+`augment.method: lexical` (the offline default) uses the LexicalMatcher; `llm` asks any OpenAI-compatible
+server through LlmLabeller, logs every call in `augment_llm_calls`, and rejects a pair whose answer never
+resolves onto the ontology. Both produce the same Labels, so the table and the export do not depend on
+the method; the method and prompt version are stored on every row.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from functools import cached_property
+from typing import Any
 
 import duckdb
 
@@ -15,7 +18,6 @@ from ontology import Ontology
 from pipeline.augment.captions import concept_caption, ontology_caption, refined_caption, truncated_caption
 from pipeline.augment.lexical import Labels, LexicalMatcher
 from pipeline.config import RunConfig
-from pipeline.errors import ConfigError
 from pipeline.hashing import fingerprint, stable_json
 from pipeline.stage import Stage, UnitResult, WorkUnit
 
@@ -24,34 +26,60 @@ class AugmentStage(Stage):
     name = "augment"
     main_table = "augment_captions"
     unit_tables = ("augment_captions",)
+    shared_tables = ("augment_llm_calls",)  # append-only log: a redone pair adds calls, never drops them
 
-    def __init__(self, cfg: RunConfig, ontology: Ontology | None = None) -> None:
+    def __init__(self, cfg: RunConfig, ontology: Ontology | None = None, llm_client: Any | None = None) -> None:
         super().__init__(cfg)
-        if cfg.augment.method != "lexical":
-            raise ConfigError("augment.method 'llm' is not available yet (issue #6); use 'lexical'")
         self.ontology = ontology or Ontology.load()
+        self.llm = None
+        if cfg.augment.method == "llm":
+            from pipeline.augment.llm import LlmLabeller  # the openai client is an optional extra
+
+            self.llm = LlmLabeller(cfg.augment.llm, self.ontology, cfg.augment.llm_prompt, client=llm_client)
 
     @cached_property
     def matcher(self) -> LexicalMatcher:
         return LexicalMatcher(self.ontology)
 
+    @property
+    def method(self) -> str:
+        return f"llm:{self.cfg.augment.llm.model}" if self.llm else "lexical"
+
     def candidates(self, con: duckdb.DuckDBPyConnection) -> Iterator[WorkUnit]:
+        prompt = self.llm.prompt_key if self.llm else None
         for pair_id, text in con.execute("SELECT pair_id, text FROM pair_image_texts ORDER BY pair_id").fetchall():
-            yield WorkUnit(pair_id, fingerprint(text, self.ontology.version, self.config_hash), {"text": text})
+            yield WorkUnit(pair_id, fingerprint(text, self.ontology.version, self.config_hash, prompt),
+                           {"text": text})
 
     def process(self, unit: WorkUnit) -> UnitResult:
         res = UnitResult(unit.key, unit.fingerprint)
         text: str = unit.payload["text"]
-        labels: Labels = self.matcher.label(text)
-        res.add("augment_captions", {
-            "pair_id": unit.key, "method": "lexical", "prompt_version": None,
-            "ontology_version": self.ontology.version, "caption": text,
-            "truncated_caption": truncated_caption(text),
-            "refined_caption": refined_caption(text, labels, max_words=self.cfg.augment.refined_max_words),
-            "ontology_caption": ontology_caption(labels), "concept_caption": concept_caption(labels),
-            "disease_label": labels.disease_label, "hierarchical_disease_label": labels.hierarchical_disease_label,
-            "condition_ids": stable_json(labels.condition_ids), "skin_concept": labels.skin_concept,
-            "concept_ids": stable_json(labels.concept_ids), "body_location": labels.body_location,
-            "symptoms": labels.symptoms, "age": labels.age, "gender": labels.gender, "skin_tone": labels.skin_tone,
-        })
+        lexical = self.matcher.label(text)
+        labels, prompt_version = lexical, None
+        if self.llm is not None:
+            outcome = self.llm.label(text)
+            res.rows["augment_llm_calls"] = outcome.calls
+            if outcome.labels is None:
+                res.reject(unit.key, outcome.reason or "llm_invalid_output", outcome.detail)
+                return res
+            labels, prompt_version = outcome.labels, self.llm.prompt_key
+        res.add("augment_captions", caption_row(unit.key, text, labels, lexical, self.method, prompt_version,
+                                                self.ontology.version, self.cfg.augment.refined_max_words))
         return res
+
+
+def caption_row(pair_id: str, text: str, labels: Labels, lexical: Labels, method: str,
+                prompt_version: str | None, ontology_version: str, max_words: int) -> dict[str, Any]:
+    """One augment_captions row. The refined caption ranks sentences by the lexical mentions, which the
+    LLM path does not produce."""
+    return {
+        "pair_id": pair_id, "method": method, "prompt_version": prompt_version,
+        "ontology_version": ontology_version, "caption": text,
+        "truncated_caption": truncated_caption(text),
+        "refined_caption": refined_caption(text, lexical, max_words=max_words),
+        "ontology_caption": ontology_caption(labels), "concept_caption": concept_caption(labels),
+        "disease_label": labels.disease_label, "hierarchical_disease_label": labels.hierarchical_disease_label,
+        "condition_ids": stable_json(labels.condition_ids), "skin_concept": labels.skin_concept,
+        "concept_ids": stable_json(labels.concept_ids), "body_location": labels.body_location,
+        "symptoms": labels.symptoms, "age": labels.age, "gender": labels.gender, "skin_tone": labels.skin_tone,
+    }
