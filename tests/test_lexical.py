@@ -161,12 +161,15 @@ def test_prompts_load_render_and_version(tmp_path: Path) -> None:
     prompts = list_prompts()
     assert {p.name for p in prompts} == PROMPT_NAMES
     prompt = load_prompt("ontology_labels")
-    assert prompt.key == "ontology_labels.v1" and prompt.output
-    assert prompt.placeholders == {"text", "condition_list"}
-    rendered = prompt.render(text="Plaque psoriasis.", condition_list="psoriasis\neczema")
-    assert "Plaque psoriasis." in rendered and '{"primary"' in rendered
-    with pytest.raises(PromptError, match="missing values for: condition_list, text"):
+    assert prompt.key == "ontology_labels.v2" and prompt.output  # the newest version loads by default
+    lists = {"condition_list", "concept_list", "body_site_list", "symptom_list"}
+    assert prompt.placeholders == {"text"} | lists
+    rendered = prompt.render(text="Plaque psoriasis.", **{name: "psoriasis\neczema" for name in lists})
+    assert "Plaque psoriasis." in rendered and '{"disease"' in rendered
+    with pytest.raises(PromptError, match="missing values for: body_site_list, concept_list"):
         prompt.render()
+    old = load_prompt("ontology_labels", version=1)
+    assert old.key == "ontology_labels.v1" and old.placeholders == {"text", "condition_list"}
     for p in prompts:
         p.render(**{name: "x" for name in p.placeholders})
     body = "---\nname: demo\nversion: {v}\ndescription: d\noutput: o\n---\nHello {{who}} v{v}\n"
