@@ -36,6 +36,36 @@ def cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_collect(args: argparse.Namespace) -> int:
+    """Run the collect stage, or with --dry-run print what it would fetch and from where (no network;
+    the warehouse is only read, for the cursors of finished search windows)."""
+    if not args.dry_run:
+        args.stages, args.warehouse = "collect", None
+        return cmd_build(args)
+    from pipeline.collect.network import dry_run_plan
+    from pipeline.config import load_config
+
+    cfg = load_config(args.config)
+    cursors: dict[str, dict[str, set[str]]] = {}
+    if cfg.warehouse.exists():
+        import duckdb
+
+        con = duckdb.connect(str(cfg.warehouse), read_only=True)
+        try:
+            for source, key, value in con.execute("SELECT source, cursor_key, value FROM collect_cursors").fetchall():
+                cursors.setdefault(source, {}).setdefault(key, set()).add(value)
+        except duckdb.CatalogException:
+            pass  # a warehouse from before migration 0009: no cursors yet
+        finally:
+            con.close()
+    n = 0
+    for line in dry_run_plan(cfg, cursors):
+        print(line)
+        n += 1
+    print(f"# {n} planned unit(s); nothing was fetched (dry run)")
+    return 0
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     from pipeline.config import load_config
     from pipeline.warehouse import connect, count, user_tables
@@ -51,6 +81,17 @@ def cmd_status(args: argparse.Namespace) -> int:
     ).fetchall()
     for row in rows:
         print(*row, sep="\t")
+    return 0
+
+
+def cmd_label(args: argparse.Namespace) -> int:
+    from pipeline.augment.label_csv import label_csv
+    from pipeline.config import load_config
+
+    cfg = load_config(args.config) if Path(args.config).exists() else None
+    counts = label_csv(args.src, args.dst, args.method, cfg.augment if cfg else None)
+    print(f"labelled {counts['labelled']}/{counts['rows']} row(s) ({counts['with_diagnosis']} with a diagnosis, "
+          f"{counts['errors']} error(s)) -> {args.dst}")
     return 0
 
 
@@ -87,10 +128,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--stages", help="comma-separated subset, run in pipeline order")
     p.add_argument("--warehouse", help="override the DuckDB file")
     p.set_defaults(fn=cmd_build)
+    p = sub.add_parser("collect", help="run the collect stage; --dry-run prints what would be fetched")
+    p.add_argument("--dry-run", action="store_true", help="print planned fetches and sources, fetch nothing")
+    p.set_defaults(fn=cmd_collect)
     sub.add_parser("status", help="table row counts and the last run's stage_runs").set_defaults(fn=cmd_status)
     p = sub.add_parser("sql", help="run one SQL query against the warehouse")
     p.add_argument("query")
     p.set_defaults(fn=cmd_sql)
+    p = sub.add_parser("label", help="label a CSV's `caption` column with Derm1M's metadata columns")
+    p.add_argument("src", help="input CSV with a caption column")
+    p.add_argument("dst", help="output CSV (input columns plus the label columns)")
+    p.add_argument("--method", choices=("lexical", "llm"), default="lexical")
+    p.set_defaults(fn=cmd_label)
     p = sub.add_parser("serve", help="serve a scheduled deployment of the build flow")
     p.add_argument("--name", default="derm1m-nightly")
     p.add_argument("--cron", default="0 3 * * *")

@@ -12,6 +12,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from pipeline.collect.settings import HttpConfig, PdfUrlListConfig, PubMedConfig, RedditConfig, YouTubeConfig
 from pipeline.errors import ConfigError
 from pipeline.hashing import fingerprint
 
@@ -47,10 +48,17 @@ class SourcesConfig(_Model):
     pdfs: list[Path] = Field(default_factory=list)
     forums: list[Path] = Field(default_factory=list)
     datasets: list[DatasetSourceConfig] = Field(default_factory=list)
+    # network sources (pipeline/collect/settings.py); all off by default, so profiles stay offline
+    youtube: YouTubeConfig = Field(default_factory=YouTubeConfig)
+    pubmed: PubMedConfig = Field(default_factory=PubMedConfig)
+    reddit: RedditConfig = Field(default_factory=RedditConfig)
+    forum_dumps: list[Path] = Field(default_factory=list)  # Pushshift / Arctic Shift JSONL(.zst) files
+    pdf_urls: list[PdfUrlListConfig] = Field(default_factory=list)
 
 
 class CollectConfig(_Model):
     sources: SourcesConfig = Field(default_factory=SourcesConfig)
+    http: HttpConfig = Field(default_factory=HttpConfig)
     video_suffixes: list[str] = Field(default_factory=lambda: [".mp4", ".mkv", ".webm", ".mov"])
 
 
@@ -66,12 +74,25 @@ class AsrConfig(_Model):
     vad_filter: bool = True
     cpu_threads: int = 2
     prefer_subtitles: bool = True
+    word_timestamps: bool = True
+    ontology_prompt: bool = True  # initial prompt: ontology terms named in the video's metadata
+    no_speech_max: float = 0.6
+    logprob_min: float = -1.0
+    compression_ratio_max: float = 2.4
+    silence_dbfs: float = -50.0
 
 
 class VideoConfig(_Model):
-    detector: Literal["content", "adaptive"] = "content"
-    threshold: float | None = None  # None: the detector's own default (27 for content)
+    """Scenes and keyframes. `fast` is pipeline.preprocess.keyframes (one B-frame-skipping decode pass;
+    threshold = the minimum grey-level difference of a cut, default 2); `content`/`adaptive` are
+    PySceneDetect's. Repeated slides collapse when their keyframe embeddings are within
+    `cluster_max_distance` (95th percentile of |delta| of normalised 32x18 grey thumbnails)."""
+
+    detector: Literal["fast", "content", "adaptive"] = "fast"  # bench/video.py: recall 1.0, 0 false cuts
+    threshold: float | None = None  # None: the detector's own default (2 for fast, 27 for content)
     min_scene_len_s: float = 1.0
+    cluster_max_distance: float = 8.0
+    drop_image_types: list[str] = Field(default_factory=lambda: ["talking_head", "title_card", "diagram"])
 
 
 class ImageConfig(_Model):
@@ -94,6 +115,14 @@ class PreprocessConfig(_Model):
     pdf: PdfConfig = Field(default_factory=PdfConfig)
 
 
+class TranscriptCleanConfig(_Model):
+    """Transcript cleaning (pipeline.clean.transcript): ontology-term correction of misheard words (every
+    change logged in clean_transcript_corrections) and timed sentences."""
+
+    correct_terms: bool = True
+    sentences: bool = True
+
+
 class CleanConfig(_Model):
     """Thresholds for the image filters. min_side_px follows common CLIP-corpus practice (images below
     ~64 px carry little for 224 px training); phash distance 6/64 bits is imagehash's usual near-dup cut."""
@@ -102,11 +131,17 @@ class CleanConfig(_Model):
     phash_max_distance: int = 6
     skin_score_min: float = 0.0  # baseline score is stored; 0 keeps everything until it is calibrated
     filler_words: list[str] = Field(default_factory=lambda: ["um", "uh", "erm", "you know"])
+    transcript: TranscriptCleanConfig = Field(default_factory=TranscriptCleanConfig)
 
 
 class PairConfig(_Model):
+    """Keyframe narration: timed sentences of the cleaned transcript (segments when there are none) within
+    the scene +- context_window_s; caption = the narration's key sentences by ontology-term density."""
+
     context_window_s: float = 2.0
     min_text_chars: int = 12
+    use_sentences: bool = True
+    caption_max_words: int = 40
 
 
 class LlmConfig(_Model):
@@ -116,6 +151,14 @@ class LlmConfig(_Model):
     timeout_s: float = 60.0
     max_retries: int = 3
     json_mode: Literal["json_schema", "json_object"] = "json_schema"
+    price_per_1k_input: float = 0.0  # USD per 1K prompt tokens, for augment_llm_calls.cost_usd
+    price_per_1k_output: float = 0.0  # USD per 1K completion tokens
+    concurrency: int = Field(default=4, ge=1)  # calls in flight at once, across threads
+    requests_per_minute: float = Field(default=0.0, ge=0.0)  # 0: no client-side rate limit
+    cache: bool = True  # reuse answers from augment_llm_cache (prompt version, model, input hash)
+    batch: bool = False  # OpenAI Batch API: one batch per stage run / label command (half price, slower)
+    batch_poll_s: float = Field(default=30.0, gt=0.0)  # Batch API mode: seconds between status polls
+    batch_timeout_s: float = Field(default=86400.0, gt=0.0)  # give up on a batch after this long
 
 
 class AugmentConfig(_Model):
@@ -141,6 +184,13 @@ class TrainConfig(_Model):
     image_size: int = 64
     threads: int = 2
     zero_shot_template: str = "This is a skin image of {c}"
+    # evaluation suite (pipeline/train/suite.py): external sets as {name, layout, path, image_dir?},
+    # local open_clip checkpoints to compare as {name, model, checkpoint}, Derm1M ontology for prompts
+    eval_sets: list[dict[str, str]] = Field(default_factory=list)
+    eval_pretrained: list[dict[str, str]] = Field(default_factory=list)
+    eval_ontology: Path | None = None
+    eval_dedup_max_distance: int = 6
+    report: bool = True  # write data_dir/train/<export_id>/report.md
 
     @field_validator("val_fraction")
     @classmethod
@@ -198,7 +248,9 @@ def load_config(path: str | Path, base_dir: str | Path | None = None) -> RunConf
 
 def missing_sources(cfg: RunConfig) -> list[Path]:
     src = cfg.collect.sources
-    paths = [*src.videos, *src.jats, *src.pdfs, *src.forums, *(d.path for d in src.datasets)]
+    paths = [*src.videos, *src.jats, *src.pdfs, *src.forums, *(d.path for d in src.datasets),
+             *src.forum_dumps, *(u.list_file for u in src.pdf_urls),
+             *(p for p in (src.youtube.cookies_file, src.youtube.channels_file) if p is not None)]
     return [p for p in paths if not p.exists()]
 
 
@@ -213,4 +265,10 @@ def resolve_paths(cfg: RunConfig, base: Path) -> RunConfig:
     src.forums = [_resolve(p, base) for p in src.forums]
     for ds in src.datasets:
         ds.path = _resolve(ds.path, base)
+    src.forum_dumps = [_resolve(p, base) for p in src.forum_dumps]
+    for ul in src.pdf_urls:
+        ul.list_file = _resolve(ul.list_file, base)
+    yt = src.youtube
+    yt.cookies_file = _resolve(yt.cookies_file, base) if yt.cookies_file else None
+    yt.channels_file = _resolve(yt.channels_file, base) if yt.channels_file else None
     return cfg

@@ -14,6 +14,8 @@ from pipeline.collect.local import (
     LocalPdfSource,
     LocalVideoSource,
 )
+from pipeline.collect.netbase import RETRY_SUFFIX, CursorRecord, FetchRecord
+from pipeline.collect.network import NetworkSource, network_sources, read_cursors
 from pipeline.config import RunConfig
 from pipeline.hashing import stable_json
 from pipeline.stage import Reject, Stage, UnitResult, WorkUnit
@@ -28,20 +30,24 @@ def build_sources(cfg: RunConfig, config_hash: str) -> list[Source]:
         LocalPdfSource(src.pdfs, config_hash),
         LocalForumSource(src.forums, config_hash),
         LocalDatasetSource(src.datasets, config_hash),
+        *network_sources(cfg),
     ]
 
 
 class CollectStage(Stage):
     name = "collect"
     main_table = "collect_items"
-    unit_tables = ("collect_items",)
+    unit_tables = ("collect_items", "collect_fetches", "collect_cursors")
 
     def __init__(self, cfg: RunConfig, sources: list[Source] | None = None) -> None:
         super().__init__(cfg)
         self.sources = {s.name: s for s in (sources or build_sources(cfg, self.config_hash))}
 
     def candidates(self, con: duckdb.DuckDBPyConnection) -> Iterator[WorkUnit]:
+        cursors = read_cursors(con)
         for source in self.sources.values():
+            if isinstance(source, NetworkSource):
+                source.cursors = cursors.get(source.name, {})
             yield from source.units()
 
     def process(self, unit: WorkUnit) -> UnitResult:
@@ -50,8 +56,14 @@ class CollectStage(Stage):
         for entry in self.sources[unit.payload["source"]].items(unit):
             if isinstance(entry, Reject):
                 res.rejects.append(entry)
-                continue
-            res.add("collect_items", item_row(entry, retrieved))
+            elif isinstance(entry, FetchRecord):
+                res.add("collect_fetches", entry.row())
+                if entry.fetch.transient:  # committed, but redone next run (see netbase)
+                    res.fingerprint = unit.fingerprint + RETRY_SUFFIX
+            elif isinstance(entry, CursorRecord):
+                res.add("collect_cursors", entry.row())
+            else:
+                res.add("collect_items", item_row(entry, retrieved))
         return res
 
 

@@ -1,0 +1,57 @@
+"""What network sources yield besides items: per-fetch status rows and cursor updates.
+
+`items(unit)` of a network source yields `CollectedItem`, `Reject`, `FetchRecord` and `CursorRecord`;
+the collect stage routes them to `collect_items`, `rejects`, `collect_fetches` and `collect_cursors`.
+A unit that met a transient failure (timeout, 5xx, truncated body) is committed with what it got but
+with a fingerprint marked for retry, so the next run redoes it; the download ledger and the API cache
+make that redo request only what failed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pipeline.collect.http import Fetch
+from pipeline.stage import Reject
+
+
+@dataclass
+class FetchRecord:
+    source: str
+    item_key: str
+    fetch: Fetch
+    licence: str | None = None
+
+    def row(self) -> dict[str, Any]:
+        f = self.fetch
+        return {
+            "source": self.source, "item_key": self.item_key, "url": f.url, "status": f.status,
+            "http_status": f.http_status, "error": f.error or None, "bytes": f.bytes, "sha256": f.sha256,
+            "raw_path": f.path, "licence": self.licence, "from_cache": f.from_cache,
+            "fetched_at": datetime.now(UTC).replace(tzinfo=None),
+        }
+
+
+@dataclass
+class CursorRecord:
+    source: str
+    cursor_key: str
+    value: str
+
+    def row(self) -> dict[str, Any]:
+        return {"source": self.source, "cursor_key": self.cursor_key, "value": self.value,
+                "updated_at": datetime.now(UTC).replace(tzinfo=None)}
+
+
+def fetch_outcome(source: str, item_key: str, fetch: Fetch, licence: str | None = None
+                  ) -> Iterator[FetchRecord | Reject]:
+    """The status row for a fetch, plus a reject row (reason = the fetch status) when it failed."""
+    yield FetchRecord(source, item_key, fetch, licence)
+    if not fetch.ok:
+        yield Reject(item_key, f"fetch_{fetch.status}", f"{fetch.url}: {fetch.error}"[:500])
+
+
+RETRY_SUFFIX = ":retry"

@@ -1,0 +1,122 @@
+"""Wiring for the network sources: the shared client, the source list, cursors, and the dry-run plan."""
+
+from __future__ import annotations
+
+import os
+from abc import abstractmethod
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import duckdb
+
+from pipeline.collect.base import CollectedItem, Source
+from pipeline.collect.http import HttpClient
+from pipeline.collect.netbase import CursorRecord, FetchRecord
+from pipeline.config import RunConfig
+from pipeline.hashing import fingerprint
+from pipeline.stage import Reject, WorkUnit
+
+NetEntry = CollectedItem | Reject | FetchRecord | CursorRecord
+
+NCBI_INTERVAL_S, NCBI_INTERVAL_KEY_S = 1 / 3 + 0.01, 1 / 10 + 0.01  # 3 requests/s, 10 with an API key
+
+
+class NetworkSource(Source):
+    """A source whose units come from the network. `cursors` (cursor_key -> finished values) is set by
+    the stage from `collect_cursors` before `units()` runs; `plan()` says what would be fetched, offline."""
+
+    cursors: dict[str, set[str]]
+
+    def __init__(self, client: HttpClient, config_hash: str) -> None:
+        self.client, self.config_hash = client, config_hash
+        self.cursors = {}
+
+    @abstractmethod
+    def items(self, unit: WorkUnit) -> Iterator[NetEntry]:  # type: ignore[override]
+        """Like `Source.items`, plus fetch status rows and cursor updates (see netbase)."""
+
+    def plan(self) -> Iterator[str]:
+        """One human-readable line per unit: what would be fetched and from where. Never touches the network."""
+        for unit in self.units_offline():
+            yield f"{self.name}\t{unit}"
+
+    def units_offline(self) -> Iterator[str]:
+        return iter(())
+
+
+def make_client(cfg: RunConfig) -> HttpClient:
+    h = cfg.collect.http
+    intervals = dict(h.host_intervals)
+    pm = cfg.collect.sources.pubmed
+    ncbi_host = urlsplit(pm.eutils_base).netloc
+    intervals.setdefault(ncbi_host, NCBI_INTERVAL_KEY_S if os.environ.get(pm.api_key_env) else NCBI_INTERVAL_S)
+    return HttpClient(
+        cfg.data_dir / "raw", timeout_s=h.timeout_s, max_retries=h.max_retries, backoff_base_s=h.backoff_base_s,
+        backoff_max_s=h.backoff_max_s, min_interval_s=h.min_interval_s, host_intervals=intervals,
+        max_bytes=h.max_bytes, cache_dir=cfg.data_dir / "raw" / "_api_cache" if h.cache_api_responses else None,
+    )
+
+
+def network_sources(cfg: RunConfig, client: HttpClient | None = None) -> list[NetworkSource]:
+    """The enabled network sources, sharing one client. Imports are lazy: yt-dlp is an optional extra."""
+    src = cfg.collect.sources
+    if not (src.youtube.enabled or src.pubmed.enabled or src.reddit.enabled or src.forum_dumps
+            or src.pdf_urls):
+        return []
+    client = client or make_client(cfg)
+    out: list[NetworkSource] = []
+    if src.pubmed.enabled:
+        from pipeline.collect.pubmed import PubMedSource
+
+        out.append(PubMedSource(src.pubmed, client, cfg.data_dir, fingerprint(src.pubmed.model_dump(mode="json"))))
+    if src.youtube.enabled:
+        from pipeline.collect.youtube import YouTubeSource
+
+        out.append(YouTubeSource(src.youtube, client, cfg.data_dir,
+                                 fingerprint(src.youtube.model_dump(mode="json"))))
+    if src.pdf_urls:
+        from pipeline.collect.pdf_urls import PdfUrlSource
+
+        out.append(PdfUrlSource(src.pdf_urls, client, fingerprint([u.model_dump(mode="json")
+                                                                   for u in src.pdf_urls])))
+    if src.reddit.enabled or src.forum_dumps:
+        from pipeline.collect.forums import forum_sources
+
+        out.extend(forum_sources(cfg, client))
+    return out
+
+
+def read_cursors(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, set[str]]]:
+    out: dict[str, dict[str, set[str]]] = {}
+    for source, key, value in con.execute("SELECT source, cursor_key, value FROM collect_cursors").fetchall():
+        out.setdefault(source, {}).setdefault(key, set()).add(value)
+    return out
+
+
+def link_or_copy(src: Path, dest: Path) -> None:
+    """Put a raw file where a consumer expects it (an article folder) without a second copy on disk."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if dest.exists():
+        return
+    try:
+        os.link(src, dest)
+    except OSError:
+        import shutil
+
+        shutil.copyfile(src, dest)
+
+
+def dry_run_plan(cfg: RunConfig, cursors: dict[str, dict[str, set[str]]] | None = None) -> Iterator[str]:
+    """What a collect run would fetch and from where: local folders' unit counts and each network unit.
+    Offline: local sources only list files, network sources only print their planned requests."""
+    from pipeline.collect.stage import build_sources
+
+    for source in build_sources(cfg, cfg.stage_hash("collect")):
+        if isinstance(source, NetworkSource):
+            source.cursors = (cursors or {}).get(source.name, {})
+            yield from source.plan()
+        else:
+            n = sum(1 for _ in source.units())
+            if n:
+                yield f"{source.name}\t{n} local file unit(s)"

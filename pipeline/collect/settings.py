@@ -1,0 +1,92 @@
+"""Config models for the network sources. All are off by default, so a profile that does not name them
+stays offline; `pipeline.config` hangs them under `collect:`. Values only live in YAML profiles."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class HttpConfig(_Model):
+    """The shared HTTP client. Intervals are per host; NCBI's own limits are applied by the PubMed source."""
+
+    timeout_s: float = 30.0
+    max_retries: int = 4
+    backoff_base_s: float = 1.0
+    backoff_max_s: float = 60.0
+    min_interval_s: float = 0.5
+    host_intervals: dict[str, float] = Field(default_factory=dict)
+    max_bytes: int = 2 << 30
+    cache_api_responses: bool = True
+
+
+class YouTubeConfig(_Model):
+    """yt-dlp search queries and channel/playlist URLs; metadata first, relevance filter, then download."""
+
+    enabled: bool = False
+    queries: list[str] = Field(default_factory=list)
+    queries_from_ontology: bool = False  # append ontology.queries.youtube_queries()
+    max_results_per_query: int = 50
+    channels: list[str] = Field(default_factory=list)  # channel or playlist URLs
+    channels_file: Path | None = None  # YAML list of {url, name}
+    urls: list[str] = Field(default_factory=list)  # single video pages
+    min_relevance: float = 2.0  # one dermatology term in the title; see bench/youtube_relevance.py
+    max_height: int = 720
+    subtitle_langs: list[str] = Field(default_factory=lambda: ["en", "en-orig", "en.*"])
+    download: bool = True
+    cookies_file: Path | None = None
+    sleep_interval_s: float = 2.0
+    max_duration_s: int = 4 * 3600
+    socket_timeout_s: float = 30.0
+    retries: int = 5
+
+
+class PubMedConfig(_Model):
+    """PMC through E-utilities: esearch over date windows, efetch JATS in batches, figures from the
+    PMC Cloud Service. `figure_url_template` fields: pmcid, version, href (the JATS graphic name)."""
+
+    enabled: bool = False
+    query: str = '(dermatology[MeSH Terms] OR skin diseases[MeSH Terms]) AND "open access"[filter]'
+    db: str = "pmc"
+    date_from: str = "2000/01/01"
+    date_to: str | None = None  # None: today
+    window_days: int = 30
+    batch_size: int = 100
+    max_results: int | None = None
+    email: str = ""
+    api_key_env: str = "NCBI_API_KEY"
+    tool: str = "derm1m-pipeline"
+    eutils_base: str = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils"
+    figures: bool = True
+    figure_url_template: str = "https://pmc-oa-opendata.s3.amazonaws.com/{pmcid}.{version}/{href}{ext}"
+    figure_ext: str = ".jpg"
+    licence_groups: list[str] = Field(default_factory=lambda: ["oa_comm", "oa_noncomm"])
+    europepmc: bool = False  # fetch full text from Europe PMC instead of efetch
+    europepmc_base: str = "https://www.ebi.ac.uk/europepmc/webservices/rest"
+
+
+class RedditConfig(_Model):
+    """Reddit's API (credentials from env: client id/secret) for subreddits and keyword searches."""
+
+    enabled: bool = False
+    subreddits: list[str] = Field(default_factory=list)
+    keywords: list[str] = Field(default_factory=list)
+    limit_per_listing: int = 100
+    client_id_env: str = "REDDIT_CLIENT_ID"
+    client_secret_env: str = "REDDIT_CLIENT_SECRET"
+    api_base: str = "https://oauth.reddit.com"
+    token_url: str = "https://www.reddit.com/api/v1/access_token"
+    download_images: bool = True
+
+
+class PdfUrlListConfig(_Model):
+    """Teaching PDFs listed by URL, one per line (blank lines and # comments ignored)."""
+
+    name: str
+    list_file: Path
+    licence: str = "unknown"
