@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -23,7 +24,8 @@ from pipeline.warehouse import insert_rows, now
 class CleanStage(Stage):
     name = "clean"
     main_table = "clean_texts"
-    unit_tables = ("clean_images", "clean_texts", "clean_transcript_segments")
+    unit_tables = ("clean_images", "clean_texts", "clean_transcript_segments", "clean_transcript_corrections",
+                   "clean_transcript_sentences")
 
     def candidates(self, con: duckdb.DuckDBPyConnection) -> Iterator[WorkUnit]:
         h = self.config_hash
@@ -66,14 +68,36 @@ class CleanStage(Stage):
                                     "kind": p["ref_kind"], "text": text, "context": context,
                                     "changed": text != p["text"] or context != p["context"]})
         else:
-            for idx, start, end, raw in p["segments"]:
-                text, n = remove_fillers(normalise_text(raw) or "", self.cfg.clean.filler_words)
-                if not text:
-                    res.reject(f"{p['item_id']}@{start:.2f}", "empty_after_cleaning", raw[:200])
-                    continue
-                res.add("clean_transcript_segments", {"item_id": p["item_id"], "seg_index": idx, "start_s": start,
-                                                      "end_s": end, "text": text, "fillers_removed": n})
+            self._transcript(p, res)
         return res
+
+    def _transcript(self, p: dict[str, Any], res: UnitResult) -> None:
+        """Fillers out, misheard ontology terms corrected (each change a row), then timed sentences."""
+        from pipeline.clean.transcript import default_corrector, timed_sentences
+
+        tcfg = self.cfg.clean.transcript
+        corrector = default_corrector() if tcfg.correct_terms else None
+        kept: list[tuple[float, float, str]] = []
+        for idx, start, end, raw in p["segments"]:
+            text, n = remove_fillers(normalise_text(raw) or "", self.cfg.clean.filler_words)
+            if not text:
+                res.reject(f"{p['item_id']}@{start:.2f}", "empty_after_cleaning", raw[:200])
+                continue
+            if corrector is not None:
+                text, changes = corrector.correct(text)
+                for k, c in enumerate(changes):
+                    res.add("clean_transcript_corrections", {
+                        "item_id": p["item_id"], "seg_index": idx, "corr_index": k, "char_start": c.start,
+                        "original": c.original, "replacement": c.replacement, "node_id": c.node_id,
+                        "method": c.method})
+            kept.append((start, end, text))
+            res.add("clean_transcript_segments", {"item_id": p["item_id"], "seg_index": idx, "start_s": start,
+                                                  "end_s": end, "text": text, "fillers_removed": n})
+        if tcfg.sentences:
+            for k, (start, end, sentence) in enumerate(timed_sentences(kept)):
+                res.add("clean_transcript_sentences", {"item_id": p["item_id"], "sent_index": k,
+                                                       "start_s": round(start, 3), "end_s": round(end, 3),
+                                                       "text": sentence})
 
     def finalize(self, con: duckdb.DuckDBPyConnection, report: StageReport) -> None:
         pending = con.execute(

@@ -8,6 +8,7 @@ import duckdb
 
 from pipeline.hashing import fingerprint
 from pipeline.pair.pairers import PAIR_KINDS, NarrationPairer, TimedText
+from pipeline.pair.summary import extractive_caption
 from pipeline.stage import Stage, UnitResult, WorkUnit
 
 _REFS = """
@@ -32,6 +33,13 @@ class PairStage(Stage):
             "SELECT item_id, start_s, end_s, text FROM clean_transcript_segments ORDER BY item_id, seg_index"
         ).fetchall():
             speech.setdefault(item_id, []).append((start, end, text))
+        if self.cfg.pair.use_sentences:  # whole sentences pair better than Whisper's cue-sized pieces
+            sentences: dict[str, list[tuple[float, float, str]]] = {}
+            for item_id, start, end, text in con.execute(
+                "SELECT item_id, start_s, end_s, text FROM clean_transcript_sentences ORDER BY item_id, sent_index"
+            ).fetchall():
+                sentences.setdefault(item_id, []).append((start, end, text))
+            speech.update(sentences)
         cols = ["ref_id", "item_id", "kind", "text", "image_id", "canonical_id", "cluster_id", "source",
                 "source_type", "start_s", "end_s"]
         for row in con.execute(_REFS).fetchall():
@@ -52,7 +60,8 @@ class PairStage(Stage):
                 res.reject(p["ref_id"], "no_narration", f"no speech within {cfg.context_window_s}s of the scene")
                 return res
             row.update(text=narration.text, start_s=narration.start_s, end_s=narration.end_s,
-                       align_score=narration.align_score, n_segments=narration.n_segments)
+                       align_score=narration.align_score, n_segments=narration.n_segments,
+                       caption=extractive_caption(narration.text, cfg.caption_max_words) or None)
         else:
             row.update(text=p["text"], align_score=1.0)
         if not row["text"] or len(row["text"]) < cfg.min_text_chars:

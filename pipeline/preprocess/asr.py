@@ -8,7 +8,6 @@ into repetition loops on long lectures, and the timing of cue-level text matters
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -19,6 +18,18 @@ import numpy as np
 
 from pipeline.config import AsrConfig
 from pipeline.errors import ItemError
+from pipeline.preprocess.asr_guards import drop_hallucinations
+
+__all__ = ["FasterWhisperTranscriber", "OpenAIWhisperTranscriber", "Segment", "Transcript", "Word",
+           "drop_hallucinations", "load_audio", "make_transcriber"]
+
+
+@dataclass(frozen=True)
+class Word:
+    start_s: float
+    end_s: float
+    text: str
+    probability: float | None = None
 
 
 @dataclass(frozen=True)
@@ -28,6 +39,8 @@ class Segment:
     text: str
     avg_logprob: float | None = None
     no_speech_prob: float | None = None
+    compression_ratio: float | None = None
+    words: tuple[Word, ...] = ()
 
 
 @dataclass
@@ -35,12 +48,14 @@ class Transcript:
     segments: list[Segment]
     language: str | None
     model: str  # "<backend>:<model name>", e.g. "faster-whisper:tiny.en"
+    language_probability: float | None = None
+    prompt: str | None = None
 
 
 class Transcriber(Protocol):
     name: str
 
-    def transcribe(self, media_path: Path) -> Transcript: ...
+    def transcribe(self, media_path: Path, prompt: str | None = None) -> Transcript: ...
 
 
 def load_audio(path: Path, sr: int = 16000) -> np.ndarray:
@@ -93,8 +108,21 @@ def _model_name(model_path: str) -> str:
     return p.stem if p.suffix in (".pt", ".pth") else p.name
 
 
-def _segment(start: float, end: float, text: str, logprob: float, no_speech: float) -> Segment:
-    return Segment(float(start), float(end), str(text).strip(), float(logprob), float(no_speech))
+def _segment(
+    start: float, end: float, text: str, logprob: float, no_speech: float, ratio: float | None = None,
+    words: Iterable[Any] = (),
+) -> Segment:
+    timed = tuple(
+        Word(float(_get(w, "start")), float(_get(w, "end")), str(_get(w, "word")).strip(),
+             None if _get(w, "probability") is None else float(_get(w, "probability")))
+        for w in words or ()
+    )
+    return Segment(float(start), float(end), str(text).strip(), float(logprob), float(no_speech),
+                   None if ratio is None else float(ratio), timed)
+
+
+def _get(obj: Any, key: str) -> Any:
+    return obj.get(key) if isinstance(obj, dict) else getattr(obj, key, None)
 
 
 class FasterWhisperTranscriber:
@@ -124,7 +152,7 @@ class FasterWhisperTranscriber:
         key = ("faster-whisper", self.model_path, self.cfg.compute_type, str(self.cfg.cpu_threads))
         return _cached_model(key, load)
 
-    def transcribe(self, media_path: Path) -> Transcript:
+    def transcribe(self, media_path: Path, prompt: str | None = None) -> Transcript:
         audio = load_audio(media_path)
         model = self._model()
         try:
@@ -134,12 +162,18 @@ class FasterWhisperTranscriber:
                 beam_size=self.cfg.beam_size,
                 vad_filter=self.cfg.vad_filter,
                 condition_on_previous_text=False,
+                initial_prompt=prompt,
+                word_timestamps=self.cfg.word_timestamps,
             )
             # `raw` is a lazy generator: the decoding happens in this comprehension
-            segments = [_segment(s.start, s.end, s.text, s.avg_logprob, s.no_speech_prob) for s in raw]
+            segments = [
+                _segment(s.start, s.end, s.text, s.avg_logprob, s.no_speech_prob, s.compression_ratio, s.words)
+                for s in raw
+            ]
         except Exception as exc:  # CTranslate2/onnxruntime raise plain RuntimeError and friends
             raise ItemError("asr_failed", f"faster-whisper on {media_path.name}: {exc}") from exc
-        return Transcript(segments=segments, language=info.language, model=self.name)
+        return Transcript(segments=segments, language=info.language, model=self.name,
+                          language_probability=float(info.language_probability), prompt=prompt)
 
 
 class OpenAIWhisperTranscriber:
@@ -167,10 +201,10 @@ class OpenAIWhisperTranscriber:
 
         return _cached_model(("openai-whisper", self.model_path), load)
 
-    def transcribe(self, media_path: Path) -> Transcript:
+    def transcribe(self, media_path: Path, prompt: str | None = None) -> Transcript:
         audio = load_audio(media_path)
         model = self._model()
-        options: dict[str, Any] = {}
+        options: dict[str, Any] = {"initial_prompt": prompt, "word_timestamps": self.cfg.word_timestamps}
         if self.cfg.beam_size > 1:
             options["beam_size"] = self.cfg.beam_size
         import torch
@@ -194,10 +228,11 @@ class OpenAIWhisperTranscriber:
         finally:
             torch.set_num_threads(previous)
         segments = [
-            _segment(s["start"], s["end"], s["text"], s["avg_logprob"], s["no_speech_prob"])
+            _segment(s["start"], s["end"], s["text"], s["avg_logprob"], s["no_speech_prob"],
+                     s.get("compression_ratio"), s.get("words") or ())
             for s in result.get("segments", [])
         ]
-        return Transcript(segments=segments, language=result.get("language"), model=self.name)
+        return Transcript(segments=segments, language=result.get("language"), model=self.name, prompt=prompt)
 
 
 _TRANSCRIBERS: dict[str, Transcriber] = {}
@@ -220,43 +255,3 @@ def make_transcriber(cfg: AsrConfig) -> Transcriber | None:
         if key not in _TRANSCRIBERS:
             _TRANSCRIBERS[key] = kinds[cfg.backend](cfg)
         return _TRANSCRIBERS[key]
-
-
-def _norm(text: str) -> str:
-    return " ".join(re.sub(r"[^\w\s']", " ", text.lower()).split())
-
-
-def drop_hallucinations(
-    segments: Iterable[Segment], no_speech_max: float = 0.6, logprob_min: float = -1.0
-) -> tuple[list[Segment], list[tuple[Segment, str]]]:
-    """A basic guard against Whisper's known failure modes, keeping the reason for every drop.
-
-    - `empty`: no words once punctuation is removed;
-    - `no_speech`: the model thinks there is no speech AND is unsure of the text (Whisper's own rule
-      for silent windows: no_speech_prob > 0.6 with avg_logprob < -1);
-    - `repetition`: the same text as each of the previous two segments (the third and later copies of a
-      loop; two identical short answers in a row can be real speech).
-    """
-    kept: list[Segment] = []
-    dropped: list[tuple[Segment, str]] = []
-    history: list[str] = []
-    for seg in segments:
-        norm = _norm(seg.text)
-        reason: str | None = None
-        if not norm:
-            reason = "empty"
-        elif (
-            seg.no_speech_prob is not None
-            and seg.avg_logprob is not None
-            and seg.no_speech_prob > no_speech_max
-            and seg.avg_logprob < logprob_min
-        ):
-            reason = "no_speech"
-        elif len(history) >= 2 and history[-1] == norm and history[-2] == norm:
-            reason = "repetition"
-        history.append(norm)
-        if reason is None:
-            kept.append(seg)
-        else:
-            dropped.append((seg, reason))
-    return kept, dropped

@@ -30,6 +30,10 @@ class PreprocessStage(Stage):
     def __init__(self, cfg: RunConfig) -> None:
         super().__init__(cfg)
         self.store = MediaStore(cfg.data_dir / "media")
+        from pipeline.preprocess.keyframe_filter import FrameClassifier, KeepEveryFrame
+
+        # issue #5's image-type classifier plugs in here; until then every keyframe is kept
+        self.frame_classifier: FrameClassifier = KeepEveryFrame()
 
     def candidates(self, con: duckdb.DuckDBPyConnection) -> Iterator[WorkUnit]:
         cols = ["item_id", "kind", "source", "path", "sha256", "title", "meta"]
@@ -71,52 +75,86 @@ class PreprocessStage(Stage):
         })
 
     def _video(self, item: dict[str, Any], res: UnitResult) -> dict[str, Any]:
-        from pipeline.preprocess.video import detect_scenes, extract_keyframes, probe_video
+        from pipeline.preprocess.keyframe_filter import cluster_repeats, perceptual_hash
+        from pipeline.preprocess.video import video_keyframes
 
         path, item_id, vcfg = Path(item["path"]), item["item_id"], self.cfg.preprocess.video
-        info = probe_video(path)
-        scenes = detect_scenes(path, vcfg)
+        info, scenes, keyframes = video_keyframes(path, vcfg)
         for scene in scenes:
             res.add("preprocess_scenes", {"item_id": item_id, "scene_index": scene.index,
                                           "start_s": scene.start_s, "end_s": scene.end_s})
-        for kf in extract_keyframes(path, scenes):
+        video_info = item["meta"].get("info") or {}
+        kept = []
+        for kf in keyframes:
+            image_type, skin_score = self.frame_classifier.classify(kf.rgb)
+            if image_type in vcfg.drop_image_types:
+                res.reject(f"{item_id}#scene{kf.scene_index:04d}", f"keyframe_{image_type}",
+                           f"t={kf.timestamp_s:.2f}s skin_score={skin_score:.3f}")
+            else:
+                kept.append((kf, image_type, skin_score))
+        groups = cluster_repeats([k.rgb for k, _, _ in kept], [k.sharpness for k, _, _ in kept],
+                                 vcfg.cluster_max_distance)
+        for group in groups:
+            kf, image_type, skin_score = kept[group.representative]
+            repeats = [kept[m][0] for m in group.members if m != group.representative]
             image_id = self._store(res, normalise_image(kf.rgb, self.cfg.preprocess.image))
             self._ref(res, item_id, image_id, "keyframe", f"scene{kf.scene_index:04d}",
                       start_s=kf.start_s, end_s=kf.end_s, timestamp_s=kf.timestamp_s,
-                      meta={"frame_index": kf.frame_index, "sharpness": round(kf.sharpness, 3)})
+                      meta={"frame_index": kf.frame_index, "sharpness": round(kf.sharpness, 3),
+                            "video_id": video_info.get("id") or item_id, "format_id": video_info.get("format_id"),
+                            "phash": perceptual_hash(kf.rgb), "image_type": image_type,
+                            "skin_score": skin_score, "detector": vcfg.detector,
+                            "repeats": [{"scene_index": r.scene_index, "timestamp_s": round(r.timestamp_s, 3)}
+                                        for r in repeats]})
         speech = self._speech(item, res)
         return {"duration_s": info.duration_s, "fps": info.fps, "width": info.width, "height": info.height,
-                "n_scenes": len(scenes), **speech}
+                "n_scenes": len(scenes), "n_keyframes": len(groups), **speech}
 
     def _speech(self, item: dict[str, Any], res: UnitResult) -> dict[str, Any]:
-        from pipeline.preprocess.asr import drop_hallucinations, make_transcriber
-        from pipeline.preprocess.subtitles import parse_subtitles
+        """Manual subtitles, then automatic captions, then ASR prompted with the ontology terms that the
+        video's metadata names; ASR segments pass the hallucination guards (drops become rejects)."""
+        from pipeline.preprocess.asr import load_audio, make_transcriber
+        from pipeline.preprocess.asr_guards import GuardConfig, drop_hallucinations, ontology_prompt
+        from pipeline.preprocess.subtitles import parse_subtitles, pick_subtitles
 
         acfg, item_id = self.cfg.preprocess.asr, item["item_id"]
-        subs = item["meta"].get("subtitles") or []
-        if acfg.prefer_subtitles and subs:
-            segments, origin, model, language = parse_subtitles(Path(subs[0])), "subtitles", None, None
+        info = item["meta"].get("info") or {}
+        languages = (acfg.language,) if acfg.language else ("en",)
+        picked = pick_subtitles(item["meta"].get("subtitles") or [], languages, info)
+        extra: dict[str, Any] = {}
+        if acfg.prefer_subtitles and picked:
+            segments, origin, model = parse_subtitles(picked[0]), f"subtitles_{picked[1]}", None
+            middle = picked[0].name[len(Path(item["path"]).stem) + 1:].rsplit(".", 1)[0]  # "en", "en.auto", ""
+            language: str | None = middle.split(".")[0] or info.get("language")
         else:
             transcriber = make_transcriber(acfg)
             if transcriber is None:
                 return {"speech": "none"}
+            prompt = ontology_prompt(item["meta"]) if acfg.ontology_prompt else None
             try:
-                transcript = transcriber.transcribe(Path(item["path"]))
+                transcript = transcriber.transcribe(Path(item["path"]), prompt=prompt)
+                audio = load_audio(Path(item["path"]))
             except ItemError as exc:
                 res.reject(item_id, exc.reason, exc.detail)
                 return {"speech": "failed"}
             segments, origin = transcript.segments, "asr"
             model, language = transcript.model, transcript.language
-            segments, dropped = drop_hallucinations(segments)
+            guards = GuardConfig(acfg.no_speech_max, acfg.logprob_min, acfg.compression_ratio_max, acfg.silence_dbfs)
+            segments, dropped = drop_hallucinations(segments, audio=audio, prompt=prompt, guards=guards)
             for seg, reason in dropped:
                 res.reject(f"{item_id}@{seg.start_s:.2f}", reason, seg.text[:200])
+            extra = {"language_probability": transcript.language_probability, "asr_prompt": prompt,
+                     "asr_dropped": len(dropped)}
         for n, seg in enumerate(segments):
             res.add("preprocess_transcript_segments", {
                 "item_id": item_id, "seg_index": n, "start_s": seg.start_s, "end_s": seg.end_s,
                 "text": seg.text, "origin": origin, "model": model, "language": language,
                 "avg_logprob": seg.avg_logprob, "no_speech_prob": seg.no_speech_prob,
+                "compression_ratio": seg.compression_ratio,
+                "words": stable_json([[round(w.start_s, 3), round(w.end_s, 3), w.text, w.probability]
+                                      for w in seg.words]) if seg.words else None,
             })
-        return {"speech": origin, "asr_model": model, "language": language}
+        return {"speech": origin, "asr_model": model, "language": language, **extra}
 
     def _article(self, item: dict[str, Any], res: UnitResult) -> dict[str, Any]:
         from pipeline.preprocess.jats import parse_jats, resolve_graphic

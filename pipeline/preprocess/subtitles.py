@@ -167,3 +167,34 @@ def find_subtitles(video_path: Path, languages: tuple[str, ...] = ("en",)) -> Pa
         if best is None or key < best[0]:
             best = (key, candidate)
     return best[1] if best else None
+
+
+def pick_subtitles(
+    paths: list[str], languages: tuple[str, ...] = ("en",), info: dict[str, object] | None = None
+) -> tuple[Path, str] | None:
+    """The best of the subtitle files a collector listed, and whether it is "manual" or "automatic".
+
+    Same preference as find_subtitles. yt-dlp names manual and automatic captions alike, so when the
+    name does not say "auto", the info.json decides: a language listed only under automatic captions
+    means the file is automatic (it is then still used, after any manual one, before running ASR).
+    """
+    info = info or {}
+    manual_langs = {str(x).lower() for x in info.get("subtitle_langs") or info.get("subtitles") or []}  # type: ignore[attr-defined]
+    auto_langs = {str(x).lower() for x in info.get("auto_caption_langs") or info.get("automatic_captions") or []}  # type: ignore[attr-defined]
+    best: tuple[tuple[int, int, int, int, str], Path, str] | None = None
+    for raw in paths:
+        path = Path(raw)
+        suffix = path.suffix.lower()
+        if suffix not in SUFFIXES:
+            continue
+        stem_parts = path.name[: len(path.name) - len(suffix)].split(".", 1)
+        middle = stem_parts[1] if len(stem_parts) == 2 else ""
+        rank = _rank(middle, languages)
+        if rank is None:
+            continue
+        lang = middle.split(".")[0].lower()
+        auto = bool(rank[1]) or (lang in auto_langs and lang not in manual_langs)
+        key = (rank[0], int(auto), rank[2], SUFFIXES.index(suffix), path.name)
+        if best is None or key < best[0]:
+            best = (key, path, "automatic" if auto else "manual")
+    return (best[1], best[2]) if best else None

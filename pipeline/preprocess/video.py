@@ -4,6 +4,9 @@ Lecture videos are mostly slides and close-ups held for seconds, so a content-ba
 (PySceneDetect) splits them into shots and one representative frame per shot is enough. The frame is
 taken away from the cut (inner 20-80% of the scene, where fades and transitions are over) and is the
 sharpest of a few candidates, because motion blur and half-rendered slide transitions are common.
+
+With `detector: fast` (pipeline.preprocess.keyframes) one reduced decode pass finds the cuts and the
+SSIM-stable span of every scene, and the candidates are the stable span's intra frames instead.
 """
 
 from __future__ import annotations
@@ -16,6 +19,14 @@ import numpy as np
 
 from pipeline.config import VideoConfig
 from pipeline.errors import ItemError
+from pipeline.preprocess.keyframes import (
+    FrameScan,
+    candidate_frames,
+    decode_at,
+    find_cuts,
+    scan_video,
+    stable_span,
+)
 
 # Seeking in H.264 decodes from the previous keyframe anyway; for short gaps reading on is cheaper.
 _SEEK_GAP_FRAMES = 120
@@ -86,8 +97,19 @@ def probe_video(path: Path) -> VideoInfo:
     )
 
 
+def scenes_from_cuts(cuts: list[int], fps: float, frame_count: int) -> list[Scene]:
+    """Consecutive scenes covering frames [0, frame_count) split at the given first frames of shots."""
+    bounds = [0, *[c for c in sorted(set(cuts)) if 0 < c < frame_count], frame_count]
+    return [Scene(i, a / fps, b / fps, a, b) for i, (a, b) in enumerate(zip(bounds, bounds[1:], strict=False))]
+
+
+def _fast_scenes(scan: FrameScan, cfg: VideoConfig) -> list[Scene]:
+    cuts = find_cuts(scan, cfg.min_scene_len_s, min_diff=cfg.threshold if cfg.threshold is not None else 2.0)
+    return scenes_from_cuts(cuts, scan.fps, scan.frame_count)
+
+
 def detect_scenes(path: Path, cfg: VideoConfig) -> list[Scene]:
-    """Scene cuts with PySceneDetect; a video without cuts gives one scene spanning all of it.
+    """Scene cuts (fast scan or PySceneDetect); a video without cuts gives one scene spanning all of it.
 
     min_scene_len is converted from seconds to frames here so the setting means the same thing at any
     frame rate (PySceneDetect's default is a frame count).
@@ -96,6 +118,8 @@ def detect_scenes(path: Path, cfg: VideoConfig) -> list[Scene]:
     from scenedetect.detector import SceneDetector
 
     info = probe_video(path)  # fails cleanly (ItemError) before PySceneDetect sees a broken file
+    if cfg.detector == "fast":
+        return _fast_scenes(scan_video(path), cfg)
     min_len = max(1, round(cfg.min_scene_len_s * info.fps))
     detector: SceneDetector
     if cfg.detector == "adaptive":
@@ -177,20 +201,32 @@ def _read_frames(cap: cv2.VideoCapture, wanted: list[int]) -> dict[int, np.ndarr
     return frames
 
 
-def extract_keyframes(path: Path, scenes: list[Scene], samples_per_scene: int = 5) -> list[Keyframe]:
-    """One keyframe per scene: the sharpest of `samples_per_scene` frames from the scene's inner 60%.
+def extract_keyframes(
+    path: Path, scenes: list[Scene], samples_per_scene: int = 5, scan: FrameScan | None = None
+) -> list[Keyframe]:
+    """One keyframe per scene: the sharpest of `samples_per_scene` frames from the scene's inner 60%,
+    or, given a fast scan, of up to 3 frames of the scene's SSIM-stable span (intra frames first).
 
     Scenes whose candidates cannot be decoded (a truncated tail) are left out rather than failing the
     whole video; if nothing at all decodes the video is rejected with `no_frames`.
     """
     info = probe_video(path)
-    per_scene = {s.index: _candidate_frames(s, samples_per_scene) for s in scenes}
+    if scan is None:
+        per_scene = {s.index: _candidate_frames(s, samples_per_scene) for s in scenes}
+    else:
+        per_scene = {
+            s.index: candidate_frames(scan, stable_span(scan, s.start_frame, s.end_frame), min(3, samples_per_scene))
+            for s in scenes
+        }
     wanted = sorted({f for frames in per_scene.values() for f in frames})
-    cap = _open_capture(path)
-    try:
-        decoded = _read_frames(cap, wanted)
-    finally:
-        cap.release()
+    if scan is not None:
+        decoded = {f: cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR) for f, rgb in decode_at(path, scan, wanted).items()}
+    else:
+        cap = _open_capture(path)
+        try:
+            decoded = _read_frames(cap, wanted)
+        finally:
+            cap.release()
     keyframes: list[Keyframe] = []
     for scene in scenes:
         scored = [(sharpness(decoded[f]), f) for f in per_scene[scene.index] if f in decoded]
@@ -211,3 +247,14 @@ def extract_keyframes(path: Path, scenes: list[Scene], samples_per_scene: int = 
     if scenes and not keyframes:
         raise ItemError("no_frames", f"no keyframe could be decoded from {path.name}")
     return keyframes
+
+
+def video_keyframes(path: Path, cfg: VideoConfig) -> tuple[VideoInfo, list[Scene], list[Keyframe]]:
+    """Probe, scenes and one keyframe per scene, sharing the fast detector's scan with keyframe choice."""
+    info = probe_video(path)
+    if cfg.detector != "fast":
+        scenes = detect_scenes(path, cfg)
+        return info, scenes, extract_keyframes(path, scenes)
+    scan = scan_video(path)
+    scenes = _fast_scenes(scan, cfg)
+    return info, scenes, extract_keyframes(path, scenes, scan=scan)
