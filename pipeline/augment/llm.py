@@ -6,17 +6,23 @@ annotation, every label in it must resolve to the ontology (otherwise one correc
 states the exact error), and the result fills the same `Labels` contract as the lexical matcher, so
 the augment table and the export do not depend on the method. Every HTTP call comes back as a row
 for `augment_llm_calls` (append-only) so cost, latency and failures can be audited in SQL.
-Transport retries (429, 5xx, timeouts, with backoff and Retry-After) are left to the openai client.
+Transport retries (429, 5xx, timeouts, with backoff and Retry-After) are left to the openai client;
+the labeller bounds calls in flight (`concurrency`) and paces them (`requests_per_minute`) across
+threads. Answers that resolved are cached by (prompt version, model, input hash): the caller passes a
+cached answer in, gets `cache_rows` back for `augment_llm_cache`, and identical texts within one
+process are answered from memory. A server that rejects json_schema (llama.cpp) is switched to
+json_object once, for the labeller's lifetime.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import threading
 import time
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -64,6 +70,8 @@ class LlmOutcome:
     calls: list[dict[str, Any]]
     reason: str | None = None
     detail: str = ""
+    cache_rows: list[dict[str, Any]] = field(default_factory=list)  # new augment_llm_cache rows
+    cached: bool = False  # answered from the cache, no call made
 
 
 class _InvalidOutput(Exception):
@@ -101,8 +109,27 @@ class _Index:
         return sorted(next((ids for ids in hits if ids), set()))
 
 
+class RateLimiter:
+    """At most `per_minute` starts per minute, evenly spaced, shared by all threads (0: unlimited)."""
+
+    def __init__(self, per_minute: float) -> None:
+        self.interval = 60.0 / per_minute if per_minute > 0 else 0.0
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    def wait(self) -> None:
+        if not self.interval:
+            return
+        with self._lock:
+            now = time.monotonic()
+            start = max(now, self._next)
+            self._next = start + self.interval
+        if start > now:
+            time.sleep(start - now)
+
+
 class LlmLabeller:
-    """Labels one text per call; thread-safe (nothing changes after construction)."""
+    """Labels one text per call; thread-safe (the JSON-mode switch and the memo are idempotent)."""
 
     def __init__(
         self, cfg: LlmConfig, ontology: Ontology, prompt_name: str = "ontology_labels", client: Any | None = None
@@ -134,6 +161,10 @@ class LlmLabeller:
             "symptoms": _Index(t for t in concept_terms if category[t.node_id] == "symptom"),
         }
         self._json_object = {"type": "json_object", "schema": LlmAnnotation.model_json_schema()}
+        self.json_mode: str = cfg.json_mode  # becomes json_object if the server rejects json_schema
+        self._slots = threading.BoundedSemaphore(cfg.concurrency)
+        self._pace = RateLimiter(cfg.requests_per_minute)
+        self.memo: dict[str, str] = {}  # input hash -> resolved annotation JSON, this process
         self.client: Any = client or openai.OpenAI(
             base_url=cfg.base_url,
             api_key=os.environ.get(cfg.api_key_env) or "not-needed",  # local servers want no key
@@ -141,13 +172,44 @@ class LlmLabeller:
             max_retries=cfg.max_retries,
         )
 
-    def label(self, text: str) -> LlmOutcome:
-        """Ask once; on an unusable answer ask once more, quoting the error. Never raises for the item."""
-        messages = [{"role": "user", "content": self.prompt.render(text=text, **self._lists)}]
+    def messages(self, text: str) -> list[dict[str, str]]:
+        return [{"role": "user", "content": self.prompt.render(text=text, **self._lists)}]
+
+    def cache_key(self, text: str) -> str:
+        """The cache's input hash: the rendered first-turn messages (prompt text, label lists, input)."""
+        return hashlib.sha256(stable_json(self.messages(text)).encode()).hexdigest()
+
+    def from_cache(self, content: str) -> Labels | None:
+        """Labels from a cached answer, or None if it no longer resolves (the ontology changed)."""
+        try:
+            return self._labels(self._parse(content))
+        except _InvalidOutput:
+            return None
+
+    def label(self, text: str, cached: str | None = None) -> LlmOutcome:
+        """Ask once; on an unusable answer ask once more, quoting the error. Never raises for the item.
+
+        `cached`: an answer from `augment_llm_cache` for this text's `cache_key`; used instead of a call.
+        """
+        messages = self.messages(text)
+        key = hashlib.sha256(stable_json(messages).encode()).hexdigest()
+        if self.cfg.cache and (content := cached or self.memo.get(key)):
+            if (labels := self.from_cache(content)) is not None:
+                return LlmOutcome(labels, [], cached=True)
+        return self._attempts(messages, key)
+
+    def resume(self, text: str, first: tuple[dict[str, Any], str | None, str | None]) -> LlmOutcome:
+        """Continue from a first answer obtained elsewhere (a Batch API result, see `read_completion`):
+        validate it and, if unusable, make the one corrective retry as a normal call."""
+        messages = self.messages(text)
+        return self._attempts(messages, hashlib.sha256(stable_json(messages).encode()).hexdigest(), first)
+
+    def _attempts(self, messages: list[dict[str, str]], key: str,
+                  first: tuple[dict[str, Any], str | None, str | None] | None = None) -> LlmOutcome:
         calls: list[dict[str, Any]] = []
         error = ""
-        for _ in range(2):
-            row, content, problem = self._call(messages)
+        for attempt in range(2):
+            row, content, problem = first if first is not None and attempt == 0 else self._call(messages)
             calls.append(row)
             if row["error"] is not None:  # the API failed after the client's own retries
                 return LlmOutcome(None, calls, "llm_unavailable", row["error"])
@@ -156,7 +218,11 @@ class LlmLabeller:
                     raise _InvalidOutput(problem)
                 annotation = self._parse(content)
                 row["parsed"] = annotation.model_dump_json()
-                return LlmOutcome(self._labels(annotation), calls)
+                labels = self._labels(annotation)
+                self.memo[key] = row["parsed"]
+                cache_row = {"prompt": self.prompt_key, "model": self.cfg.model, "input_hash": key,
+                             "response": row["parsed"], "call_id": row["call_id"], "created_at": row["created_at"]}
+                return LlmOutcome(labels, calls, cache_rows=[cache_row])
             except _InvalidOutput as exc:
                 error = row["error"] = str(exc)
             if content:
@@ -169,40 +235,81 @@ class LlmLabeller:
         with the envelope. The raw body is read before parsing, so a malformed answer is still logged
         verbatim (the client's own `parse()` would raise and lose it).
         """
-        row: dict[str, Any] = {
-            "call_id": uuid.uuid4().hex, "prompt": self.prompt_key, "model": self.cfg.model,
-            "input_hash": hashlib.sha256(stable_json(messages).encode()).hexdigest(),
-            "request": stable_json({"messages": messages, "response_format": self.cfg.json_mode}),
-            "response": None, "parsed": None, "error": None, "prompt_tokens": None,
-            "completion_tokens": None, "latency_ms": None, "created_at": datetime.now(UTC).replace(tzinfo=None),
-        }  # fmt: skip
-        start = time.perf_counter()
-        api = self.client.chat.completions.with_raw_response
-        try:
-            if self.cfg.json_mode == "json_schema":
-                raw = api.parse(model=self.cfg.model, messages=messages, response_format=LlmAnnotation)
-            else:
-                raw = api.create(model=self.cfg.model, messages=messages, response_format=self._json_object)
-        except openai.APIError as exc:  # status errors after retries, connection errors, timeouts
-            row["error"] = f"{type(exc).__name__}: {exc}"
-            return row, None, None
-        finally:
-            row["latency_ms"] = (time.perf_counter() - start) * 1000.0
+        row = self.call_row(messages)
+        with self._slots:
+            self._pace.wait()
+            start = time.perf_counter()
+            try:
+                raw = self._send(messages)
+            except openai.APIError as exc:  # status errors after retries, connection errors, timeouts
+                row["error"] = f"{type(exc).__name__}: {exc}"
+                return row, None, None
+            finally:
+                row["latency_ms"] = (time.perf_counter() - start) * 1000.0
+                row["request"] = stable_json({"messages": messages, "response_format": self.json_mode})
         try:
             body = raw.http_response.json()
-            choice = body["choices"][0]
-            content = choice["message"].get("content")
-        except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
+        except ValueError as exc:
             row["response"] = raw.http_response.text
             return row, None, f"malformed chat.completion response ({type(exc).__name__}: {exc})"
+        return (row, *self.read_completion(row, body))
+
+    def call_row(self, messages: list[dict[str, str]]) -> dict[str, Any]:
+        """A fresh `augment_llm_calls` row for one request of `messages`."""
+        return {
+            "call_id": uuid.uuid4().hex, "prompt": self.prompt_key, "model": self.cfg.model,
+            "input_hash": hashlib.sha256(stable_json(messages).encode()).hexdigest(),
+            "request": stable_json({"messages": messages, "response_format": self.json_mode}),
+            "response": None, "parsed": None, "error": None, "prompt_tokens": None,
+            "completion_tokens": None, "latency_ms": None, "cost_usd": None,
+            "created_at": datetime.now(UTC).replace(tzinfo=None),
+        }  # fmt: skip
+
+    def read_completion(self, row: dict[str, Any], body: Any) -> tuple[str | None, str | None]:
+        """Fill `row` from a chat.completion body; return its content and any problem with the envelope."""
+        try:
+            choice = body["choices"][0]
+            content = choice["message"].get("content")
+        except (KeyError, IndexError, TypeError, AttributeError) as exc:
+            row["response"] = stable_json(body) if isinstance(body, dict | list) else str(body)
+            return None, f"malformed chat.completion response ({type(exc).__name__}: {exc})"
         usage = body.get("usage") or {}
         row.update(prompt_tokens=usage.get("prompt_tokens"), completion_tokens=usage.get("completion_tokens"))
+        row["cost_usd"] = self.cost(row["prompt_tokens"], row["completion_tokens"])
         row["response"] = content
         if choice["message"].get("refusal"):
-            return row, content, f"the model refused: {choice['message']['refusal']}"
+            return content, f"the model refused: {choice['message']['refusal']}"
         if choice.get("finish_reason") == "length":
-            return row, content, "the answer was cut off at the token limit"
-        return row, content, None
+            return content, "the answer was cut off at the token limit"
+        return content, None
+
+    def response_format(self) -> dict[str, Any]:
+        """The response_format body for the current JSON mode (for requests built by hand: Batch API)."""
+        if self.json_mode == "json_object":
+            return self._json_object
+        schema = {**LlmAnnotation.model_json_schema(), "additionalProperties": False}
+        return {"type": "json_schema", "json_schema": {"name": "LlmAnnotation", "strict": True, "schema": schema}}
+
+    def _send(self, messages: list[dict[str, str]]) -> Any:
+        """One request in the current JSON mode; an error status that blames response_format/json_schema
+        switches this labeller to json_object for good and resends once. Servers differ in the status:
+        OpenAI-style 400, but llama-cpp-python 0.3.36 answers 500 with the pydantic validation error."""
+        api = self.client.chat.completions.with_raw_response
+        if self.json_mode == "json_schema":
+            try:
+                return api.parse(model=self.cfg.model, messages=messages, response_format=LlmAnnotation)
+            except openai.APIStatusError as exc:
+                if not any(word in str(exc) for word in ("response_format", "json_schema")):
+                    raise
+                self.json_mode = "json_object"
+        return api.create(model=self.cfg.model, messages=messages, response_format=self._json_object)
+
+    def cost(self, prompt_tokens: int | None, completion_tokens: int | None) -> float | None:
+        """Estimated USD from LlmConfig's prices per 1K tokens; None when the server reported no usage."""
+        if prompt_tokens is None and completion_tokens is None:
+            return None
+        return ((prompt_tokens or 0) * self.cfg.price_per_1k_input
+                + (completion_tokens or 0) * self.cfg.price_per_1k_output) / 1000.0  # fmt: skip
 
     @staticmethod
     def _parse(content: str | None) -> LlmAnnotation:

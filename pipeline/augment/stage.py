@@ -26,7 +26,8 @@ class AugmentStage(Stage):
     name = "augment"
     main_table = "augment_captions"
     unit_tables = ("augment_captions",)
-    shared_tables = ("augment_llm_calls",)  # append-only log: a redone pair adds calls, never drops them
+    # append-only call log (a redone pair adds calls, never drops them) and the answer cache
+    shared_tables = ("augment_llm_calls", "augment_llm_cache")
 
     def __init__(self, cfg: RunConfig, ontology: Ontology | None = None, llm_client: Any | None = None) -> None:
         super().__init__(cfg)
@@ -47,9 +48,33 @@ class AugmentStage(Stage):
 
     def candidates(self, con: duckdb.DuckDBPyConnection) -> Iterator[WorkUnit]:
         prompt = self.llm.prompt_key if self.llm else None
+        cache: dict[str, str] = {}
+        if self.llm is not None and self.cfg.augment.llm.cache:  # process() must not read the DB
+            cache = dict(con.execute(
+                "SELECT input_hash, CAST(response AS VARCHAR) FROM augment_llm_cache WHERE prompt = ? AND model = ?",
+                [prompt, self.cfg.augment.llm.model]).fetchall())  # fmt: skip
+        units = []
         for pair_id, text in con.execute("SELECT pair_id, text FROM pair_image_texts ORDER BY pair_id").fetchall():
-            yield WorkUnit(pair_id, fingerprint(text, self.ontology.version, self.config_hash, prompt),
-                           {"text": text})
+            payload: dict[str, Any] = {"text": text}
+            if self.llm is not None and (hit := cache.get(self.llm.cache_key(text))):
+                payload["cached"] = hit
+            units.append(WorkUnit(pair_id, fingerprint(text, self.ontology.version, self.config_hash, prompt),
+                                  payload))
+        if self.llm is not None and self.cfg.augment.llm.batch:
+            self._batch(con, units, cache)
+        yield from units
+
+    def _batch(self, con: duckdb.DuckDBPyConnection, units: list[WorkUnit], cache: dict[str, str]) -> None:
+        """Batch API mode: answer every not-yet-done unit in one batch before processing starts; the
+        outcome rides in the payload, so process() makes no call (except a corrective retry)."""
+        from pipeline.augment.batch import label_batch
+
+        assert self.llm is not None
+        done = dict(con.execute("SELECT unit_key, fingerprint FROM work_log WHERE stage = ?", [self.name]).fetchall())
+        todo = {u.key: u for u in units if done.get(u.key) != u.fingerprint}
+        outcomes = label_batch(self.llm, {k: u.payload["text"] for k, u in todo.items()}, cache)
+        for key, unit in todo.items():
+            unit.payload["outcome"] = outcomes[key]
 
     def process(self, unit: WorkUnit) -> UnitResult:
         res = UnitResult(unit.key, unit.fingerprint)
@@ -57,8 +82,9 @@ class AugmentStage(Stage):
         lexical = self.matcher.label(text)
         labels, prompt_version = lexical, None
         if self.llm is not None:
-            outcome = self.llm.label(text)
+            outcome = unit.payload.get("outcome") or self.llm.label(text, cached=unit.payload.get("cached"))
             res.rows["augment_llm_calls"] = outcome.calls
+            res.rows["augment_llm_cache"] = outcome.cache_rows
             if outcome.labels is None:
                 res.reject(unit.key, outcome.reason or "llm_invalid_output", outcome.detail)
                 return res

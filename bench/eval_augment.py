@@ -1,0 +1,96 @@
+"""`make eval-augment`: label quality of the augment paths against human references.
+
+- Derm1M dev rows (derm1m/derm1m_v2_rows_dev.csv): disease accuracy, per-level agreement with their
+  hierarchical label, concept micro-F1 against their skin_concept.
+- SkinCAP dev rows (skincap/skincap_dev.csv): concept micro-F1 against the 48 human concept flags
+  (over the flags that map onto our concepts), on the English caption.
+The lexical path always runs. The LLM path runs when DERM_EVAL_LLM_BASE_URL is set (with
+DERM_EVAL_LLM_MODEL, optional DERM_EVAL_LLM_JSON_MODE=json_object for llama.cpp, DERM_EVAL_LIMIT rows,
+key from OPENAI_API_KEY); otherwise it is skipped with a message. Fixtures are read in place from
+DERM_FIXTURES (default ../shared/fixtures). Results also go to bench/results/eval_augment.json.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ontology import Ontology
+from pipeline.augment.evaluate import Scores, score_derm1m, score_skincap, skincap_concept_map
+from pipeline.augment.lexical import Labels, LexicalMatcher
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _rows(path: Path, limit: int | None) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    return rows[:limit] if limit else rows
+
+
+def _show(name: str, dataset: str, scores: Scores, seconds: float) -> None:
+    d = scores.as_dict()
+    print(f"[{name}] {dataset}: {d['rows']} rows ({d['rejected']} rejected) in {seconds:.1f} s")
+    if dataset == "derm1m":
+        print(f"  disease accuracy        {d['disease_accuracy']:.3f}")
+        levels = ", ".join(f"L{x['level']} {x['agreement']:.3f} (n={x['n']})" for x in d["level_agreement"])
+        print(f"  hierarchy agreement     {levels}")
+    print(f"  concept micro-F1        {d['concept_micro_f1']:.3f} "
+          f"(P {d['concept_precision']:.3f}, R {d['concept_recall']:.3f})")  # fmt: skip
+
+
+def evaluate(name: str, predict: Callable[[str], Labels | None], onto: Ontology, fixtures: Path,
+             limit: int | None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    derm1m = fixtures / "derm1m" / "derm1m_v2_rows_dev.csv"
+    skincap = fixtures / "skincap" / "skincap_dev.csv"
+    if derm1m.exists():
+        t0 = time.perf_counter()
+        scores = score_derm1m(_rows(derm1m, limit), predict, onto)
+        _show(name, "derm1m", scores, time.perf_counter() - t0)
+        out["derm1m"] = scores.as_dict()
+    else:
+        print(f"[{name}] skipped Derm1M: {derm1m} not found (set DERM_FIXTURES)")
+    if skincap.exists():
+        rows = _rows(skincap, limit)
+        cmap = skincap_concept_map(rows[0].keys() if rows else [], onto)
+        t0 = time.perf_counter()
+        scores = score_skincap(rows, predict, onto, cmap)
+        _show(name, f"skincap ({len(cmap)} of 48 flags mapped)", scores, time.perf_counter() - t0)
+        out["skincap"] = {**scores.as_dict(), "flags_mapped": len(cmap)}
+    else:
+        print(f"[{name}] skipped SkinCAP: {skincap} not found (set DERM_FIXTURES)")
+    return out
+
+
+def main() -> None:
+    fixtures = Path(os.environ.get("DERM_FIXTURES", REPO.parent / "shared" / "fixtures")).resolve()
+    limit = int(os.environ["DERM_EVAL_LIMIT"]) if os.environ.get("DERM_EVAL_LIMIT") else None
+    onto = Ontology.load()
+    results: dict[str, Any] = {"ontology_version": onto.version}
+    results["lexical"] = evaluate("lexical", LexicalMatcher(onto).label, onto, fixtures, limit)
+    base_url = os.environ.get("DERM_EVAL_LLM_BASE_URL")
+    if not base_url:
+        print("[llm] skipped: set DERM_EVAL_LLM_BASE_URL (and DERM_EVAL_LLM_MODEL) to score an LLM server")
+    else:
+        from pipeline.augment.llm import LlmLabeller
+        from pipeline.config import LlmConfig
+
+        cfg = LlmConfig(base_url=base_url, model=os.environ.get("DERM_EVAL_LLM_MODEL", "gpt-4o-mini"),
+                        json_mode=os.environ.get("DERM_EVAL_LLM_JSON_MODE", "json_schema"))  # type: ignore[arg-type]
+        llm = LlmLabeller(cfg, onto)
+        results[f"llm:{cfg.model}"] = evaluate(f"llm:{cfg.model}", lambda t: llm.label(t).labels, onto,
+                                               fixtures, limit)
+    out = REPO / "bench" / "results" / "eval_augment.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {out.relative_to(REPO)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,171 @@
+"""Scoring the augment labels against human references (Derm1M rows, SkinCAP concept flags).
+
+Their vocabularies are not ours, so every reference label is first resolved onto our ontology by the
+same normalisation the matcher uses (names, synonyms, plurals, spelling): a disease is right when our
+node is one their label names; a hierarchy level agrees when our ancestor at that level is one their
+level names; concepts are scored as micro-F1 over node ids, a reference concept we cannot resolve
+counting as a miss. SkinCAP's 48 flags are scored only over the flags that resolve to a concept, and
+our predictions are restricted to those concepts (SkinCAP does not annotate the rest).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ontology import Ontology
+from pipeline.augment.lexical import NO_CONCEPTS, NO_DIAGNOSIS, Labels, term_key
+
+Predict = Callable[[str], Labels | None]  # None: the labeller rejected the text (counted as wrong)
+SKINCAP_SKIP = "Do not consider this image"
+
+
+@dataclass
+class F1:
+    tp: int = 0
+    fp: int = 0
+    fn: int = 0
+
+    def add(self, ours: set[str], theirs: set[str], unresolved: int = 0) -> None:
+        self.tp += len(ours & theirs)
+        self.fp += len(ours - theirs)
+        self.fn += len(theirs - ours) + unresolved
+
+    @property
+    def precision(self) -> float:
+        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 0.0
+
+    @property
+    def recall(self) -> float:
+        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 0.0
+
+    @property
+    def f1(self) -> float:
+        p, r = self.precision, self.recall
+        return 2 * p * r / (p + r) if p + r else 0.0
+
+
+@dataclass
+class Scores:
+    rows: int = 0
+    rejected: int = 0
+    disease_correct: int = 0
+    level_agree: list[int] = field(default_factory=lambda: [0] * 5)
+    level_total: list[int] = field(default_factory=lambda: [0] * 5)
+    concepts: F1 = field(default_factory=F1)
+    unresolved: dict[str, int] = field(default_factory=dict)  # reference labels not in our ontology
+
+    @property
+    def disease_accuracy(self) -> float:
+        return self.disease_correct / self.rows if self.rows else 0.0
+
+    def level_agreement(self) -> list[tuple[int, float]]:
+        return [(n, a / n if n else 0.0) for a, n in zip(self.level_agree, self.level_total, strict=True) if n]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "rows": self.rows, "rejected": self.rejected, "disease_accuracy": round(self.disease_accuracy, 4),
+            "level_agreement": [{"level": i, "n": n, "agreement": round(a, 4)}
+                                for i, (n, a) in enumerate(self.level_agreement())],
+            "concept_micro_f1": round(self.concepts.f1, 4), "concept_precision": round(self.concepts.precision, 4),
+            "concept_recall": round(self.concepts.recall, 4),
+            "top_unresolved": sorted(self.unresolved.items(), key=lambda kv: -kv[1])[:10],
+        }  # fmt: skip
+
+
+class Resolver:
+    """Reference label text -> our node ids (conditions including groupings, or concepts)."""
+
+    def __init__(self, ontology: Ontology) -> None:
+        self.ontology = ontology
+        self.conditions: dict[tuple[str, ...], set[str]] = {}
+        for cond in ontology.conditions.values():
+            for surface in (cond.name, *cond.synonyms, *cond.abbreviations, *cond.lay_terms):
+                self.conditions.setdefault(term_key(surface), set()).add(cond.id)
+        self.concepts: dict[tuple[str, ...], set[str]] = {}
+        for term in ontology.terms("concepts"):
+            self.concepts.setdefault(term_key(term.surface), set()).add(term.node_id)
+
+    @staticmethod
+    def _variants(label: str) -> list[str]:
+        """"brown(hyperpigmentation)" -> ["brown(hyperpigmentation)", "brown", "hyperpigmentation"]."""
+        inner = re.findall(r"\((.*?)\)", label)
+        outer = re.sub(r"\(.*?\)", " ", label)
+        return [label, *outer.split("/"), *inner] if inner or "/" in label else [label]
+
+    def condition(self, label: str) -> set[str]:
+        return set().union(*(self.conditions.get(term_key(v), set()) for v in self._variants(label)))
+
+    def concept(self, label: str) -> set[str]:
+        for variant in self._variants(label):
+            if hits := self.concepts.get(term_key(variant)):
+                return hits
+        return set()
+
+
+def _split(value: str, sentinels: Iterable[str]) -> list[str]:
+    value = value.strip()
+    if not value or value.lower() in {s.lower() for s in sentinels}:
+        return []
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def score_derm1m(rows: Iterable[Mapping[str, str]], predict: Predict, ontology: Ontology) -> Scores:
+    """Rows with caption, disease_label, hierarchical_disease_label, skin_concept (Derm1M's CSV)."""
+    res, scores = Resolver(ontology), Scores()
+    for row in rows:
+        scores.rows += 1
+        labels = predict(row["caption"])
+        if labels is None:
+            scores.rejected += 1
+            labels = Labels(skin_concept="")
+        theirs = row["disease_label"].strip().lower()
+        ours = labels.condition_ids[0] if labels.condition_ids else None
+        if theirs in ("", NO_DIAGNOSIS):
+            scores.disease_correct += labels.disease_label == NO_DIAGNOSIS and ours is None
+        else:
+            nodes = set().union(*(res.condition(p) for p in _split(theirs, ())))
+            scores.disease_correct += ours is not None and ours in nodes
+            if not nodes:
+                scores.unresolved[f"disease:{theirs}"] = scores.unresolved.get(f"disease:{theirs}", 0) + 1
+        levels = _split(row.get("hierarchical_disease_label", ""), (NO_DIAGNOSIS,))
+        lineage = [n.id for n in ontology.lineage(ours)] if ours else []
+        for depth, level in enumerate(levels[:5]):
+            scores.level_total[depth] += 1
+            scores.level_agree[depth] += depth < len(lineage) and lineage[depth] in res.condition(level)
+        wanted: set[str] = set()
+        missed = 0
+        for concept in _split(row.get("skin_concept", ""), (NO_CONCEPTS,)):
+            if hits := res.concept(concept):
+                wanted |= hits
+            else:
+                missed += 1
+                scores.unresolved[f"concept:{concept}"] = scores.unresolved.get(f"concept:{concept}", 0) + 1
+        scores.concepts.add(set(labels.concept_ids), wanted, missed)
+    return scores
+
+
+def skincap_concept_map(columns: Iterable[str], ontology: Ontology) -> dict[str, set[str]]:
+    """SkinCAP flag column -> our concept ids, for the flags that resolve (others are left out)."""
+    res = Resolver(ontology)
+    return {col: hits for col in columns if col != SKINCAP_SKIP and (hits := res.concept(col))}
+
+
+def score_skincap(rows: Iterable[Mapping[str, str]], predict: Predict, ontology: Ontology,
+                  concept_map: Mapping[str, set[str]], text_column: str = "caption_zh_polish_en") -> Scores:
+    """Concept micro-F1 against SkinCAP's human flags; rows flagged "do not consider" are skipped."""
+    scores = Scores()
+    scoreable = set().union(*concept_map.values()) if concept_map else set()
+    for row in rows:
+        if row.get(SKINCAP_SKIP, "0").strip() in ("1", "1.0") or not row.get(text_column, "").strip():
+            continue
+        scores.rows += 1
+        labels = predict(row[text_column])
+        if labels is None:
+            scores.rejected += 1
+        ours = set(labels.concept_ids if labels else []) & scoreable
+        theirs = set().union(*(ids for col, ids in concept_map.items() if row.get(col, "0").strip() in ("1", "1.0")))
+        scores.concepts.add(ours, theirs)
+    return scores
