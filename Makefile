@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE ?= 1
 export DO_NOT_TRACK ?= 1
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 
-.PHONY: help install test build-derm1m lint format bench samples clean-data
+.PHONY: help install test build-derm1m lint format bench samples clean-data eval-augment train-gpu
 
 help:  ## list targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -43,6 +43,17 @@ format: install
 
 bench: install  ## benchmarks; results go to bench/results/
 	$(PY) -m bench.run
+
+eval-augment: install  ## score the augment labels against Derm1M and SkinCAP dev rows (fixtures)
+	$(PY) -m bench.eval_augment
+
+TRAIN_EXPORT ?= data/export
+TRAIN_OUT ?= data/train/dermlip
+NPROC ?= 1
+train-gpu:  ## train DermLIP (configs/train_dermlip.yaml) on CUDA GPUs: TRAIN_EXPORT, TRAIN_OUT, NPROC; resumes
+	@$(PY) -c "import sys, torch; sys.exit(0) if torch.cuda.is_available() else sys.exit('train-gpu: no CUDA GPU visible to torch ' + torch.__version__ + ' (a CUDA build of torch and a GPU are needed; make install sets up CPU torch)')"
+	$(PY) -m torch.distributed.run --standalone --nproc_per_node $(NPROC) -m pipeline.train.cli train \
+		--profile configs/train_dermlip.yaml --export $(TRAIN_EXPORT) --out $(TRAIN_OUT) --resume latest --device cuda
 
 samples: install  ## regenerate the sample corpus (needs espeak-ng)
 	$(PY) scripts/make_samples.py

@@ -31,7 +31,7 @@ ORDER BY p.pair_id
 class TrainStage(Stage):
     name = "train"
     main_table = "train_splits"
-    unit_tables = ("train_exports", "train_splits", "train_runs", "train_epochs", "train_metrics")
+    unit_tables = ("train_exports", "train_splits", "train_runs", "train_epochs", "train_metrics", "train_eval_sets")
 
     def candidates(self, con: duckdb.DuckDBPyConnection) -> Iterator[WorkUnit]:
         if not self.cfg.train.enabled:
@@ -43,7 +43,7 @@ class TrainStage(Stage):
             yield WorkUnit("export", fingerprint(rows, self.config_hash), {"rows": rows})
 
     def process(self, unit: WorkUnit) -> UnitResult:
-        from pipeline.train.clip import ClipTrainSettings, evaluate_clip, train_clip
+        from pipeline.train.clip import ClipTrainSettings, train_clip
         from pipeline.train.export import ExportRow, assign_splits, write_export
 
         cfg, res = self.cfg.train, UnitResult(unit.key, unit.fingerprint)
@@ -75,13 +75,34 @@ class TrainStage(Stage):
         for epoch, loss in enumerate(result.epoch_losses, 1):
             res.add("train_epochs", {"train_run_id": run_id, "epoch": epoch, "loss": loss})
         classes = sorted({r.disease_label for r in rows if r.disease_label and r.disease_label != NO_DIAGNOSIS})
-        for state, ckpt in (("trained", result.checkpoint), ("untrained", None)):
-            metrics = evaluate_clip(ckpt, cfg.model, manifest.csv_paths["validation"], out_dir, classes,
-                                    cfg.zero_shot_template)
-            for metric, value in sorted(metrics.items()):
-                res.add("train_metrics", {"train_run_id": run_id, "model_state": state, "split": "validation",
-                                          "metric": metric, "value": float(value)})
+        self._evaluate(res, run_id, result.checkpoint, out_dir, classes, train_dir)
         return res
+
+    def _evaluate(self, res: UnitResult, run_id: str, checkpoint: Path, export_dir: Path, classes: list[str],
+                  train_dir: Path) -> None:
+        """The evaluation suite (validation + configured external sets; trained, untrained and any local
+        pretrained checkpoints) into train_metrics / train_eval_sets, and a markdown report."""
+        from pipeline.train.report import write_report
+        from pipeline.train.suite import EvalSetSpec, ModelSpec, run_suite
+
+        cfg, root = self.cfg.train, self.cfg.root
+        models = [ModelSpec("trained", cfg.model, checkpoint, cfg.seed), ModelSpec("untrained", cfg.model, None, cfg.seed)]
+        models += [ModelSpec(f"pretrained:{p['name']}", p["model"], root / p["checkpoint"]) for p in cfg.eval_pretrained]
+        sets = [EvalSetSpec(s["name"], s["layout"], root / s["path"], root / s["image_dir"] if s.get("image_dir") else None)
+                for s in cfg.eval_sets]
+        suite = run_suite(models, export_dir, sets, root / cfg.eval_ontology if cfg.eval_ontology else None,
+                          cfg.eval_dedup_max_distance, seed=cfg.seed, classes=classes)
+        for state, eval_set, metric, value in suite.rows():
+            res.add("train_metrics", {"train_run_id": run_id, "model_state": state, "split": eval_set,
+                                      "metric": metric, "value": float(value)})
+        for s in suite.sets:
+            res.add("train_eval_sets", {"train_run_id": run_id, "eval_set": s.eval_set, "layout": s.layout,
+                                        "n_images": s.n_images, "n_classes": s.n_classes, "n_missing": s.n_missing,
+                                        "n_unreadable": s.n_unreadable,
+                                        "n_duplicates_removed": s.n_duplicates_removed})
+        if cfg.report:
+            suite.write_json(train_dir / "eval_metrics.json")
+            write_report(train_dir / "report.md", suite, f"Validation model {run_id}")
 
 
 def _export_row(r: dict[str, Any], cls: Any) -> Any:
