@@ -200,6 +200,20 @@ class TrainConfig(_Model):
         return v
 
 
+class RunnerConfig(_Model):
+    """Where a stage's work units run. `threads`: Prefect's thread pool inside the flow process (default).
+    `dask`: prefect-dask on a LocalCluster of `n_workers` (processes unless `processes: false`), or on an
+    existing scheduler at `address`. Either way only the flow process opens the warehouse: units go out
+    pickled and their rows come back to it (DuckDB allows one writing process)."""
+
+    kind: Literal["threads", "dask"] = "threads"
+    max_workers: int = Field(default=4, ge=1)  # threads
+    n_workers: int = Field(default=2, ge=1)  # dask LocalCluster
+    threads_per_worker: int = Field(default=1, ge=1)
+    processes: bool = True
+    address: str | None = None  # tcp://host:8786 of a running Dask scheduler; None starts a LocalCluster
+
+
 class RunConfig(_Model):
     name: str = "sample"
     root: Path = Path("..")  # base of relative paths, itself relative to the profile's folder
@@ -207,6 +221,8 @@ class RunConfig(_Model):
     data_dir: Path = Path("data")
     workers: int = 2
     batch_size: int = 16
+    runner: RunnerConfig = Field(default_factory=RunnerConfig)
+    media_url: str | None = None  # fsspec URL of the media store (s3://bucket/media); None: data_dir/media
     collect: CollectConfig = Field(default_factory=CollectConfig)
     preprocess: PreprocessConfig = Field(default_factory=PreprocessConfig)
     clean: CleanConfig = Field(default_factory=CleanConfig)

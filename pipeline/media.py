@@ -8,8 +8,6 @@ normalised bytes, so the same picture from two sources lands on one file and one
 from __future__ import annotations
 
 import io
-import os
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from pipeline import storage
 from pipeline.config import ImageConfig
 from pipeline.errors import ItemError
 from pipeline.hashing import sha256_bytes
@@ -103,21 +102,17 @@ def normalise_image(source: bytes | Path | Image.Image | np.ndarray, cfg: ImageC
 
 
 class MediaStore:
-    """Files under root/images/<2 hex>/<sha256>.<ext>; writes are atomic and idempotent."""
+    """Files under root/images/<2 hex>/<sha256>.<ext>; writes are atomic and idempotent. `root` may be an
+    fsspec URL (pipeline/storage.py), so the store can live on object storage."""
 
-    def __init__(self, root: Path) -> None:
-        self.root = Path(root)
+    def __init__(self, root: Path | str) -> None:
+        self.root: Path | str = root if storage.is_remote(root) else Path(root)
 
-    def path_for(self, sha256: str, ext: str) -> Path:
-        return self.root / "images" / sha256[:2] / f"{sha256}.{ext}"
+    def path_for(self, sha256: str, ext: str) -> Path | str:
+        return storage.join(self.root, "images", sha256[:2], f"{sha256}.{ext}")
 
-    def put(self, image: NormalisedImage) -> Path:
+    def put(self, image: NormalisedImage) -> Path | str:
         path = self.path_for(image.sha256, image.ext)
-        if path.exists():
-            return path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".part")
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(image.data)
-        os.replace(tmp, path)
+        if not storage.exists(path):
+            storage.write_bytes(path, image.data)
         return path

@@ -29,7 +29,7 @@ class PreprocessStage(Stage):
 
     def __init__(self, cfg: RunConfig) -> None:
         super().__init__(cfg)
-        self.store = MediaStore(cfg.data_dir / "media")
+        self.store = MediaStore(cfg.media_url or cfg.data_dir / "media")
         from pipeline.preprocess.keyframe_filter import FrameClassifier, KeepEveryFrame
 
         # issue #5's image-type classifier plugs in here; until then every keyframe is kept
