@@ -45,6 +45,7 @@ def test_real_file(path: Path) -> None:
         return
     article = parse_jats(data)
     assert article.title and not article.recovered
+    assert article == parse_jats(data, targeted=False)  # the sliced parse reads exactly what the tree holds
     n_regex = len(re.findall(rb"<fig[\s>/]", data))
     figs = _independent_figs(data)
     assert len(article.figures) == n_regex == len(figs)
@@ -63,6 +64,36 @@ def test_real_file(path: Path) -> None:
                 assert f"{title} {para[:30]}" in ours.caption  # not "findings.a Erythematous"
         for para in ours.cited_paragraphs:
             assert para and ours.caption[:60] not in para  # context is body text, not the caption again
+
+
+# Read by hand from the files: figure labels, and the opening words of the first and last captions.
+PINNED = {
+    "PMC6500000.xml": (["Fig. 1", "Fig. 2", "Fig. 3"], "Clinical response following initiation of avelumab",
+                       "HPV-specific T-cell responses and viral burden"),
+    "PMC10777901.xml": (["Figure 1"], "Presurgical 18F-FDG PET/CT results of 3 patients",
+                        "Presurgical 18F-FDG PET/CT results of 3 patients"),
+    "ehp-116-1694.nxml": (["Figure 1", "Figure 2", "Figure 3"], "Exposure to PBDE-47 depressed circulating",
+                          "Dietary PBDE-47 exposure elevated mRNA levels"),
+    "journal.pntd.0001041.xml": ([f"Figure {n}" for n in range(1, 6)], "CONSORT flow diagram for the pilot",
+                                 "Time to requiring first course of additional prednisolone."),
+    "pone.0000217.nxml": (["Figure 1", "Figure 2", "Figure 3"], "Fisher's geometric model in two-dimensional",
+                          "Equilibrium drift load as a function of population size"),
+    "pone.0046493.nxml": ([f"Figure {n}" for n in range(1, 5)], "Chemical structure of inhibitors. Chemical",
+                          "Antimycobacterial activity of MmPPOX and THL."),
+    "1472-6831-8-11.nxml": ([], "", ""),
+    "6605965a.nxml": ([], "", ""),
+}
+
+
+@needs_fixtures
+@pytest.mark.parametrize("name", sorted(PINNED))
+def test_pinned_labels_and_captions(name: str) -> None:
+    labels, first, last = PINNED[name]
+    a = parse_jats((JATS_DIR / name).read_bytes())
+    assert [f.label for f in a.figures] == labels
+    if labels:
+        assert a.figures[0].caption.startswith(first) and a.figures[-1].caption.startswith(last)
+        assert all(f.cited_paragraphs for f in a.figures)  # every figure is cited in the body
 
 
 @needs_fixtures
@@ -154,6 +185,13 @@ def test_inline_article() -> None:
     assert f5.label == "Figure 5" and f5.cited_paragraphs == ["See the group (Figure 3) and it."]
 
 
+def test_mesh_keywords_kept_apart() -> None:
+    doc = INLINE.replace(b"</kwd-group>", b'</kwd-group><kwd-group kwd-group-type="MESH"><kwd>Psoriasis</kwd>'
+                         b"<kwd>Skin Diseases</kwd></kwd-group>")
+    a = parse_jats(doc)
+    assert a.keywords == ["psoriasis", "plaque"] and a.mesh == ["Psoriasis", "Skin Diseases"]
+
+
 def test_oai_pmh_wrapper() -> None:
     wrapped = (b'<OAI-PMH xmlns="http://www.openarchives.org/OAI/2.0/"><GetRecord><record><metadata>'
                b'<article xmlns="https://jats.nlm.nih.gov/ns/archiving/1.3/" '
@@ -170,17 +208,30 @@ def test_oai_pmh_wrapper() -> None:
 
 def test_pmc_articleset_and_recovery() -> None:
     doc = (b"<pmc-articleset><article><front><article-meta><title-group><article-title>Ok &amp; fine"
-           b"</article-title></title-group></article-meta></front><body><p>x &nbsp; y</p></body></article>"
+           b"</article-title></title-group></article-meta></front><body><p>x &nbsp; y "
+           b'<xref ref-type="fig" rid="f1">Figure 1</xref></p></body></article><article><front/></article>'
            b"</pmc-articleset>")
-    with pytest.raises(ItemError) as err:  # undefined entity: strict parse fails; recovered but no figure
-        parse_jats(doc)
+    assert parse_jats(doc).figures == []  # no figure: the broken paragraph is never read
+    with pytest.raises(ItemError) as err:  # the whole tree: strict parse fails; recovered but no figure
+        parse_jats(doc, targeted=False)
     assert err.value.reason == "malformed_xml"
     with_fig = doc.replace(b"</body>", b'<fig id="f1"><caption><p>A plaque.</p></caption></fig></body>')
-    a = parse_jats(with_fig)
+    a = parse_jats(with_fig)  # the citing paragraph is broken: the whole tree is parsed, recovering
     assert a.recovered and a.title == "Ok & fine" and a.figures[0].caption == "A plaque."
+    assert a.figures[0].cited_paragraphs == ["x &nbsp; y Figure 1"]  # recovery keeps the unknown entity
     cut = INLINE[: INLINE.index(b'<fig id="f2"') + 9] + b"\x01 garbage <<<"  # truncated mid-tag after fig 1
     b = parse_jats(cut)
     assert b.recovered and b.title == "A rare rash" and b.figures[0].caption.startswith("Clinical findings. ")
+
+
+def test_targeted_parse_reads_only_what_it_uses() -> None:
+    """A broken paragraph that cites no figure costs the targeted parse nothing; the whole-tree parse has
+    to recover. Everything else is the same."""
+    doc = re.sub(rb"<!DOCTYPE[^>]*>", b"", INLINE).replace(b"<body>", b"<body><p>Unused &nbsp; prose.</p>")
+    fast, full = parse_jats(doc), parse_jats(doc, targeted=False)
+    assert not fast.recovered and full.recovered
+    full.recovered = False
+    assert fast == full
 
 
 @pytest.mark.parametrize("data", [
