@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from prefect import flow
-from prefect.task_runners import ThreadPoolTaskRunner
 
+from flows.runners import cluster_address, task_runner
 from flows.stages import STAGE_FLOWS
 from pipeline.config import RunConfig
 from pipeline.stage import new_run_id
@@ -14,11 +14,15 @@ from pipeline.stage import new_run_id
 STAGE_ORDER = ("collect", "preprocess", "clean", "pair", "augment", "train")
 
 
-@flow(name="build-derm1m", task_runner=ThreadPoolTaskRunner(max_workers=4))  # type: ignore[arg-type]
-def build_derm1m(cfg: RunConfig, stages: list[str] | None = None, run_id: str | None = None) -> list[dict[str, Any]]:
-    """Run the selected stages (default: all) in order over one warehouse, under one run id."""
+@flow(name="build-derm1m")
+def build_derm1m(cfg: RunConfig, stages: list[str] | None = None, run_id: str | None = None,
+                 progress: bool = False) -> list[dict[str, Any]]:
+    """Run the selected stages (default: all) in order over one warehouse, under one run id. Work units
+    run on `cfg.runner` (threads, or one Dask cluster shared by every stage of this build)."""
     run_id = run_id or new_run_id()
     unknown = set(stages or []) - set(STAGE_ORDER)
     if unknown:
         raise ValueError(f"unknown stage(s) {sorted(unknown)}; choose from {STAGE_ORDER}")
-    return [STAGE_FLOWS[name](cfg, run_id) for name in STAGE_ORDER if not stages or name in stages]
+    with cluster_address(cfg.runner) as address:
+        return [STAGE_FLOWS[name].with_options(task_runner=task_runner(cfg.runner, address))(cfg, run_id, progress)
+                for name in STAGE_ORDER if not stages or name in stages]

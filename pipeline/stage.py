@@ -211,10 +211,15 @@ def _commit_batch(
         return n_out, n_rej
 
 
+Progress = Callable[[int, int], None]  # (units done, units pending at the start of the run)
+
+
 def run_stage(
-    con: duckdb.DuckDBPyConnection, stage: Stage, run_id: str, mapper: Mapper = serial_map, batch_size: int = 16
+    con: duckdb.DuckDBPyConnection, stage: Stage, run_id: str, mapper: Mapper = serial_map, batch_size: int = 16,
+    on_progress: Progress | None = None,
 ) -> StageReport:
-    """Run one stage: plan, process pending units in batches, commit each, finalize, record stage_runs."""
+    """Run one stage: plan, process pending units in batches, commit each, finalize, record stage_runs.
+    `on_progress` is called after planning and after each committed batch (a progress bar, a heartbeat)."""
     report = StageReport(run_id=run_id, stage=stage.name)
     con.execute(
         "INSERT INTO stage_runs (run_id, stage, started_at, status, config_hash, code_version) VALUES (?,?,?,?,?,?)",
@@ -223,11 +228,15 @@ def run_stage(
     try:
         pending, report.items_skipped = pending_units(con, stage, stage.candidates(con))
         report.items_in = len(pending)
+        if on_progress:
+            on_progress(0, len(pending))
         for start in range(0, len(pending), max(1, batch_size)):
             results = list(mapper(stage.safe_process, pending[start:start + batch_size]))
             n_out, n_rej = _commit_batch(con, stage, results, run_id)
             report.items_out += n_out
             report.items_rejected += n_rej
+            if on_progress:
+                on_progress(min(start + batch_size, len(pending)), len(pending))
         stage.finalize(con, report)
         report.status = "ok"
         error = None
