@@ -1,0 +1,73 @@
+"""The corpus report: one self-contained HTML file (inline SVG plots, no scripts, no network) written
+from the warehouse. `derm1m report` / `make report` call `write_report`."""
+
+from __future__ import annotations
+
+import html
+import time
+from pathlib import Path
+
+import duckdb
+
+from pipeline import storage
+from pipeline.report import plots
+from pipeline.report.data import ReportData, gather
+
+CSS = """body{font-family:system-ui,sans-serif;margin:24px auto;max-width:1400px;color:#222}
+h1{font-size:22px}h2{font-size:16px;margin-top:28px}.grid{display:grid;grid-template-columns:repeat(auto-fill,
+minmax(560px,1fr));gap:18px}figure{margin:0;padding:8px;border:1px solid #ddd;border-radius:6px}
+figure svg{width:100%;height:auto}table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ddd;
+padding:3px 8px;text-align:left}td.n{text-align:right}.totals span{display:inline-block;margin-right:22px}
+.totals b{font-size:20px}"""
+
+
+def _table(headers: list[str], rows: list[tuple[object, ...]]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+    body = "".join(
+        "<tr>" + "".join(f'<td class="n">{v:.2f}</td>' if isinstance(v, float) else
+                         f'<td class="n">{v}</td>' if isinstance(v, int) else
+                         f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>"
+        for row in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def render(d: ReportData, title: str = "Derm1M-style corpus report") -> str:
+    """The report's HTML for already gathered data (pure: no database, no files)."""
+    cov_nodes = sum(c.nodes for c in d.coverage)
+    cov_hit = sum(c.covered for c in d.coverage)
+    figures = [
+        plots.bar_h(d.source_mix, "Pairs by source", "pairs"),
+        plots.bar_h(d.kind_mix, "Pairs by kind of image-text pairing", "pairs", colour="#8172b2"),
+        plots.bar_h(d.top_conditions, f"Top {len(d.top_conditions)} conditions", "pairs", colour="#c44e52"),
+        plots.histogram(d.caption_words, "Caption length", "words per caption"),
+        plots.bar_h(d.concepts, f"Top {len(d.concepts)} clinical concepts", "pairs", colour="#e07b39"),
+        plots.coverage_bars([(c.branch, c.nodes, c.covered) for c in d.coverage],
+                            f"Ontology coverage: {cov_hit} of {cov_nodes} condition nodes"),
+        plots.stacked_h([(f"{r[0]}: {r[1]}", r[2], r[3]) for r in d.rejects],
+                        "Rejects by stage and reason, coloured by source", "items"),
+        plots.bar_h([(s, round(r, 2)) for s, _, _, r in d.throughput if r is not None],
+                    "Throughput of each stage's last run with work", "units per second", colour="#5a9e5a"),
+    ]
+    totals = "".join(f"<span><b>{n}</b> {html.escape(k)}</span>" for k, n in d.totals.items())
+    parts = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
+        f"<style>{CSS}</style></head><body><h1>{html.escape(title)}</h1>",
+        f"<p class='totals'>{totals}</p>",
+        f"<p>Concept coverage: {d.concept_coverage[0]} of {d.concept_coverage[1]} ontology concepts appear "
+        f"in at least one pair. Generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.</p>",
+        "<div class='grid'>", *(f"<figure>{svg}</figure>" for svg in figures), "</div>",
+        "<h2>Stage throughput</h2>",
+        _table(["stage", "units in", "seconds", "units/s"],
+               [(s, n, sec, r if r is not None else "-") for s, n, sec, r in d.throughput]),
+        "<h2>Rejects by stage, reason and source</h2>",
+        _table(["stage", "reason", "source", "items"], list(d.rejects)),
+        "<h2>Licence mix</h2>", _table(["source", "licence", "items", "pairs"], list(d.licences)),
+        "</body></html>",
+    ]
+    return "\n".join(parts)
+
+
+def write_report(con: duckdb.DuckDBPyConnection, out: storage.Location) -> Path | str:
+    """Gather, render and write the report to a path or fsspec URL; returns where it went."""
+    storage.write_bytes(out, render(gather(con)).encode("utf-8"))
+    return out
