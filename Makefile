@@ -60,3 +60,38 @@ samples: install  ## regenerate the sample corpus (needs espeak-ng)
 
 clean-data:  ## delete the warehouse file and the media store
 	rm -rf data warehouse/derm1m.duckdb warehouse/derm1m.duckdb.wal
+
+# --- running it as a platform: a local Prefect server, deployments, a worker, the report, SQL -------------
+.PHONY: prefect-server deploy worker report sql report-browser test-report
+PREFECT_PORT ?= 4200
+PREFECT_URL ?= http://127.0.0.1:$(PREFECT_PORT)/api
+POOL ?= derm1m
+
+prefect-server: install  ## local Prefect server (UI and API) on 127.0.0.1:4200 (PREFECT_PORT=); Ctrl-C stops it
+	$(VENV)/bin/prefect server start --host 127.0.0.1 --port $(PREFECT_PORT)
+
+deploy: install  ## register the deployments with process work pool POOL (created if missing) on PREFECT_URL
+	PREFECT_API_URL=$(PREFECT_URL) $(VENV)/bin/derm1m deploy --pool $(POOL)
+
+worker: install  ## a process worker that runs POOL's deployment runs
+	PREFECT_API_URL=$(PREFECT_URL) $(VENV)/bin/prefect worker start --pool $(POOL)
+
+report: install  ## HTML corpus report from CONFIG's warehouse (default <data_dir>/report.html; REPORT_OUT=)
+	$(VENV)/bin/derm1m --config $(CONFIG) report $(if $(REPORT_OUT),--out $(REPORT_OUT))
+
+sql: install  ## interactive SQL shell on CONFIG's warehouse (views in warehouse/README.md)
+	$(VENV)/bin/derm1m --config $(CONFIG) sql
+
+# Headless Chromium for the report's screenshot test: Debian's package (playwright's own browser download
+# is not reachable here). Without root or apt the test skips with its reason; nothing else needs it.
+CHROMIUM_PKG ?= chromium-headless-shell
+report-browser:  ## install headless Chromium (Debian package) for the report screenshot test, if possible
+	@command -v chromium-headless-shell >/dev/null || command -v chromium >/dev/null || \
+	{ [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && export DEBIAN_FRONTEND=noninteractive && \
+	  { apt-get install -y -q $(CHROMIUM_PKG) >/dev/null 2>&1 || \
+	    { apt-get update -q >/dev/null && apt-get install -y -q $(CHROMIUM_PKG) >/dev/null; }; }; } || \
+	echo "report-browser: no Chromium and apt-get cannot install $(CHROMIUM_PKG) (needs root on Debian);" \
+	     "the report screenshot test will skip"
+
+test-report: install report-browser  ## the platform tests: dask vs threads build, views, report + screenshot
+	$(PY) -m pytest -q tests/test_platform.py tests/test_platform_units.py

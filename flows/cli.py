@@ -26,8 +26,13 @@ def cmd_build(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
     if args.warehouse:
         cfg.warehouse = Path(args.warehouse).resolve()
+    if getattr(args, "runner", None):
+        cfg.runner.kind = args.runner
+    if getattr(args, "dask_workers", None):
+        cfg.runner.n_workers = args.dask_workers
     stages = args.stages.split(",") if args.stages else None
-    reports = build_derm1m(cfg, stages=stages)
+    progress = sys.stderr.isatty() if getattr(args, "progress", None) is None else args.progress
+    reports = build_derm1m(cfg, stages=stages, progress=progress)
     print(f"{'stage':<11}{'in':>6}{'out':>7}{'rejected':>10}{'skipped':>9}  status")
     for r in reports:
         print(f"{r['stage']:<11}{r['items_in']:>6}{r['items_out']:>7}{r['items_rejected']:>10}"
@@ -96,16 +101,53 @@ def cmd_label(args: argparse.Namespace) -> int:
 
 
 def cmd_sql(args: argparse.Namespace) -> int:
+    """One query, printed tab-separated; with no query, an interactive shell (flows/shell.py)."""
+    from flows.shell import print_result, repl
     from pipeline.config import load_config
     from pipeline.warehouse import connect
 
     cfg = load_config(args.config)
     con = connect(cfg.warehouse)
-    cur = con.execute(args.query)
-    if cur.description:
-        print("\t".join(d[0] for d in cur.description))
-        for row in cur.fetchall():
-            print("\t".join("" if v is None else str(v) for v in row))
+    try:
+        if args.query is None:
+            return repl(con, str(cfg.warehouse))
+        print_result(con.execute(args.query))
+    finally:
+        con.close()
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """The HTML corpus report (pipeline/report/) from the warehouse: plots, rejects, throughput."""
+    import time
+
+    from pipeline.config import load_config
+    from pipeline.report import write_report
+    from pipeline.warehouse import connect
+
+    cfg = load_config(args.config)
+    out = args.out or cfg.data_dir / "report.html"
+    start = time.perf_counter()
+    con = connect(cfg.warehouse)
+    try:
+        write_report(con, out)
+    finally:
+        con.close()
+    print(f"report: {out} ({time.perf_counter() - start:.1f} s)")
+    return 0
+
+
+def cmd_deploy(args: argparse.Namespace) -> int:
+    """Register the deployments (flows/deployments.py) with a process work pool on PREFECT_API_URL."""
+    _prefect_env()
+    from flows.deployments import deploy_all, ensure_concurrency_limits
+
+    names = deploy_all(pool=args.pool)
+    limits = {} if args.no_limits else ensure_concurrency_limits()
+    print(f"work pool {args.pool}: " + ", ".join(names))
+    for tag, n in limits.items():
+        print(f"concurrency limit {tag} = {n}")
+    print(f"start a worker: prefect worker start --pool {args.pool}")
     return 0
 
 
@@ -127,14 +169,25 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("build", help="run the pipeline flow (all stages, or --stages a,b)")
     p.add_argument("--stages", help="comma-separated subset, run in pipeline order")
     p.add_argument("--warehouse", help="override the DuckDB file")
+    p.add_argument("--runner", choices=("threads", "dask"), help="override the profile's runner.kind")
+    p.add_argument("--dask-workers", type=int, help="override runner.n_workers (Dask LocalCluster)")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress bars on stderr (default: when stderr is a terminal)")
     p.set_defaults(fn=cmd_build)
     p = sub.add_parser("collect", help="run the collect stage; --dry-run prints what would be fetched")
     p.add_argument("--dry-run", action="store_true", help="print planned fetches and sources, fetch nothing")
     p.set_defaults(fn=cmd_collect)
     sub.add_parser("status", help="table row counts and the last run's stage_runs").set_defaults(fn=cmd_status)
-    p = sub.add_parser("sql", help="run one SQL query against the warehouse")
-    p.add_argument("query")
+    p = sub.add_parser("sql", help="run one SQL query against the warehouse; no query: interactive shell")
+    p.add_argument("query", nargs="?")
     p.set_defaults(fn=cmd_sql)
+    p = sub.add_parser("report", help="write the HTML corpus report (default <data_dir>/report.html)")
+    p.add_argument("--out", help="output path or fsspec URL")
+    p.set_defaults(fn=cmd_report)
+    p = sub.add_parser("deploy", help="register the Prefect deployments with a process work pool")
+    p.add_argument("--pool", default="derm1m", help="work pool, created if missing (default %(default)s)")
+    p.add_argument("--no-limits", action="store_true", help="do not create the tag concurrency limits")
+    p.set_defaults(fn=cmd_deploy)
     p = sub.add_parser("label", help="label a CSV's `caption` column with Derm1M's metadata columns")
     p.add_argument("src", help="input CSV with a caption column")
     p.add_argument("dst", help="output CSV (input columns plus the label columns)")
