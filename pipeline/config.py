@@ -106,6 +106,17 @@ class ImageConfig(_Model):
 class PdfConfig(_Model):
     min_image_side_px: int = 48
     caption_max_gap_pt: float = 80.0
+    vector_figures: bool = True  # render drawn figures (clustered page drawings) that a caption names
+
+
+class SubfigureConfig(_Model):
+    """Compound figures (pipeline.preprocess.subfigures): panels cut at gutters, stored as images of their
+    own with their subcaption. More pieces than max_panels means a table or chart, not a panel grid."""
+
+    enabled: bool = True
+    detector: str = "gutter_xycut"
+    min_panel_side_px: int = 64
+    max_panels: int = 12
 
 
 class PreprocessConfig(_Model):
@@ -113,6 +124,7 @@ class PreprocessConfig(_Model):
     asr: AsrConfig = Field(default_factory=AsrConfig)
     image: ImageConfig = Field(default_factory=ImageConfig)
     pdf: PdfConfig = Field(default_factory=PdfConfig)
+    subfigures: SubfigureConfig = Field(default_factory=SubfigureConfig)
 
 
 class TranscriptCleanConfig(_Model):

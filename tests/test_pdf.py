@@ -23,7 +23,8 @@ needs_fixtures = pytest.mark.skipif(not PDF_DIR.is_dir(), reason=f"real PDF fixt
 
 # Pinned by reading the page text and get_image_info() of each file: (page, label) -> caption start.
 EXPECTED = {
-    "example2.pdf": {},  # its only figure (p7 "Figure 1 Patient flow pattern") is vector art, no image
+    # its only figure is vector art (a flowchart in the left column, framed together with its caption)
+    "example2.pdf": {(7, "Figure 1"): "Patient flow pattern at the medical department, June 2010."},
     "example3.pdf": {
         (2, "Figure 1"): "Structure of compound 33RE",
         (5, "Figure 3"): "Interaction energies for all of the amino acids in the binding site",
@@ -42,7 +43,8 @@ EXPECTED = {
     },
 }
 # Captioned figures a reader finds in each file. example2: 1 vector figure; example3: Figures 1-7, S1, S2 and
-# Scheme S1 (Figure 2's image is 46 pt tall, under the 48 minimum); test6: Figures 1-2.
+# Scheme S1 (Figure 2's image is 46 pt tall, under the 48 minimum); test6: Figures 1-2 (p6 holds only the
+# continued caption of Figure 2, in a shaded box, which must not become a figure).
 CAPTIONED_IN_TEXT = {"example2.pdf": 1, "example3.pdf": 10, "test6.pdf": 2}
 TITLES = {
     "example2.pdf": "Understanding the barriers to setting up a healthcare quality improvement process",
@@ -72,6 +74,11 @@ def test_real_pdf(name: str) -> None:
     for key, start in EXPECTED[name].items():
         assert got[key].startswith(start), (key, got[key][:120])
         assert not got[key].lower().startswith(("fig", "scheme"))  # the label is stripped off the caption
+    assert len(got) == len([f for f in doc.figures if f.caption])  # one figure per caption
+    vector = [f for f in doc.figures if f.source == "vector"]
+    assert [(f.page, f.label) for f in vector] == ([(7, "Figure 1")] if name == "example2.pdf" else [])
+    for f in vector:  # the left-column flowchart without its caption, rendered at 150 dpi
+        assert f.bbox[2] < 300 and f.bbox[3] < 244 and f.width > 400
     uncaptioned = {f.page for f in doc.figures if not f.caption}
     assert uncaptioned <= {4}  # only example3's Table 3 structure images have no figure caption
     assert all(f.label is None for f in doc.figures if not f.caption)
@@ -142,6 +149,44 @@ def test_synthetic_layouts(tmp_path: Path) -> None:
     left = doc.figures[1]
     assert left.bbox == pytest.approx((50, 108, 280, 292), abs=1)  # aspect kept inside the 230x200 rect
     assert Image.open(io.BytesIO(left.image_bytes)).size == (200, 160)
+
+
+def _vector_and_fonts(path: Path) -> None:
+    doc = pymupdf.open()
+    page = doc.new_page(width=595, height=842)
+    page.insert_text((50, 50), "Referral pathways in a dermatology clinic", fontsize=18)
+    for r in [(60, 80, 150, 120), (170, 80, 270, 120), (100, 150, 230, 200)]:  # left column: a flowchart
+        page.draw_rect(pymupdf.Rect(r), color=(0, 0, 0), width=1)
+    page.draw_line((105, 120), (160, 150))
+    page.draw_line((220, 120), (170, 150))
+    page.insert_textbox(pymupdf.Rect(65, 90, 150, 115), "GP referral", fontsize=8)
+    page.insert_textbox(pymupdf.Rect(60, 210, 280, 240), "Figure 6. Referral pathway to the clinic.",
+                        fontsize=9, fontname="hebo")
+    page.insert_textbox(pymupdf.Rect(320, 60, 540, 76), "Table 1. Doses of topical steroids.", fontsize=9,
+                        fontname="hebo")
+    for y in range(80, 201, 20):  # right column: a ruled table, captioned as a table
+        page.draw_line((320, y), (540, y))
+    for x in (320, 430, 540):
+        page.draw_line((x, 80), (x, 200))
+    page.insert_image(pymupdf.Rect(320, 300, 540, 450), stream=_png(220, 150, 7))
+    page.insert_textbox(pymupdf.Rect(320, 455, 540, 475), "Figure 8 shows pitting; body text.", fontsize=9)
+    page.insert_textbox(pymupdf.Rect(320, 480, 540, 510), "Figure 7. Nail pitting in psoriasis.", fontsize=9,
+                        fontname="hebo")
+    doc.save(path)
+
+
+def test_vector_figure_and_caption_font(tmp_path: Path) -> None:
+    path = tmp_path / "clinic.pdf"
+    _vector_and_fonts(path)
+    doc = extract_pdf_figures(path, PdfConfig())
+    got = [(f.source, f.label, f.caption) for f in doc.figures]
+    assert got == [("image", "Figure 7", "Nail pitting in psoriasis."),  # not the body-font "Figure 8 shows"
+                   ("vector", "Figure 6", "Referral pathway to the clinic.")]  # the table stays out
+    vec = doc.figures[1]
+    assert vec.bbox == pytest.approx((60, 80, 270, 200), abs=2) and vec.width > 400
+    assert Image.open(io.BytesIO(vec.image_bytes)).size == (vec.width, vec.height)
+    off = extract_pdf_figures(path, PdfConfig(vector_figures=False))
+    assert [f.source for f in off.figures] == ["image"]
 
 
 def test_min_size_config(tmp_path: Path) -> None:

@@ -47,6 +47,7 @@ class PdfFigure:
     height: int
     caption: str | None
     label: str | None  # "Figure 3"
+    source: str = "image"  # "image": a placed raster; "vector": a rendered cluster of drawings
 
 
 @dataclass
@@ -61,6 +62,26 @@ class _Block:
     bbox: Box
     text: str
     label: str | None  # normalised figure label when the block starts with one
+    bold: bool = False  # the first span's font is bold (flag or name), as caption labels usually are
+    font: tuple[str, float] = ("", 0.0)  # the first span's font name and size
+
+
+_BOLD_NAME = re.compile(r"bold|heavy|black|semibold|demi|[.,-]B$", re.I)
+
+
+def _caption_style(pages: list[list[_Block]]) -> tuple[str, float] | None:
+    """The document's caption label font, when its labels agree on one that is bold: then a block that
+    starts with "Figure 2 shows ..." in the body font is body text, not a caption."""
+    styles: dict[tuple[str, float], int] = {}
+    for blocks in pages:
+        for b in blocks:
+            if b.label and b.bold:
+                styles[b.font] = styles.get(b.font, 0) + 1
+    labelled = sum(1 for blocks in pages for b in blocks if b.label)
+    if not styles:
+        return None
+    style, n = max(styles.items(), key=lambda kv: kv[1])
+    return style if n >= 2 and n * 2 > labelled else None
 
 
 def _label(text: str) -> tuple[str, str] | None:
@@ -105,7 +126,10 @@ def _text_blocks(page: pymupdf.Page) -> tuple[list[_Block], list[tuple[float, st
         text = _join_lines(lines)
         if text:
             found = _label(text)
-            blocks.append(_Block(_box(blk["bbox"]), text, found[0] if found else None))
+            span = next((sp for line in blk["lines"] for sp in line["spans"] if sp["text"].strip()), None)
+            font = (str(span["font"]), round(float(span["size"]), 1)) if span else ("", 0.0)
+            bold = bool(span and (int(span["flags"]) & 16 or _BOLD_NAME.search(font[0])))
+            blocks.append(_Block(_box(blk["bbox"]), text, found[0] if found else None, bold, font))
     return blocks, spans
 
 
@@ -130,9 +154,10 @@ def _caption_text(block: _Block, blocks: list[_Block]) -> str:
     return min(below, key=lambda b: b.bbox[1]).text if below else ""
 
 
-def _pair_captions(boxes: list[Box], blocks: list[_Block], max_gap: float) -> list[_Block | None]:
-    """Below within the gap, else above within the gap, else the page's single unclaimed label block when
-    exactly one image is left without a caption (full-width figures with a distant caption)."""
+def _pair_captions(boxes: list[Box], blocks: list[_Block], max_gap: float, fallback: bool = True
+                   ) -> list[_Block | None]:
+    """Below within the gap, else above within the gap, else (with `fallback`) the page's single unclaimed
+    label block when exactly one image is left without a caption (full-width figures, distant caption)."""
     labelled = [b for b in blocks if b.label]
     chosen: list[_Block | None] = []
     for box in boxes:
@@ -145,7 +170,7 @@ def _pair_captions(boxes: list[Box], blocks: list[_Block], max_gap: float) -> li
     claimed = {b.label for b in chosen if b is not None}
     free = {b.label: b for b in labelled if b.label not in claimed}
     left = [i for i, b in enumerate(chosen) if b is None]
-    if len(left) == 1 and len(free) == 1:
+    if fallback and len(left) == 1 and len(free) == 1:
         chosen[left[0]] = next(iter(free.values()))
     return chosen
 
@@ -213,17 +238,24 @@ def _open(path: Path) -> pymupdf.Document:
 
 def extract_pdf_figures(path: Path, cfg: PdfConfig) -> PdfDocument:
     """All raster images at least `cfg.min_image_side_px` on each side (in pixels and in points as placed)
-    with the caption paired to them. Vector-drawn figures are not extracted."""
+    with the caption paired to them, then (cfg.vector_figures) drawn figures rendered from their region
+    when a "Figure N" caption is left for them. Label blocks not in the document's bold caption font, when
+    it has one, are body text."""
+    from pipeline.preprocess.pdf_vector import vector_figures
+
     doc = _open(path)
     try:
         figures: list[PdfFigure] = []
         cache: dict[int, tuple[bytes, str, int, int]] = {}
-        title_spans: list[tuple[float, str, int]] = []
+        pages = [_text_blocks(doc[n]) for n in range(doc.page_count)]
+        title_spans = pages[0][1]
+        style = _caption_style([b for b, _ in pages])
         for pno in range(1, doc.page_count + 1):
-            page = doc[pno - 1]
-            blocks, spans = _text_blocks(page)
-            if pno == 1:
-                title_spans = spans
+            page, blocks = doc[pno - 1], pages[pno - 1][0]
+            if style is not None:
+                for b in blocks:
+                    if b.label and b.font != style:
+                        b.label = None
             kept: list[tuple[int, dict[str, Any], pymupdf.Rect]] = []
             for index, info in enumerate(page.get_image_info(xrefs=True)):
                 rect = pymupdf.Rect(info["bbox"]) & page.rect
@@ -237,6 +269,9 @@ def extract_pdf_figures(path: Path, cfg: PdfConfig) -> PdfDocument:
                 caption = _caption_text(block, blocks) if block else None
                 figures.append(PdfFigure(pno, index, _box(rect), data, ext, width, height,
                                          caption or None, block.label if block else None))
+            if cfg.vector_figures:
+                claimed = {b.label for b in captions if b is not None}
+                figures.extend(vector_figures(page, pno, blocks, [_box(r) for _, _, r in kept], claimed, cfg))
         return PdfDocument(_title(doc, title_spans), doc.page_count, figures)
     finally:
         doc.close()
