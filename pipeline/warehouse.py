@@ -104,7 +104,9 @@ def count(con: duckdb.DuckDBPyConnection, table: str) -> int:
 
 
 def user_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The warehouse's tables; views (migration 0016) are derived, so they are not listed."""
     rows = con.execute(
-        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' ORDER BY 1"
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' "
+        "AND table_type = 'BASE TABLE' ORDER BY 1"
     ).fetchall()
     return [r[0] for r in rows]
