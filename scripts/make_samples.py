@@ -589,7 +589,8 @@ def make_videos(out: Path) -> None:
 
 # ----------------------------------------------------------------------------- JATS case reports
 def figure_image(name: str, recipe: list[str]) -> Image.Image:
-    """Render a JATS figure from its recipe: clinical, scope, compound (a)/(b), chart or video keyframe."""
+    """Render a JATS figure from its recipe: clinical, scope, compound (a)/(b), 2x2 grid (a)-(d), chart or video
+    keyframe."""
     kind = recipe[0]
     if kind == "clinical":
         return clinical(name, recipe[1], 640, 480, int(recipe[2]))
@@ -605,6 +606,17 @@ def figure_image(name: str, recipe: list[str]) -> Image.Image:
             im.paste(clinical(f"{name}_{k}", k, 440, 330, 0), (7 + i * 446, 15))
             d.rectangle([12 + i * 446, 20, 40 + i * 446, 50], fill="white")
             d.text((26 + i * 446, 35), "ab"[i], font=font(22), fill="black", anchor="mm")
+        return im
+    if kind == "grid":  # 2x2 compound: white gutters, a letter box in each panel's top-left corner
+        im = Image.new("RGB", (670, 510), "white")
+        d = ImageDraw.Draw(im)
+        for i, k in enumerate(recipe[1:5]):
+            x, y = 10 + (i % 2) * 330, 10 + (i // 2) * 250
+            panel = (dermoscopy(f"{name}_{k}", k[6:], 320, 240) if k.startswith("scope:")
+                     else clinical(f"{name}_{k}", k, 320, 240, 1))
+            im.paste(panel, (x, y))
+            d.rectangle([x + 5, y + 5, x + 33, y + 35], fill="white")
+            d.text((x + 19, y + 20), "abcd"[i], font=font(22), fill="black", anchor="mm")
         return im
     # "video <id> <k>": near-duplicate of a video keyframe (same source pixels, resized, other JPEG quality)
     vid, k = recipe[1], int(recipe[2])
@@ -678,6 +690,19 @@ Sample B. A synthetic reference for the sample corpus. Synth Derm Case Rep. 2023
 </article>
 """
     return xml, figs
+
+
+def make_compound_sample(out: Path, pmc: str = "PMC9000003") -> None:
+    """Rewrite one article and its 2x2 compound figure only (`--only-compound`): the rest of the corpus,
+    whose videos need espeak-ng, stays as committed. jats_xml is deterministic, so the article's other
+    bytes do not change."""
+    for i, ((pid, title), lines) in enumerate(records(ARTICLES)):
+        if pid == pmc:
+            xml, figs = jats_xml(i, pid, title, lines)
+            (out / f"{pid}.xml").write_text(xml, encoding="utf-8")
+            for fid, recipe in figs:
+                if recipe[0] == "grid":
+                    figure_image(f"{pid}_{fid}", recipe).save(out / f"{pid}_{fid}.jpg", quality=85)
 
 
 def make_jats(out: Path) -> None:
@@ -927,7 +952,11 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=OUT, help="output folder (default: samples/)")
     ap.add_argument("--no-verify", action="store_true", help="skip the OpenCV/PySceneDetect checks")
+    ap.add_argument("--only-compound", action="store_true", help="rewrite only PMC9000003 and its 2x2 figure")
     args = ap.parse_args()
+    if args.only_compound:
+        make_compound_sample(args.out / "jats")
+        return 0
     for sub in ("videos", "jats", "pdf", "forums", "datasets"):  # only what this script owns
         shutil.rmtree(args.out / sub, ignore_errors=True)
     make_videos(args.out / "videos")
@@ -1040,7 +1069,11 @@ Potassium hydroxide microscopy of skin scrapings demonstrated branching septate 
   grew Trichophyton rubrum.
 fig f2 | scope koh | KOH preparation. | Direct microscopy of skin scrapings in 10% potassium hydroxide showing
   branching septate hyphae.
-The steroid was stopped and oral terbinafine 250 mg daily for four weeks cleared the eruption.
+The steroid was stopped and oral terbinafine 250 mg daily for four weeks cleared the eruption ([[f3]]).
+fig f3 | grid incognito annular scope:koh healed | Course of tinea incognito. | (a) Ill-defined plaque with
+  pustules at presentation. (b) Annular scaly border two weeks after stopping the steroid. (c) KOH
+  preparation with septate hyphae. (d) Cleared skin with faint post-inflammatory erythema after four weeks of
+  terbinafine.
 ## Discussion
 Any annular or asymmetric rash that worsens on topical steroids should be scraped for fungi before further
   treatment.
@@ -1306,7 +1339,7 @@ plumbing (parsing, pairing, dedup, filters, rejects), not model quality.
 | Folder | Contents |
 |---|---|
 | `videos/` | 3 narrated lectures `<id>.mp4` ({W}x{H}, {FPS} fps, H.264 + AAC mono, about 26 s, 5-6 hard-cut scenes of 4-7 s: title card, panning or still lesion photo, dermoscopy/microscopy field, bullet slide); yt-dlp style `<id>.info.json` (CC BY licence, chapters = scenes); ground truth `<id>.script.json` (per scene: start/end, frames, narration, speech start/end); manual subtitles `derm_lecture_psoriasis.en.vtt` (one cue per scene, timed to the speech) |
-| `jats/` | 6 JATS 1.3 case reports `PMC900000N.xml` (fake ids, DOIs under the 10.5555 test prefix, CC BY 4.0) with figures stored as `<graphic href>.jpg`. `PMC9000001` f1 is a compound (a)/(b) figure; `PMC9000004` f2 is a bar chart (non-skin, for the skin filter); `PMC9000006` f1 is a near-duplicate of the last scene of `derm_lecture_psoriasis` (same source image, 448x336, JPEG q72, for cross-source dedup) |
+| `jats/` | 6 JATS 1.3 case reports `PMC900000N.xml` (fake ids, DOIs under the 10.5555 test prefix, CC BY 4.0) with figures stored as `<graphic href>.jpg`. `PMC9000001` f1 is a compound (a)/(b) figure; `PMC9000003` f3 a 2x2 compound (a)-(d) with white gutters (`--only-compound` rewrites just it); `PMC9000004` f2 is a bar chart (non-skin, for the skin filter); `PMC9000006` f1 is a near-duplicate of the last scene of `derm_lecture_psoriasis` (same source image, 448x336, JPEG q72, for cross-source dedup) |
 | `pdf/` | 2 A4 teaching handouts (PyMuPDF, 2 pages each), 3 embedded JPEG figures each with a caption directly below starting `Figure N.`; ground truth in `<name>.captions.json` (page, label, caption, image and caption bbox in PDF points) |
 | `forums/` | `posts.jsonl`: 22 good Reddit-like posts (patient question + a reply naming a likely diagnosis) and the bad rows below; `images/`. Quirks: EXIF Orientation=6 (pixels stored sideways, 512x384; upright is 384x512) in {rot}; palette-mode PNG `{png}`; CMYK JPEG `{cmyk}`; two posts have two images |
 | `datasets/derm_sample/` | HAM10000-format `metadata.csv` (20 rows; dx in nv, mel, bkl, bcc, akiec, df, vasc; two lesions have two images each; one blank age) and `images/<image_id>.jpg` (300x225, dermoscopy-like); row {missing} has no image |

@@ -1,4 +1,8 @@
-"""Stage 4, pair: one row per (canonical image, text) in `pair_image_texts`."""
+"""Stage 4, pair: one row per (canonical image, text) in `pair_image_texts`.
+
+Panels of compound figures (preprocess_subfigures) pair like figures with the text preprocess aligned to
+them; their rows carry caption_scope ('panel': its subcaption, 'whole': the figure's caption, kept because
+the panels and the subcaptions did not match) and the whole figure's image id, so consumers can filter."""
 
 from __future__ import annotations
 
@@ -13,11 +17,12 @@ from pipeline.stage import Stage, UnitResult, WorkUnit
 
 _REFS = """
 SELECT t.ref_id, t.item_id, t.kind, t.text, t.image_id, i.canonical_id, i.cluster_id,
-       c.source, c.source_type, r.start_s, r.end_s
+       c.source, c.source_type, r.start_s, r.end_s, s.caption_scope, s.parent_image_id
 FROM clean_texts t
 JOIN clean_images i ON i.image_id = t.image_id AND i.status IN ('kept', 'near_duplicate')
 JOIN preprocess_image_refs r ON r.ref_id = t.ref_id
 JOIN collect_items c ON c.item_id = t.item_id
+LEFT JOIN preprocess_subfigures s ON s.ref_id = t.ref_id
 ORDER BY t.ref_id
 """
 
@@ -41,7 +46,7 @@ class PairStage(Stage):
                 sentences.setdefault(item_id, []).append((start, end, text))
             speech.update(sentences)
         cols = ["ref_id", "item_id", "kind", "text", "image_id", "canonical_id", "cluster_id", "source",
-                "source_type", "start_s", "end_s"]
+                "source_type", "start_s", "end_s", "caption_scope", "parent_image_id"]
         for row in con.execute(_REFS).fetchall():
             p = dict(zip(cols, row, strict=True))
             if p["kind"] == "keyframe":
@@ -64,6 +69,8 @@ class PairStage(Stage):
                        caption=extractive_caption(narration.text, cfg.caption_max_words) or None)
         else:
             row.update(text=p["text"], align_score=1.0)
+            if p.get("caption_scope"):  # a compound-figure panel
+                row.update(caption_scope=p["caption_scope"], parent_image_id=p["parent_image_id"])
         if not row["text"] or len(row["text"]) < cfg.min_text_chars:
             res.reject(p["ref_id"], "no_text", f"text {row['text']!r} shorter than {cfg.min_text_chars} chars")
             return res

@@ -24,7 +24,8 @@ from pipeline.stage import Stage, UnitResult, WorkUnit
 class PreprocessStage(Stage):
     name = "preprocess"
     main_table = "preprocess_image_refs"
-    unit_tables = ("preprocess_items", "preprocess_image_refs", "preprocess_scenes", "preprocess_transcript_segments")
+    unit_tables = ("preprocess_items", "preprocess_image_refs", "preprocess_scenes", "preprocess_transcript_segments",
+                   "preprocess_subfigures")
     shared_tables = ("preprocess_images",)
 
     def __init__(self, cfg: RunConfig) -> None:
@@ -73,6 +74,32 @@ class PreprocessStage(Stage):
             "ref_id": f"{item_id}#{locator}", "item_id": item_id, "image_id": image_id, "kind": kind,
             "locator": locator, "meta": stable_json(meta) if meta else None, **fields,
         })
+
+    def _panels(self, res: UnitResult, item_id: str, locator: str, kind: str, figure: NormalisedImage,
+                caption: str | None, **fields: Any) -> None:
+        """Panels of a compound figure as refs of the figure's kind (locator `<figure>/p<n>`) whose text is
+        the aligned subcaption, or the whole caption with caption_scope 'whole', plus their geometry."""
+        scfg = self.cfg.preprocess.subfigures
+        if not scfg.enabled:
+            return
+        import numpy as np
+
+        from pipeline.media import decode_image
+        from pipeline.preprocess.subfigures import figure_panels, make_detector
+
+        detector = make_detector(scfg.detector)
+        rgb = np.asarray(decode_image(figure.data, self.cfg.preprocess.image.max_pixels).convert("RGB"))
+        for fp in figure_panels(rgb, caption or "", detector, scfg.min_panel_side_px, scfg.max_panels):
+            panel_locator, (x0, y0, x1, y1) = f"{locator}/p{fp.panel.index}", fp.panel.bbox
+            image_id = self._store(res, normalise_image(fp.rgb, self.cfg.preprocess.image))
+            self._ref(res, item_id, image_id, kind, panel_locator, text=fp.text or None,
+                      meta={"parent": f"{item_id}#{locator}", "panel_index": fp.panel.index,
+                            "bbox": [x0, y0, x1, y1], "panel_key": fp.key, "caption_scope": fp.scope}, **fields)
+            res.add("preprocess_subfigures", {
+                "ref_id": f"{item_id}#{panel_locator}", "item_id": item_id, "parent_ref_id": f"{item_id}#{locator}",
+                "parent_image_id": figure.sha256, "panel_index": fp.panel.index, "image_id": image_id,
+                "x0": x0, "y0": y0, "x1": x1, "y1": y1, "panel_key": fp.key, "caption_scope": fp.scope,
+                "has_label_glyph": fp.panel.has_label, "detector": detector.name})
 
     def _video(self, item: dict[str, Any], res: UnitResult) -> dict[str, Any]:
         from pipeline.preprocess.keyframe_filter import cluster_repeats, perceptual_hash
@@ -169,12 +196,15 @@ class PreprocessStage(Stage):
                     res.reject(f"{item_id}#{locator}", "missing_file", f"graphic {href} not found")
                     continue
                 try:
-                    image_id = self._store(res, normalise_image(graphic, self.cfg.preprocess.image))
+                    image = normalise_image(graphic, self.cfg.preprocess.image)
                 except ItemError as exc:
                     res.reject(f"{item_id}#{locator}", exc.reason, f"{graphic.name}: {exc.detail}")
                     continue
-                self._ref(res, item_id, image_id, "jats_figure", locator, label=fig.label, text=fig.caption,
-                          context=" ".join(fig.cited_paragraphs) or None)
+                context = " ".join(fig.cited_paragraphs) or None
+                self._ref(res, item_id, self._store(res, image), "jats_figure", locator, label=fig.label,
+                          text=fig.caption, context=context)
+                self._panels(res, item_id, locator, "jats_figure", image, fig.caption, label=fig.label,
+                             context=context)
         return {"title": article.title, "pmcid": article.pmcid, "pmid": article.pmid, "doi": article.doi,
                 "licence": article.licence, "article_type": article.article_type, "journal": article.journal,
                 "keywords": article.keywords, "recovered": article.recovered, "n_figures": len(article.figures)}
@@ -185,14 +215,15 @@ class PreprocessStage(Stage):
         item_id = item["item_id"]
         doc = extract_pdf_figures(Path(item["path"]), self.cfg.preprocess.pdf)
         for fig in doc.figures:
-            locator = f"p{fig.page}/{fig.index}"
+            locator = f"p{fig.page}/{'v' if fig.source == 'vector' else ''}{fig.index}"  # v: a drawn figure
             try:
-                image_id = self._store(res, normalise_image(fig.image_bytes, self.cfg.preprocess.image))
+                image = normalise_image(fig.image_bytes, self.cfg.preprocess.image)
             except ItemError as exc:
                 res.reject(f"{item_id}#{locator}", exc.reason, exc.detail)
                 continue
-            self._ref(res, item_id, image_id, "pdf_figure", locator, label=fig.label, text=fig.caption,
-                      meta={"page": fig.page, "bbox": [round(v, 1) for v in fig.bbox]})
+            self._ref(res, item_id, self._store(res, image), "pdf_figure", locator, label=fig.label,
+                      text=fig.caption, meta={"page": fig.page, "bbox": [round(v, 1) for v in fig.bbox]})
+            self._panels(res, item_id, locator, "pdf_figure", image, fig.caption, label=fig.label)
         return {"title": doc.title, "page_count": doc.page_count}
 
     def _post(self, item: dict[str, Any], res: UnitResult) -> dict[str, Any]:
