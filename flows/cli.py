@@ -100,6 +100,39 @@ def cmd_label(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_classify_images(args: argparse.Namespace) -> int:
+    """One CSV row per image under DIR: its type, skin score and confidence from the chosen backend."""
+    import csv
+
+    from pipeline.clean.image_type import classify_folder, make_classifier
+    from pipeline.config import ImageTypeConfig
+
+    cfg = ImageTypeConfig(backend=args.backend, model_path=args.model_path, clip_model=args.clip_model)
+    n = failed = 0
+    with open(args.out, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["path", "image_type", "skin_score", "confidence", "backend"])
+        for path, res in classify_folder(Path(args.dir), make_classifier(cfg)):
+            n += 1
+            if res is None:
+                failed += 1
+                writer.writerow([str(path), "", "", "", "unreadable"])
+            else:
+                writer.writerow([str(path), res.image_type, res.skin_score, res.confidence, res.backend])
+    print(f"classified {n - failed}/{n} image(s) -> {args.out}")
+    return 0
+
+
+def cmd_train_image_classifier(args: argparse.Namespace) -> int:
+    from pipeline.clean.image_type_backends import train_image_classifier
+
+    path = train_image_classifier(Path(args.image_folder), Path(args.out_dir), epochs=args.epochs,
+                                  max_steps=args.max_steps, batch_size=args.batch_size, lr=args.lr,
+                                  image_size=args.image_size, init_weights=args.init_weights)
+    print(f"checkpoint: {path}")
+    return 0
+
+
 def cmd_sql(args: argparse.Namespace) -> int:
     """One query, printed tab-separated; with no query, an interactive shell (flows/shell.py)."""
     from flows.shell import print_result, repl
@@ -193,6 +226,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("dst", help="output CSV (input columns plus the label columns)")
     p.add_argument("--method", choices=("lexical", "llm"), default="lexical")
     p.set_defaults(fn=cmd_label)
+    p = sub.add_parser("classify-images", help="write image type + skin score of every image under DIR to a CSV")
+    p.add_argument("dir")
+    p.add_argument("out", help="output CSV: path, image_type, skin_score, confidence, backend")
+    p.add_argument("--backend", choices=("heuristic", "densenet", "clip"), default="heuristic")
+    p.add_argument("--model-path", type=Path, help="densenet checkpoint, or CLIP weights file")
+    p.add_argument("--clip-model", default="ViT-B-32", help="open_clip model name (clip backend)")
+    p.set_defaults(fn=cmd_classify_images)
+    p = sub.add_parser("train-image-classifier", help="fine-tune DenseNet121 on an ImageFolder of image types")
+    p.add_argument("image_folder", help="one subfolder per class (clinical_photo, dermoscopy, ...)")
+    p.add_argument("out_dir", help="where densenet121-v<N>.pt and its .json go")
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--max-steps", type=int, default=None)
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--lr", type=float, default=3e-4)
+    p.add_argument("--image-size", type=int, default=224)
+    p.add_argument("--init-weights", type=Path, help="torchvision densenet121 state dict (e.g. ImageNet)")
+    p.set_defaults(fn=cmd_train_image_classifier)
     p = sub.add_parser("serve", help="serve a scheduled deployment of the build flow")
     p.add_argument("--name", default="derm1m-nightly")
     p.add_argument("--cron", default="0 3 * * *")

@@ -135,6 +135,31 @@ class TranscriptCleanConfig(_Model):
     sentences: bool = True
 
 
+class ImageTypeConfig(_Model):
+    """The image-type classifier (pipeline.clean.image_type). Derm1M keeps pictures of skin, so the default
+    keeps clinical photographs, dermoscopy and histopathology and drops charts, diagrams, text slides and
+    other photos. heuristic needs no weights; densenet needs a `derm1m train-image-classifier` checkpoint
+    in model_path; clip takes any open_clip model name with a pretrained tag or weights file in model_path."""
+
+    enabled: bool = True
+    backend: Literal["heuristic", "densenet", "clip"] = "heuristic"
+    model_path: Path | None = None
+    clip_model: str = "ViT-B-32"
+    prompts: dict[str, list[str]] = Field(default_factory=dict)  # clip: class -> prompts; empty = built-in
+    keep: list[str] = Field(default_factory=lambda: ["clinical_photo", "dermoscopy", "histopathology"])
+    skin_score_min: float = 0.22  # heuristic: below this skin evidence a photo is "other"
+
+
+class CaptionRelevanceConfig(_Model):
+    """Dermatology relevance of figure captions (pipeline.clean.caption_relevance): the score is stored on
+    every scored text; captions of the listed kinds scoring below min_score are rejected."""
+
+    enabled: bool = True
+    kinds: list[str] = Field(default_factory=lambda: ["jats_figure", "pdf_figure"])
+    min_score: float = 1.0
+    use_context: bool = True  # a caption naming no term may borrow evidence from its article's text
+
+
 class CleanConfig(_Model):
     """Thresholds for the image filters. min_side_px follows common CLIP-corpus practice (images below
     ~64 px carry little for 224 px training); phash distance 6/64 bits is imagehash's usual near-dup cut."""
@@ -144,6 +169,8 @@ class CleanConfig(_Model):
     skin_score_min: float = 0.0  # baseline score is stored; 0 keeps everything until it is calibrated
     filler_words: list[str] = Field(default_factory=lambda: ["um", "uh", "erm", "you know"])
     transcript: TranscriptCleanConfig = Field(default_factory=TranscriptCleanConfig)
+    image_type: ImageTypeConfig = Field(default_factory=ImageTypeConfig)
+    caption: CaptionRelevanceConfig = Field(default_factory=CaptionRelevanceConfig)
 
 
 class PairConfig(_Model):

@@ -8,12 +8,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import imagehash
 import numpy as np
 from PIL import Image
 
 from pipeline.config import CleanConfig
+
+if TYPE_CHECKING:
+    from pipeline.clean.image_type import ImageTypeClassifier
 
 TOO_SMALL = "too_small"
 LOW_SKIN_SCORE = "low_skin_score"
@@ -26,6 +30,14 @@ class ImageScores:
     height: int
     phash: str
     skin_score: float
+    image_type: str | None = None  # set when an image-type classifier ran (pipeline.clean.image_type)
+    type_confidence: float | None = None
+    type_backend: str | None = None
+
+
+def image_type_reason(image_type: str) -> str:
+    """Reject reason for an image of a type the profile does not keep: image_type_chart_or_diagram, ..."""
+    return f"image_type_{image_type}"
 
 
 def skin_score(img: Image.Image, side: int = 96) -> float:
@@ -41,16 +53,23 @@ def skin_score(img: Image.Image, side: int = 96) -> float:
     return round(float(mask.mean()), 4)
 
 
-def score_image(path: Path) -> ImageScores:
+def score_image(path: Path, classifier: ImageTypeClassifier | None = None) -> ImageScores:
+    """Size, perceptual hash and skin score; with a classifier, its type and skin score replace the baseline."""
     with Image.open(path) as img:
         img.load()
-        return ImageScores(img.width, img.height, str(imagehash.phash(img)), skin_score(img))
+        if classifier is None:
+            return ImageScores(img.width, img.height, str(imagehash.phash(img)), skin_score(img))
+        t = classifier.classify([img])[0]
+        return ImageScores(img.width, img.height, str(imagehash.phash(img)), t.skin_score, t.image_type,
+                           t.confidence, t.backend)
 
 
 def decide(scores: ImageScores, cfg: CleanConfig) -> str | None:
     """None to keep (pending dedup), else the reason code for dropping."""
     if min(scores.width, scores.height) < cfg.min_side_px:
         return TOO_SMALL
+    if scores.image_type is not None and scores.image_type not in cfg.image_type.keep:
+        return image_type_reason(scores.image_type)
     if scores.skin_score < cfg.skin_score_min:
         return LOW_SKIN_SCORE
     return None

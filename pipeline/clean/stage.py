@@ -9,8 +9,9 @@ threshold, or founds a cluster itself; larger images are placed first, so they b
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 
@@ -19,6 +20,26 @@ from pipeline.clean.text import normalise_text, remove_fillers
 from pipeline.hashing import fingerprint
 from pipeline.stage import Stage, StageReport, UnitResult, WorkUnit
 from pipeline.warehouse import insert_rows, now
+
+if TYPE_CHECKING:
+    from pipeline.clean.image_type import ImageTypeClassifier
+    from pipeline.config import ImageTypeConfig
+
+
+CAPTION_NOT_DERMATOLOGY = "caption_not_dermatology"
+
+
+@lru_cache(maxsize=4)
+def _classifier(cfg_json: str) -> ImageTypeClassifier:
+    from pipeline.clean.image_type import make_classifier
+    from pipeline.config import ImageTypeConfig
+
+    return make_classifier(ImageTypeConfig.model_validate_json(cfg_json))
+
+
+def image_classifier(cfg: ImageTypeConfig) -> ImageTypeClassifier | None:
+    """The profile's image-type backend, built once per process (a model load is slow), or None if off."""
+    return _classifier(cfg.model_dump_json()) if cfg.enabled else None
 
 
 class CleanStage(Stage):
@@ -55,18 +76,30 @@ class CleanStage(Stage):
         res = UnitResult(unit.key, unit.fingerprint)
         p = unit.payload
         if p["kind"] == "image":
-            scores = score_image(Path(p["path"]))
+            scores = score_image(Path(p["path"]), image_classifier(self.cfg.clean.image_type))
             reason = decide(scores, self.cfg.clean)
             res.add("clean_images", {"image_id": p["image_id"], "width": scores.width, "height": scores.height,
                                      "phash": scores.phash, "skin_score": scores.skin_score,
-                                     "status": reason or "pending"})
+                                     "image_type": scores.image_type, "type_confidence": scores.type_confidence,
+                                     "type_backend": scores.type_backend, "status": reason or "pending"})
             if reason:
-                res.reject(p["image_id"], reason, f"{scores.width}x{scores.height}, skin {scores.skin_score}")
+                res.reject(p["image_id"], reason, f"{scores.width}x{scores.height}, skin {scores.skin_score}, "
+                           f"type {scores.image_type} ({scores.type_confidence})")
         elif p["kind"] == "text":
             text, context = normalise_text(p["text"]), normalise_text(p["context"])
-            res.add("clean_texts", {"ref_id": p["ref_id"], "item_id": p["item_id"], "image_id": p["image_id"],
-                                    "kind": p["ref_kind"], "text": text, "context": context,
-                                    "changed": text != p["text"] or context != p["context"]})
+            row = {"ref_id": p["ref_id"], "item_id": p["item_id"], "image_id": p["image_id"],
+                   "kind": p["ref_kind"], "text": text, "context": context,
+                   "changed": text != p["text"] or context != p["context"]}
+            ccfg = self.cfg.clean.caption
+            if ccfg.enabled and p["ref_kind"] in ccfg.kinds:
+                from pipeline.clean.caption_relevance import CaptionRelevanceScorer
+
+                rel = CaptionRelevanceScorer.default().score(text, context if ccfg.use_context else None)
+                row |= {"caption_score": rel.score, "caption_reason": rel.explanation[:500]}
+                if rel.score < ccfg.min_score:  # no clean_texts row: the pair stage never sees it
+                    res.reject(p["ref_id"], CAPTION_NOT_DERMATOLOGY, f"score {rel.score}: {rel.explanation}"[:500])
+                    return res
+            res.add("clean_texts", row)
         else:
             self._transcript(p, res)
         return res

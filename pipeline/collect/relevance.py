@@ -98,7 +98,8 @@ class RelevanceScorer:
 
 
 @lru_cache(maxsize=1)
-def _default_scorer() -> RelevanceScorer:
+def ontology_vocabulary() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(surface forms, abbreviations) from the ontology; shared with the caption scorer in pipeline/clean."""
     from ontology import default_ontology
 
     onto = default_ontology()
@@ -106,4 +107,10 @@ def _default_scorer() -> RelevanceScorer:
     abbrs = [t.surface for t in onto.terms() if t.kind == "abbreviation"]
     # morphology and dermoscopic words are dermatology-specific; colours, body sites and symptoms are not
     concepts = [c.name for c in onto.concepts_in("primary_morphology", "dermoscopic")]
-    return RelevanceScorer([*terms, *concepts], abbrs)
+    return (*terms, *concepts), tuple(abbrs)
+
+
+@lru_cache(maxsize=1)
+def _default_scorer() -> RelevanceScorer:
+    terms, abbrs = ontology_vocabulary()
+    return RelevanceScorer(terms, abbrs)
