@@ -48,7 +48,8 @@ def test_explanation_names_every_term_and_context_helps(scorer):
     rel = scorer.score("Skin incision over the plaque.")
     assert "negative: skin incision" in rel.explanation and "weak:" in rel.explanation
     bare = scorer.score("Ulcer area at weeks 2, 4 and 8.")
-    with_ctx = scorer.score("Ulcer area at weeks 2, 4 and 8.", "Pyoderma gangrenosum with a dermal neutrophilic infiltrate.")
+    with_ctx = scorer.score("Ulcer area at weeks 2, 4 and 8.",
+                            "Pyoderma gangrenosum with a dermal neutrophilic infiltrate.")
     assert bare.score < THRESHOLD <= with_ctx.score and "context:" in with_ctx.explanation
     assert scorer.score(None).explanation == "no dermatology term"
 
@@ -70,7 +71,8 @@ def test_clean_stage_rejects_off_topic_caption(con, tmp_path):
     rejects = con.execute("SELECT item_id, reason FROM rejects WHERE stage = 'clean'").fetchall()
     assert rejects == [("a#f2", CAPTION_NOT_DERMATOLOGY)]
     off = RunConfig.model_validate({"clean": {"caption": {"enabled": False}}})
-    assert CleanStage(off).process(next(u for u in CleanStage(off).candidates(con) if u.key == "text:a#f2")).rejects == []
+    unit = next(u for u in CleanStage(off).candidates(con) if u.key == "text:a#f2")
+    assert CleanStage(off).process(unit).rejects == []
 
 
 def test_precision_recall_on_labelled_pmc_captions():

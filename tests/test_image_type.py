@@ -149,7 +149,8 @@ def test_classify_images_cli(tmp_path):
 
 
 def test_densenet_train_checkpoint_and_inference(tmp_path):
-    """One optimiser step on 32 px images (DenseNet121 pools down by 32): a versioned checkpoint that loads and classifies."""
+    """One optimiser step on 32 px images (DenseNet121 pools down by 32): a versioned checkpoint that loads
+    and classifies."""
     from flows.cli import main
 
     folder = tmp_path / "folder"

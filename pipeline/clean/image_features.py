@@ -172,7 +172,8 @@ def extract_features(img: Image.Image, side: int = SIDE) -> ImageFeatures:
     he = float(he_hue.mean()) if he_hue.mean() > 0.15 else float(he_hue.mean()) * 0.5
     big = _ink(np.asarray(img.convert("RGB").resize((2 * side, 2 * side))))  # glyphs need the resolution
     return ImageFeatures(
-        skin=float(skin.mean()), warm=float(warm.mean()), flat=flat, white=float(white.mean()), palette=float(counts[:8].sum() / counts.sum()),
-        edges=edges, text=_text_rows(big), axes=_axes(big), dark=float((v < 0.12).mean()), vignette=_vignette(v, s), centre_dark=_centre_dark(v), he=he,
+        skin=float(skin.mean()), warm=float(warm.mean()), flat=flat, white=float(white.mean()),
+        palette=float(counts[:8].sum() / counts.sum()), edges=edges, text=_text_rows(big), axes=_axes(big),
+        dark=float((v < 0.12).mean()), vignette=_vignette(v, s), centre_dark=_centre_dark(v), he=he,
         saturation=float(s.mean()), entropy=entropy,
     )

@@ -162,7 +162,8 @@ class ClipZeroShotClassifier:
         from pipeline.train.clip_model import create_model, open_clip_module
 
         if pretrained is None or Path(pretrained).is_file():
-            self.net, _, self.preprocess, tokenizer = create_model(model, Path(pretrained) if pretrained else None, 0)
+            weights = Path(pretrained) if pretrained else None
+            self.net, _, self.preprocess, tokenizer = create_model(model, weights, 0)
         else:  # a pretrained tag open_clip resolves itself (needs its cache or the network)
             oc = open_clip_module()
             self.net, _, self.preprocess = oc.create_model_and_transforms(model, pretrained=str(pretrained))
