@@ -71,7 +71,11 @@ def _pad_blocks(root: etree._Element) -> None:
 
 def _text(el: etree._Element | None) -> str:
     """Text of `el` with inline markup kept and whitespace collapsed (blocks are spaced by _pad_blocks)."""
-    return "" if el is None else _norm("".join(el.itertext()))
+    if el is None:
+        return ""
+    if len(el) == 0:  # a leaf (ids, keywords, labels): no iterator needed
+        return _norm(el.text or "")
+    return _norm("".join(el.itertext()))
 
 
 _OPTS = {"resolve_entities": False, "load_dtd": False, "no_network": True, "huge_tree": True}
@@ -213,6 +217,8 @@ def parse_jats(data: bytes, targeted: bool = True) -> JatsArticle:
         except etree.XMLSyntaxError:
             pass  # a broken part: the whole tree decides (strict, then recovery)
         else:
+            for part in (art[1], art[2], *art[0].iter("permissions")):  # the front needs no padding
+                _pad_blocks(part)  # beyond the licence text
             return _article(art, art[1], art[2], recovered=False)  # front, x-floats, x-cites
     root, recovered = _parse(data)
     found = root.xpath("descendant-or-self::*[local-name()='article'][1]")
@@ -220,12 +226,13 @@ def parse_jats(data: bytes, targeted: bool = True) -> JatsArticle:
         raise ItemError("malformed_xml", f"no <article> element (root is <{etree.QName(root).localname}>)")
     article = found[0]
     _strip_namespaces(article)
+    _pad_blocks(article)
     return _article(article, article, article, recovered)
 
 
 def _article(article: etree._Element, floats: etree._Element | None, cites: etree._Element | None,
              recovered: bool) -> JatsArticle:
-    _pad_blocks(article)
+    """The article from a tree whose blocks are padded (_pad_blocks)."""
     meta = next(article.iter("article-meta"), None)  # iter() runs in C; ElementPath find() in Python
     title = _text(None if meta is None else next(meta.iter("article-title"), None))
     licence, ids = _licence(meta), _ids(meta)

@@ -165,7 +165,10 @@ def _citing_paragraphs(data: bytes, lo: int, hi: int, skip: _Skip) -> list[Span]
             xrefs.append(tag)
     for attempt in range(2):
         spans: set[Span] = set()
+        last: Span = (-1, -1)
         for x in xrefs:
+            if last[0] < x < last[1]:
+                continue  # another citation in the paragraph just found
             start = _open_p_before(data, lo, x, skip)
             if start < 0:
                 continue
@@ -173,7 +176,8 @@ def _citing_paragraphs(data: bytes, lo: int, hi: int, skip: _Skip) -> list[Span]
             if (end < 0 or _next_outside(data, b"</p>", start, x, skip) >= 0
                     or _next_outside(data, b"<p", x, end, skip) >= 0):
                 break  # a <p> inside the paragraph
-            spans.add((start, end + 4))
+            last = (start, end + 4)
+            spans.add(last)
         else:
             return sorted(spans)
         if attempt == 0:  # usually a table inside the paragraph: step over the other floats too
