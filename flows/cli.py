@@ -173,8 +173,14 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_deploy(args: argparse.Namespace) -> int:
     """Register the deployments (flows/deployments.py) with a process work pool on PREFECT_API_URL."""
     _prefect_env()
+    from prefect.settings import PREFECT_API_URL
+
     from flows.deployments import deploy_all, ensure_concurrency_limits
 
+    if not PREFECT_API_URL.value():
+        print("derm1m deploy: PREFECT_API_URL is not set; start a server (make prefect-server) and set it, "
+              "e.g. PREFECT_API_URL=http://127.0.0.1:4200/api (make deploy does)", file=sys.stderr)
+        return 2
     names = deploy_all(pool=args.pool)
     limits = {} if args.no_limits else ensure_concurrency_limits()
     print(f"work pool {args.pool}: " + ", ".join(names))
