@@ -106,8 +106,13 @@ def test_reading_order_of_a_grid() -> None:
     ("Before (left) and after (right) treatment.", "positions", ["left", "right"], "Before treatment."),
     ("Top: clinical photograph. Bottom: dermoscopy of the same lesion.", "positions", ["top", "bottom"],
      "clinical photograph."),
+    ("TEM images: (a) bright field; (b) HRTEM of the area marked in (a); (c) diffraction.", "letters",
+     ["a", "b", "c"], "TEM images: bright field"),  # "in (a)" is a reference, not a new panel
+    ("(a)–(d) Phenotype of the child at 62 days.", "letters", ["a", "b", "c", "d"],
+     "Phenotype of the child at 62 days."),
     ("Structure of compound 33RE. J. Smith et al. reported B. cereus.", "none", [], ""),
     ("Figure shows a plaque (arrow).", "none", [], ""),
+    ("Osteotomy levels (collum (C), partial collum (PC)).", "none", [], ""),  # a lone (C) is an abbreviation
 ])
 def test_split_caption(caption: str, style: str, keys: list[str], first: str) -> None:
     split = split_caption(caption)
@@ -185,3 +190,19 @@ def test_migration_tables(con) -> None:
     assert {"ref_id", "parent_image_id", "panel_index", "x0", "y1", "caption_scope", "detector"} <= cols
     pair_cols = {r[0] for r in con.execute("DESCRIBE pair_image_texts").fetchall()}
     assert {"caption_scope", "parent_image_id"} <= pair_cols
+
+
+def test_real_pmc_captions() -> None:
+    """ROCO's real PMC captions (read in place): most with "(a)"/"(b)" markers split, every split is sane."""
+    from tests.conftest import require_fixture
+
+    path = require_fixture("captions", "roco_train", "captions.txt")
+    caps = [line.split("\t", 1)[1].strip() for line in path.read_text(encoding="utf-8").splitlines() if "\t" in line]
+    marked = [c for c in caps if "(a)" in c.lower() and "(b)" in c.lower()]
+    splits = [split_caption(c) for c in marked]
+    assert len(marked) > 100 and sum(s.style == "letters" for s in splits) >= 0.85 * len(marked)
+    for s in splits:
+        if s.style == "letters":
+            assert s.keys[0] == "a" and all(s.text_for(k) for k in s.keys)
+    iso = split_caption(next(c for c in caps if c.startswith("Macroscopic and microscopic appearance of the isol")))
+    assert iso.keys == ["a", "b"] and iso.shared == "Macroscopic and microscopic appearance of the isolate."

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 
 _L = r"[a-hA-H]"
 # "(a)", "(A-D)", "(a, b)", "(A and B)", "(a–c)"; letter markers must be followed by a non-letter
-_PAREN = re.compile(rf"\((?P<body>{_L}(?:\s*(?:[-–—]|,|and|&)\s*{_L})*)\)(?![\w])")
+_PAREN = re.compile(rf"\((?P<lo>{_L})\)\s*[-–—]\s*\((?P<hi>{_L})\)(?![\w])"  # "(a)–(h)"
+                    rf"|\((?P<body>{_L}(?:\s*(?:[-–—]|,|and|&)\s*{_L})*)\)(?![\w])")
 # "A. Photo", "B: Histology", "A, B: ...", "A-D. ...": at the start or after a sentence end
 _BARE = re.compile(rf"(?:^|(?<=[.;:]\s)|(?<=[.;:]\)\s))(?P<body>{_L}(?:\s*(?:[-–—]|,|and|&)\s*{_L})*)[.:)]\s+(?=[A-Z0-9(])")
 _POS_WORDS = r"left|right|top|bottom|upper|lower|middle|centre|center"
@@ -61,16 +62,23 @@ def _letters(body: str) -> list[str]:
     return out
 
 
+def _body(m: re.Match[str]) -> str:
+    return f"{m.group('lo')}-{m.group('hi')}" if m.groupdict().get("lo") else m.group("body")
+
+
+def _forward(markers: list[tuple[int, int, list[str]]]) -> list[tuple[int, int, list[str]]]:
+    """Markers that move the sequence on; a letter already passed ("the area marked in (a)") is a
+    reference inside a segment, not a new one."""
+    kept: list[tuple[int, int, list[str]]] = []
+    for marker in markers:
+        if not kept or marker[2][0] > kept[-1][2][-1]:
+            kept.append(marker)
+    return kept
+
+
 def _consistent(markers: list[tuple[int, int, list[str]]]) -> bool:
-    """Letter markers must start at "a" and never go backwards (initials like "J. Smith" do not)."""
-    if not markers or markers[0][2][0] != "a":
-        return False
-    last = "`"
-    for _, _, letters in markers:
-        if letters[0] < last:
-            return False
-        last = letters[-1]
-    return len({x for _, _, ls in markers for x in ls}) >= 2
+    """Letter markers must start at "a" and name two panels at least (initials like "J. Smith" do not)."""
+    return bool(markers) and markers[0][2][0] == "a" and len({x for _, _, ls in markers for x in ls}) >= 2
 
 
 def _segments(caption: str, markers: list[tuple[int, int, list[str]]], postfix: bool) -> SplitCaption:
@@ -103,8 +111,8 @@ def split_caption(caption: str) -> SplitCaption:
     """Split a caption at its panel markers; `style` says which kind was found ("none": no split)."""
     caption = " ".join((caption or "").split())
     for pattern in (_PAREN, _BARE):
-        found = [(m.start(), m.end(), _letters(m.group("body"))) for m in pattern.finditer(caption)]
-        case_ok = len({m.group("body")[0].isupper() for m in pattern.finditer(caption)}) <= 1
+        found = _forward([(m.start(), m.end(), _letters(_body(m))) for m in pattern.finditer(caption)])
+        case_ok = len({_body(m)[0].isupper() for m in pattern.finditer(caption)}) <= 1
         if case_ok and _consistent(found):
             split = _segments(caption, found, pattern is _PAREN and _is_postfix(caption, found[0]))
             split.style = "letters"
