@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import require_fixture
 from PIL import Image
 
 from pipeline.config import RunConfig
@@ -194,8 +195,6 @@ def test_migration_tables(con) -> None:
 
 def test_real_pmc_captions() -> None:
     """ROCO's real PMC captions (read in place): most with "(a)"/"(b)" markers split, every split is sane."""
-    from tests.conftest import require_fixture
-
     path = require_fixture("captions", "roco_train", "captions.txt")
     caps = [line.split("\t", 1)[1].strip() for line in path.read_text(encoding="utf-8").splitlines() if "\t" in line]
     marked = [c for c in caps if "(a)" in c.lower() and "(b)" in c.lower()]
