@@ -2,8 +2,8 @@
 
 Three kinds of work unit share the stage: one per image (scores and the keep/drop decision), one per image
 reference (its caption or post text), one per transcript. Near-duplicate clustering needs every image at
-once, so it runs in finalize(): each new image joins the cluster of a kept image within the Hamming
-threshold, or founds a cluster itself; larger images are placed first, so they become canonical.
+once, so it runs in finalize() (pipeline.clean.clusters): new images are searched against every kept one
+with multi-index hashing over whole-image and crop hashes; the largest image of a cluster is canonical.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from pipeline.clean.filters import NEAR_DUPLICATE, decide, hamming_matrix, score_image
+from pipeline.clean.dedup import hash_columns
+from pipeline.clean.filters import decide, score_image
 from pipeline.clean.text import normalise_text, remove_fillers
 from pipeline.hashing import fingerprint
 from pipeline.stage import Stage, StageReport, UnitResult, WorkUnit
-from pipeline.warehouse import insert_rows, now
 
 if TYPE_CHECKING:
     from pipeline.clean.image_type import ImageTypeClassifier
@@ -82,6 +82,7 @@ class CleanStage(Stage):
                                      "phash": scores.phash, "skin_score": scores.skin_score,
                                      "image_type": scores.image_type, "type_confidence": scores.type_confidence,
                                      "type_backend": scores.type_backend, "status": reason or "pending"})
+            res.rows["clean_images"][-1] |= hash_columns(Path(p["path"]))  # dedup views (pipeline.clean.dedup)
             if reason:
                 res.reject(p["image_id"], reason, f"{scores.width}x{scores.height}, skin {scores.skin_score}, "
                            f"type {scores.image_type} ({scores.type_confidence})")
@@ -133,34 +134,7 @@ class CleanStage(Stage):
                                                        "text": sentence})
 
     def finalize(self, con: duckdb.DuckDBPyConnection, report: StageReport) -> None:
-        pending = con.execute(
-            "SELECT image_id, phash FROM clean_images WHERE status = 'pending' "
-            "ORDER BY width * height DESC, image_id"
-        ).fetchall()
-        if not pending:
-            return
-        kept = con.execute("SELECT image_id, phash, cluster_id FROM clean_images WHERE status = 'kept'").fetchall()
-        canon_ids, canon_hashes, canon_clusters = [k[0] for k in kept], [k[1] for k in kept], [k[2] for k in kept]
-        limit, ts, rejects = self.cfg.clean.phash_max_distance, now(), []
-        con.execute("BEGIN TRANSACTION")
-        for image_id, phash in pending:
-            dist = hamming_matrix([phash], canon_hashes)[0]
-            best = int(dist.argmin()) if len(dist) else -1
-            if best >= 0 and int(dist[best]) <= limit:
-                con.execute(
-                    "UPDATE clean_images SET status = ?, cluster_id = ?, canonical_id = ?, hamming = ? "
-                    "WHERE image_id = ?",
-                    [NEAR_DUPLICATE, canon_clusters[best], canon_ids[best], int(dist[best]), image_id],
-                )
-                rejects.append({"stage": self.name, "unit_key": f"image:{image_id}", "item_id": image_id,
-                                "reason": NEAR_DUPLICATE, "run_id": report.run_id, "created_at": ts,
-                                "detail": f"hamming {int(dist[best])} to {canon_ids[best]}; texts kept on it"})
-            else:
-                con.execute("UPDATE clean_images SET status = 'kept', cluster_id = ?, canonical_id = ?, hamming = 0 "
-                            "WHERE image_id = ?", [image_id, image_id, image_id])
-                canon_ids.append(image_id)
-                canon_hashes.append(phash)
-                canon_clusters.append(image_id)
-        insert_rows(con, "rejects", rejects)
-        con.execute("COMMIT")
-        report.items_rejected += len(rejects)
+        """Near-duplicate clusters over all images at once (pipeline.clean.clusters), new images only."""
+        from pipeline.clean.clusters import update_clusters
+
+        report.items_rejected += update_clusters(con, self.cfg.clean, self.name, report.run_id)

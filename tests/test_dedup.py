@@ -1,0 +1,132 @@
+"""Near-duplicate search: the banded index finds exactly what brute force finds, clustering is incremental,
+cropped copies of real images join their original, and the warehouse keeps every duplicate's texts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image, ImageEnhance
+
+from pipeline.clean import dedup
+from pipeline.clean.clusters import update_clusters
+from pipeline.clean.dedup import cluster, components, plan_bands, region_hashes, search
+from pipeline.config import CleanConfig
+from pipeline.warehouse import insert_rows
+from tests.conftest import require_fixture
+
+RNG = np.random.default_rng(5)
+
+
+def _planted(n: int, views: int) -> tuple[np.ndarray, np.ndarray]:
+    p = RNG.integers(0, 2**64 - 1, (n, views), dtype=np.uint64, endpoint=True)
+    d = RNG.integers(0, 2**64 - 1, (n, views), dtype=np.uint64, endpoint=True)
+    for s, t in zip(RNG.integers(0, n // 2, n // 10), RNG.integers(n // 2, n, n // 10), strict=True):
+        v = RNG.integers(0, views)
+        flips = sum(1 << int(b) for b in RNG.choice(64, RNG.integers(0, 9), replace=False))
+        p[t, 0], d[t, 0] = p[s, v] ^ np.uint64(flips), d[s, v] ^ np.uint64(1)
+    return p, d
+
+
+def _pairs(a: np.ndarray, b: np.ndarray) -> set[tuple[int, int]]:
+    return {(min(x, y), max(x, y)) for x, y in zip(a.tolist(), b.tolist(), strict=True)}
+
+
+def test_banded_search_equals_brute_force(monkeypatch):
+    p, d = _planted(3000, 1)
+    owners = np.arange(3000)
+    brute = search(p[:, 0], d[:, 0], owners, p[:, 0], d[:, 0], owners, 8, 16)
+    monkeypatch.setattr(dedup, "_BRUTE_FORCE_MAX", 0)
+    banded = search(p[:, 0], d[:, 0], owners, p[:, 0], d[:, 0], owners, 8, 16, memory_items=20_000)
+    assert _pairs(*banded[:2]) == _pairs(*brute[:2]) and len(_pairs(*brute[:2])) >= 250
+
+
+def test_plan_is_pigeonhole_safe_and_grows_bands():
+    for n in (10, 10_000, 10_000_000):
+        for t in range(0, 12):
+            bands, radius = plan_bands(n, t)
+            assert sum(w for _, w in bands) == 64 and len(bands) * (radius + 1) > t
+    assert min(w for _, w in plan_bands(10_000_000, 8)[0]) > min(w for _, w in plan_bands(1000, 8)[0])
+
+
+def test_components_chain_and_star():
+    labels = components(7, np.array([0, 1, 2, 5]), np.array([1, 2, 3, 6]))
+    assert labels.tolist() == [0, 0, 0, 0, 4, 5, 5]
+
+
+def test_incremental_equals_one_pass(monkeypatch):
+    monkeypatch.setattr(dedup, "_BRUTE_FORCE_MAX", 0)
+    p, d = _planted(2000, dedup.N_REGIONS)
+    area = RNG.integers(1, 5, 2000)
+    none = -np.ones(2000, dtype=np.int64)
+    once, _, _ = cluster(p, d, area, np.ones(2000, bool), none, 8, 16)
+    first = np.arange(2000) < 1000
+    c1, _, _ = cluster(p[first], d[first], area[first], np.ones(1000, bool), none[:1000], 8, 16)
+    old = np.concatenate([c1, none[:1000]])
+    c2, _, affected = cluster(p, d, area, ~first, np.where(first, old, -1), 8, 16)
+    assert (c2 == once).all()
+    assert not affected[first & (np.bincount(c2, minlength=2000)[c2] == 1)].any()  # lone old images untouched
+
+
+def _lesion(seed: int, size: int = 256) -> Image.Image:
+    rng = np.random.default_rng(seed)
+    base = np.zeros((size, size, 3)) + rng.uniform(150, 230, 3)
+    yy, xx = np.mgrid[:size, :size]
+    for _ in range(6):
+        cx, cy, r = rng.uniform(40, size - 40, 2).tolist() + [rng.uniform(15, 60)]
+        base[(xx - cx) ** 2 + (yy - cy) ** 2 < r * r] *= rng.uniform(0.4, 0.9)
+    return Image.fromarray((base + rng.normal(0, 4, base.shape)).clip(0, 255).astype(np.uint8))
+
+
+def _copies(img: Image.Image) -> list[Image.Image]:
+    w, h = img.size
+    return [img.resize((w * 2 // 3, h * 2 // 3)), img.crop((w * 3 // 50, h // 25, w * 3 // 50 + w * 9 // 10, h // 25 + h * 9 // 10)),
+            ImageEnhance.Brightness(img).enhance(1.15)]
+
+
+def _cluster_images(images: list[Image.Image]) -> np.ndarray:
+    hashes = [region_hashes(im) for im in images]
+    p, d = np.stack([h[0] for h in hashes]), np.stack([h[1] for h in hashes])
+    area = np.array([im.width * im.height for im in images])
+    cfg = CleanConfig()
+    return cluster(p, d, area, np.ones(len(images), bool), -np.ones(len(images), np.int64),
+                   cfg.phash_max_distance, cfg.dedup_max_distance)[0]
+
+
+def test_copies_join_their_original_and_distinct_lesions_stay_apart():
+    originals = [_lesion(s) for s in range(6)]
+    images = [im for o in originals for im in (o, *_copies(o))]
+    canon = _cluster_images(images)
+    assert canon.tolist() == [4 * (i // 4) for i in range(len(images))]  # the full-size original is canonical
+
+
+def test_real_dermoscopy_crops_are_found():
+    folder = require_fixture("images", "isic")
+    originals = [Image.open(f).convert("RGB") for f in sorted(folder.glob("*.jpg"))[:12]]
+    images = [im for o in originals for im in (o, *_copies(o))]
+    canon = _cluster_images(images)
+    groups = [set(canon[4 * i:4 * i + 4].tolist()) for i in range(len(originals))]
+    assert sum(len(g) == 1 for g in groups) >= 11 and len({min(g) for g in groups}) == len(originals)
+
+
+def _image_row(image_id: str, side: int, p: np.ndarray, d: np.ndarray) -> dict[str, object]:
+    return {"image_id": image_id, "unit_key": f"image:{image_id}", "run_id": "r", "width": side, "height": side,
+            "phash": f"{int(p[0]):016x}", "skin_score": 0.5, "status": "pending",
+            "dedup_phash": p.view(np.int64).tolist(), "dedup_dhash": d.view(np.int64).tolist()}
+
+
+@pytest.mark.parametrize("bigger_later", [True, False])
+def test_warehouse_clusters_are_incremental(con, bigger_later):
+    base = _lesion(11)
+    small, other = region_hashes(base.resize((128, 128))), region_hashes(_lesion(12))
+    insert_rows(con, "clean_images", [_image_row("a", 128, *small), _image_row("z", 256, *other)])
+    assert update_clusters(con, CleanConfig(), "clean", "run1") == 0
+    side = 256 if bigger_later else 64
+    insert_rows(con, "clean_images", [_image_row("b", side, *region_hashes(base.resize((side, side))))])
+    assert update_clusters(con, CleanConfig(), "clean", "run2") == 1
+    rows = dict(con.execute("SELECT image_id, status || ':' || canonical_id FROM clean_images").fetchall())
+    canon = "b" if bigger_later else "a"
+    dup = "a" if bigger_later else "b"
+    assert rows == {canon: f"kept:{canon}", dup: f"near_duplicate:{canon}", "z": "kept:z"}
+    rejects = con.execute("SELECT item_id, run_id FROM rejects WHERE reason = 'near_duplicate'").fetchall()
+    assert rejects == [(dup, "run2")]
+    assert update_clusters(con, CleanConfig(), "clean", "run3") == 0  # nothing pending: nothing searched
