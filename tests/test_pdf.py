@@ -189,6 +189,20 @@ def test_vector_figure_and_caption_font(tmp_path: Path) -> None:
     assert [f.source for f in off.figures] == ["image"]
 
 
+def test_caption_side_is_learned_per_document(tmp_path: Path) -> None:
+    """A handout that captions above: the block right below a figure is the next figure's caption."""
+    doc = pymupdf.open()
+    page = doc.new_page(width=595, height=842)
+    page.insert_text((72, 50), "Handout: inflammatory dermatoses", fontsize=16)
+    for n, y in enumerate((80, 330, 580)):
+        page.insert_textbox(pymupdf.Rect(72, y - 6, 520, y + 14), f"Figure {n + 1}: Lesion {n + 1}.", fontsize=9)
+        page.insert_image(pymupdf.Rect(72, y + 18, 520, y + 220), stream=_png(200, 90, 10 + n))
+    path = tmp_path / "handout.pdf"
+    doc.save(path)
+    got = [(f.label, f.caption) for f in extract_pdf_figures(path, PdfConfig()).figures]
+    assert got == [(f"Figure {n}", f"Lesion {n}.") for n in (1, 2, 3)]
+
+
 def test_min_size_config(tmp_path: Path) -> None:
     path = tmp_path / "atlas.pdf"
     _synthetic(path)

@@ -154,18 +154,40 @@ def _caption_text(block: _Block, blocks: list[_Block]) -> str:
     return min(below, key=lambda b: b.bbox[1]).text if below else ""
 
 
-def _pair_captions(boxes: list[Box], blocks: list[_Block], max_gap: float, fallback: bool = True
-                   ) -> list[_Block | None]:
-    """Below within the gap, else above within the gap, else (with `fallback`) the page's single unclaimed
-    label block when exactly one image is left without a caption (full-width figures, distant caption)."""
+def _near_labels(box: Box, labelled: list[_Block], max_gap: float) -> tuple[list[tuple[float, _Block]], ...]:
+    """(gap, block) of the label blocks overlapping `box` in x within max_gap below it, and above it."""
+    below = [(b.bbox[1] - box[3], b) for b in labelled
+             if -3 <= b.bbox[1] - box[3] <= max_gap and _overlap_x(b.bbox, box)]
+    above = [(box[1] - b.bbox[3], b) for b in labelled
+             if -3 <= box[1] - b.bbox[3] <= max_gap and _overlap_x(b.bbox, box)]
+    return below, above
+
+
+def _captions_above(pages: list[tuple[list[Box], list[_Block]]], max_gap: float) -> bool:
+    """The document's caption side, from the figures that have a label block on one side only: journals
+    put figure captions below, but some books and slide handouts put them above, and with stacked figures
+    the nearest block below may be the next figure's caption."""
+    votes = [0, 0]  # below only, above only
+    for boxes, blocks in pages:
+        labelled = [b for b in blocks if b.label]
+        for box in boxes:
+            below, above = _near_labels(box, labelled, max_gap)
+            if bool(below) != bool(above):
+                votes[bool(above)] += 1
+    return votes[1] > votes[0]
+
+
+def _pair_captions(boxes: list[Box], blocks: list[_Block], max_gap: float, fallback: bool = True,
+                   above_first: bool = False) -> list[_Block | None]:
+    """The nearest label block below within the gap, else above (the other way round with `above_first`),
+    else (with `fallback`) the page's single unclaimed label block when exactly one image is left without
+    a caption (full-width figures, distant caption)."""
     labelled = [b for b in blocks if b.label]
     chosen: list[_Block | None] = []
     for box in boxes:
-        below = [(b.bbox[1] - box[3], b) for b in labelled
-                 if -3 <= b.bbox[1] - box[3] <= max_gap and _overlap_x(b.bbox, box)]
-        above = [(box[1] - b.bbox[3], b) for b in labelled
-                 if -3 <= box[1] - b.bbox[3] <= max_gap and _overlap_x(b.bbox, box)]
-        pick = min(below, key=lambda t: t[0]) if below else min(above, key=lambda t: t[0]) if above else None
+        below, above = _near_labels(box, labelled, max_gap)
+        first, second = (above, below) if above_first else (below, above)
+        pick = min(first, key=lambda t: t[0]) if first else min(second, key=lambda t: t[0]) if second else None
         chosen.append(pick[1] if pick else None)
     claimed = {b.label for b in chosen if b is not None}
     free = {b.label: b for b in labelled if b.label not in claimed}
@@ -250,6 +272,7 @@ def extract_pdf_figures(path: Path, cfg: PdfConfig) -> PdfDocument:
         pages = [_text_blocks(doc[n]) for n in range(doc.page_count)]
         title_spans = pages[0][1]
         style = _caption_style([b for b, _ in pages])
+        placed: list[list[tuple[int, dict[str, Any], pymupdf.Rect]]] = []
         for pno in range(1, doc.page_count + 1):
             page, blocks = doc[pno - 1], pages[pno - 1][0]
             if style is not None:
@@ -263,7 +286,13 @@ def extract_pdf_figures(path: Path, cfg: PdfConfig) -> PdfDocument:
                 if rect.is_empty or small or min(rect.width, rect.height) < cfg.min_image_side_px:
                     continue
                 kept.append((index, info, rect))
-            captions = _pair_captions([_box(r) for _, _, r in kept], blocks, cfg.caption_max_gap_pt)
+            placed.append(kept)
+        above = _captions_above([([_box(r) for _, _, r in kept], blocks) for kept, (blocks, _) in
+                                 zip(placed, pages, strict=True)], cfg.caption_max_gap_pt)
+        for pno, kept in enumerate(placed, 1):
+            page, blocks = doc[pno - 1], pages[pno - 1][0]
+            captions = _pair_captions([_box(r) for _, _, r in kept], blocks, cfg.caption_max_gap_pt,
+                                      above_first=above)
             for (index, info, rect), block in zip(kept, captions, strict=True):
                 data, ext, width, height = _image_bytes(doc, page, int(info.get("xref") or 0), rect, cache)
                 caption = _caption_text(block, blocks) if block else None
