@@ -160,6 +160,16 @@ class CaptionRelevanceConfig(_Model):
     use_context: bool = True  # a caption naming no term may borrow evidence from its article's text
 
 
+class PiiConfig(_Model):
+    """Forum text hygiene (pipeline.clean.text.scrub_pii, pipeline.clean.translate): emails, phone numbers, @handles / u/names and URLs become
+    [EMAIL], [PHONE], [USER], [URL] in texts of the listed kinds. Posts the offline language check calls
+    non-English are translated with prompts/translation.v1 only when translate is on (it costs LLM calls)."""
+
+    kinds: list[str] = Field(default_factory=lambda: ["post_image"])
+    translate: bool = False
+    min_english_score: float = 0.5  # translate.english_score (Latin letters, stopwords) below this: not English
+
+
 class CleanConfig(_Model):
     """Thresholds for the image filters. min_side_px follows common CLIP-corpus practice (images below
     ~64 px carry little for 224 px training). Near-duplicates (pipeline.clean.dedup): the whole view of one image
@@ -174,6 +184,7 @@ class CleanConfig(_Model):
     transcript: TranscriptCleanConfig = Field(default_factory=TranscriptCleanConfig)
     image_type: ImageTypeConfig = Field(default_factory=ImageTypeConfig)
     caption: CaptionRelevanceConfig = Field(default_factory=CaptionRelevanceConfig)
+    pii: PiiConfig = Field(default_factory=PiiConfig)
 
 
 class PairConfig(_Model):

@@ -18,6 +18,7 @@ import duckdb
 from pipeline.clean.dedup import hash_columns
 from pipeline.clean.filters import decide, score_image
 from pipeline.clean.text import normalise_text, remove_fillers
+from pipeline.clean.translate import forum_text
 from pipeline.hashing import fingerprint
 from pipeline.stage import Stage, StageReport, UnitResult, WorkUnit
 
@@ -88,9 +89,11 @@ class CleanStage(Stage):
                            f"type {scores.image_type} ({scores.type_confidence})")
         elif p["kind"] == "text":
             text, context = normalise_text(p["text"]), normalise_text(p["context"])
+            text, context, forum = forum_text(text, context, p["ref_kind"], self.cfg)  # PII, language
             row = {"ref_id": p["ref_id"], "item_id": p["item_id"], "image_id": p["image_id"],
                    "kind": p["ref_kind"], "text": text, "context": context,
                    "changed": text != p["text"] or context != p["context"]}
+            row |= forum
             ccfg = self.cfg.clean.caption
             if ccfg.enabled and p["ref_kind"] in ccfg.kinds:
                 from pipeline.clean.caption_relevance import CaptionRelevanceScorer
