@@ -27,6 +27,7 @@ EXPECTED = {
     "example2.pdf": {(7, "Figure 1"): "Patient flow pattern at the medical department, June 2010."},
     "example3.pdf": {
         (2, "Figure 1"): "Structure of compound 33RE",
+        (5, "Figure 2"): "Fragment suggested to have complementary",  # a 46 pt strip: kept as it is captioned
         (5, "Figure 3"): "Interaction energies for all of the amino acids in the binding site",
         # "33RE-\nbinding" keeps its hyphen (upper case before it), "afﬁnity" loses the ligature
         (5, "Figure 4"): "Logarithmic scale comparison of the relative 33RE-binding affinity",
@@ -43,8 +44,8 @@ EXPECTED = {
     },
 }
 # Captioned figures a reader finds in each file. example2: 1 vector figure; example3: Figures 1-7, S1, S2 and
-# Scheme S1 (Figure 2's image is 46 pt tall, under the 48 minimum); test6: Figures 1-2 (p6 holds only the
-# continued caption of Figure 2, in a shaded box, which must not become a figure).
+# Scheme S1 (Figure 2's image is 46 pt tall, under the 48 minimum, kept because captioned); test6: Figures 1-2
+# (p6 holds only the continued caption of Figure 2, in a shaded box, which must not become a figure).
 CAPTIONED_IN_TEXT = {"example2.pdf": 1, "example3.pdf": 10, "test6.pdf": 2}
 TITLES = {
     "example2.pdf": "Understanding the barriers to setting up a healthcare quality improvement process",
@@ -75,6 +76,7 @@ def test_real_pdf(name: str) -> None:
         assert got[key].startswith(start), (key, got[key][:120])
         assert not got[key].lower().startswith(("fig", "scheme"))  # the label is stripped off the caption
     assert len(got) == len([f for f in doc.figures if f.caption])  # one figure per caption
+    assert len(got) == CAPTIONED_IN_TEXT[name]  # every captioned figure a reader sees, each with its own caption
     vector = [f for f in doc.figures if f.source == "vector"]
     assert [(f.page, f.label) for f in vector] == ([(7, "Figure 1")] if name == "example2.pdf" else [])
     for f in vector:  # the left-column flowchart without its caption, rendered at 150 dpi

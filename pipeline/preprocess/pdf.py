@@ -259,8 +259,8 @@ def _open(path: Path) -> pymupdf.Document:
 
 
 def extract_pdf_figures(path: Path, cfg: PdfConfig) -> PdfDocument:
-    """All raster images at least `cfg.min_image_side_px` on each side (in pixels and in points as placed)
-    with the caption paired to them, then (cfg.vector_figures) drawn figures rendered from their region
+    """All raster images at least `cfg.min_image_side_px` on each side (in pixels and in points as placed;
+    down to half that in points when a caption names them: wide strips) with the caption paired to them, then (cfg.vector_figures) drawn figures rendered from their region
     when a "Figure N" caption is left for them. Label blocks not in the document's bold caption font, when
     it has one, are body text."""
     from pipeline.preprocess.pdf_vector import vector_figures
@@ -280,19 +280,29 @@ def extract_pdf_figures(path: Path, cfg: PdfConfig) -> PdfDocument:
                     if b.label and b.font != style:
                         b.label = None
             kept: list[tuple[int, dict[str, Any], pymupdf.Rect]] = []
+            strips: list[tuple[int, dict[str, Any], pymupdf.Rect]] = []
             for index, info in enumerate(page.get_image_info(xrefs=True)):
                 rect = pymupdf.Rect(info["bbox"]) & page.rect
                 small = min(info.get("width", 0), info.get("height", 0)) < cfg.min_image_side_px
-                if rect.is_empty or small or min(rect.width, rect.height) < cfg.min_image_side_px:
+                side = min(rect.width, rect.height)
+                if rect.is_empty or small or side < cfg.min_image_side_px / 2:
                     continue
-                kept.append((index, info, rect))
-            placed.append(kept)
-        above = _captions_above([([_box(r) for _, _, r in kept], blocks) for kept, (blocks, _) in
+                (kept if side >= cfg.min_image_side_px else strips).append((index, info, rect))
+            placed.append((kept, strips))
+        above = _captions_above([([_box(r) for _, _, r in kept], blocks) for (kept, _), (blocks, _) in
                                  zip(placed, pages, strict=True)], cfg.caption_max_gap_pt)
-        for pno, kept in enumerate(placed, 1):
+        for pno, (kept, strips) in enumerate(placed, 1):
             page, blocks = doc[pno - 1], pages[pno - 1][0]
             captions = _pair_captions([_box(r) for _, _, r in kept], blocks, cfg.caption_max_gap_pt,
                                       above_first=above)
+            if strips:  # a thin image (under min_image_side_px points, over half) is a figure only when captioned
+                claimed = {b.label for b in captions if b is not None}
+                free = [b for b in blocks if not b.label or b.label not in claimed]
+                pairs = zip(strips, _pair_captions([_box(r) for _, _, r in strips], free, cfg.caption_max_gap_pt,
+                                                   fallback=False, above_first=above), strict=True)
+                for strip, block in [(st, b) for st, b in pairs if b is not None]:
+                    kept.append(strip)
+                    captions.append(block)
             for (index, info, rect), block in zip(kept, captions, strict=True):
                 data, ext, width, height = _image_bytes(doc, page, int(info.get("xref") or 0), rect, cache)
                 caption = _caption_text(block, blocks) if block else None
