@@ -31,6 +31,7 @@ _PASS_THROUGH = {"png", "jpeg", "jpg"}
 _TEXT_FLAGS = pymupdf.TEXT_PRESERVE_WHITESPACE | pymupdf.TEXT_MEDIABOX_CLIP
 _JUNK_TITLE = re.compile(r"^(untitled|microsoft word\b)|\.(docx?|pdf|tex|dvi|indd|qxd)$", re.I)
 Box = tuple[float, float, float, float]
+_Placed = list[tuple[int, dict[str, Any], pymupdf.Rect]]  # (index in get_image_info, info, placed rect)
 
 
 @dataclass
@@ -272,15 +273,15 @@ def extract_pdf_figures(path: Path, cfg: PdfConfig) -> PdfDocument:
         pages = [_text_blocks(doc[n]) for n in range(doc.page_count)]
         title_spans = pages[0][1]
         style = _caption_style([b for b, _ in pages])
-        placed: list[list[tuple[int, dict[str, Any], pymupdf.Rect]]] = []
+        placed: list[tuple[_Placed, _Placed]] = []  # per page: images, thin images (figures if captioned)
         for pno in range(1, doc.page_count + 1):
             page, blocks = doc[pno - 1], pages[pno - 1][0]
             if style is not None:
                 for b in blocks:
                     if b.label and b.font != style:
                         b.label = None
-            kept: list[tuple[int, dict[str, Any], pymupdf.Rect]] = []
-            strips: list[tuple[int, dict[str, Any], pymupdf.Rect]] = []
+            kept: _Placed = []
+            strips: _Placed = []
             for index, info in enumerate(page.get_image_info(xrefs=True)):
                 rect = pymupdf.Rect(info["bbox"]) & page.rect
                 small = min(info.get("width", 0), info.get("height", 0)) < cfg.min_image_side_px
@@ -300,9 +301,10 @@ def extract_pdf_figures(path: Path, cfg: PdfConfig) -> PdfDocument:
                 free = [b for b in blocks if not b.label or b.label not in claimed]
                 pairs = zip(strips, _pair_captions([_box(r) for _, _, r in strips], free, cfg.caption_max_gap_pt,
                                                    fallback=False, above_first=above), strict=True)
-                for strip, block in [(st, b) for st, b in pairs if b is not None]:
-                    kept.append(strip)
-                    captions.append(block)
+                for strip, thin_caption in pairs:
+                    if thin_caption is not None:
+                        kept.append(strip)
+                        captions.append(thin_caption)
             for (index, info, rect), block in zip(kept, captions, strict=True):
                 data, ext, width, height = _image_bytes(doc, page, int(info.get("xref") or 0), rect, cache)
                 caption = _caption_text(block, blocks) if block else None
