@@ -33,14 +33,16 @@ class NormalisedImage:
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:
-    """8-bit RGB from any PIL mode: palette and LA/RGBA get a white background, CMYK and 16-bit convert."""
-    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+    """8-bit RGB from any PIL mode: palette (with transparency) and LA/PA/RGBA get a white background, 16/32-bit
+    integer and float images are scaled by their maximum (a plain convert would clip them to white), CMYK and
+    CIELAB convert."""
+    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         arr = np.asarray(img, dtype=np.float64)
         hi = float(arr.max()) or 1.0
         img = Image.fromarray((arr / hi * 255.0).clip(0, 255).astype(np.uint8), mode="L")
-    if img.mode == "P":
+    if img.mode in ("P", "PA"):
         img = img.convert("RGBA")
-    if img.mode in ("RGBA", "LA"):
+    if img.mode in ("RGBA", "LA", "RGBa", "La"):
         background = Image.new("RGB", img.size, (255, 255, 255))
         background.paste(img.convert("RGBA"), mask=img.convert("RGBA").getchannel("A"))
         return background
@@ -89,7 +91,14 @@ def normalise_image(source: bytes | Path | Image.Image | np.ndarray, cfg: ImageC
     else:
         img = source
     mode, fmt = img.mode, str(img.info.get("source_format", img.format or "unknown"))
-    img = _to_rgb(ImageOps.exif_transpose(img) or img)
+    try:
+        img = ImageOps.exif_transpose(img) or img
+    except Exception:  # noqa: BLE001 - a malformed EXIF block loses its orientation, not the image
+        pass
+    try:
+        img = _to_rgb(img)
+    except (ValueError, OSError) as exc:
+        raise ItemError("unsupported_mode", f"{img.mode}: {exc}") from exc
     out = io.BytesIO()
     if cfg.format == "jpeg":
         img.save(out, format="JPEG", quality=cfg.quality, optimize=False)
