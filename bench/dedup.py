@@ -1,0 +1,167 @@
+"""Near-duplicate benchmark (`python -m bench.dedup`): speed at scale and quality on real images.
+
+- scale: pipeline.clean.dedup.cluster over n random 64-bit pHash/dHash pairs with 1% planted near-duplicates
+  (up to 8 pHash and 4 dHash bits flipped), one view per image ("1 view": n hashes in the index) and the
+  pipeline's N_REGIONS views per image (whole image + 3x3 crops: 10n hashes in the index); wall and CPU
+  seconds, tracemalloc peak (numpy buffers included), recall of the planted pairs.
+- quality: real dermoscopy images from the fixtures (DERM_FIXTURES, default ../shared/fixtures) and copies
+  written to a temp dir (resized 50-80%, JPEG q30-60, cropped to 80-90% of the area at a random offset,
+  crop+resize+JPEG, rotated +-5 degrees, brightness x0.8-1.2), each read back through
+  pipeline.media.normalise_image as the pipeline does; pairwise precision/recall of the clusters against the
+  truth (an original and its copies; pixel-identical originals count as one), for the pipeline's dedup and
+  for plain whole-image pHash at the same and at the old threshold.
+Writes bench/results/dedup-<date>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import json
+import math
+import os
+import platform
+import random
+import tempfile
+import time
+import tracemalloc
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageEnhance
+
+from pipeline.clean.dedup import N_REGIONS, cluster, region_hashes
+from pipeline.config import CleanConfig, ImageConfig
+from pipeline.media import normalise_image
+
+REPO = Path(__file__).resolve().parents[1]
+CFG = CleanConfig()
+
+
+def _planted(n: int, views: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    p = rng.integers(0, 2**64 - 1, (n, views), dtype=np.uint64, endpoint=True)
+    d = rng.integers(0, 2**64 - 1, (n, views), dtype=np.uint64, endpoint=True)
+    k = max(1, n // 100)
+    src, dst = rng.choice(n // 2, k, replace=False), n // 2 + rng.choice(n - n // 2, k, replace=False)
+    bits = (np.uint64(1) << np.arange(64, dtype=np.uint64))
+    for s, t in zip(src.tolist(), dst.tolist(), strict=True):
+        v = int(rng.integers(0, views))
+        fp = np.bitwise_or.reduce(bits[rng.choice(64, int(rng.integers(0, 9)), replace=False)], initial=np.uint64(0))
+        fd = np.bitwise_or.reduce(bits[rng.choice(64, int(rng.integers(0, 5)), replace=False)], initial=np.uint64(0))
+        p[t, 0], d[t, 0] = p[s, v] ^ fp, d[s, v] ^ fd
+    return p, d, src, dst
+
+
+def bench_scale(sizes: list[int], views: int = 1, seed: int = 0) -> list[dict[str, float]]:
+    out = []
+    for n in sizes:
+        p, d, src, dst = _planted(n, views, np.random.default_rng(seed))
+        area = np.ones(n, dtype=np.int64)
+        tracemalloc.start()
+        w0, c0 = time.perf_counter(), time.process_time()
+        canonical, _, _ = cluster(p, d, area, np.ones(n, bool), -np.ones(n, np.int64),
+                                  CFG.phash_max_distance, CFG.dedup_max_distance)
+        wall, cpu = time.perf_counter() - w0, time.process_time() - c0
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        found = float(np.mean(canonical[src] == canonical[dst]))
+        out.append({"n": n, "views": views, "index_entries": n * views, "wall_s": round(wall, 2),
+                    "cpu_s": round(cpu, 2), "peak_mb": round(peak / 2**20, 1), "planted": len(src),
+                    "planted_recall": round(found, 4), "clusters": int(len(np.unique(canonical))),
+                    "cpu_us_per_n_log2n": round(cpu / (n * math.log2(n)) * 1e6, 3)})
+        print(json.dumps(out[-1]), flush=True)
+    return out
+
+
+def _copies(img: Image.Image, rng: random.Random) -> dict[str, Image.Image]:
+    w, h = img.size
+
+    def crop(im: Image.Image) -> Image.Image:
+        s = math.sqrt(rng.uniform(0.8, 0.9))
+        cw, ch = int(im.width * s), int(im.height * s)
+        x, y = rng.randint(0, im.width - cw), rng.randint(0, im.height - ch)
+        return im.crop((x, y, x + cw, y + ch))
+
+    f = rng.uniform(0.5, 0.8)
+    return {"resize": img.resize((int(w * f), int(h * f)), Image.Resampling.LANCZOS), "jpeg": img,
+            "crop": crop(img), "crop_resize_jpeg": crop(img).resize((int(w * 0.7), int(h * 0.7))),
+            "rotate": img.rotate(rng.uniform(-5, 5), resample=Image.Resampling.BILINEAR),
+            "bright": ImageEnhance.Brightness(img).enhance(rng.uniform(0.8, 1.2))}
+
+
+def _pairwise(labels: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
+    iu = np.triu_indices(len(labels), 1)
+    same_pred, same_true = (labels[:, None] == labels[None, :])[iu], (truth[:, None] == truth[None, :])[iu]
+    tp = int((same_pred & same_true).sum())
+    return tp / max(1, int(same_pred.sum())), tp / max(1, int(same_true.sum()))
+
+
+def bench_quality(fixtures: Path, seed: int = 0) -> dict[str, object]:
+    files = sorted((fixtures / "images" / "isic").glob("*.jpg")) + sorted((fixtures / "images" / "derm7pt").rglob("*.jpg"))
+    if not files:
+        return {"skipped": f"no fixture images under {fixtures}"}
+    rng, img_cfg = random.Random(seed), ImageConfig()
+    truth, kinds, p_rows, d_rows, areas = [], [], [], [], []
+    digest_rep: dict[str, int] = {}
+    t_hash = 0.0
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, f in enumerate(files):
+            img = Image.open(f).convert("RGB")
+            rep = digest_rep.setdefault(hashlib.sha256(img.tobytes()).hexdigest(), i)
+            for kind, copy in {"original": img, **_copies(img, rng)}.items():
+                path = Path(tmp) / f"{i}_{kind}.jpg"
+                copy.save(path, quality=rng.randint(30, 60) if "jpeg" in kind else 90)
+                norm = normalise_image(path, img_cfg)
+                t0 = time.perf_counter()
+                p, d = region_hashes(Image.open(io.BytesIO(norm.data)))
+                t_hash += time.perf_counter() - t0
+                truth.append(rep)
+                kinds.append(kind)
+                p_rows.append(p)
+                d_rows.append(d)
+                areas.append(norm.width * norm.height)
+    truth_a, n = np.array(truth), len(truth)
+    P, D, area = np.stack(p_rows), np.stack(d_rows), np.array(areas)
+    new, none = np.ones(n, bool), -np.ones(n, np.int64)
+    methods = {
+        "pipeline": cluster(P, D, area, new, none, CFG.phash_max_distance, CFG.dedup_max_distance)[0],
+        f"phash_whole_t{CFG.phash_max_distance}": cluster(P[:, :1], np.zeros((n, 1), np.uint64), area, new, none,
+                                                          CFG.phash_max_distance, 64)[0],
+        "phash_whole_t6": cluster(P[:, :1], np.zeros((n, 1), np.uint64), area, new, none, 6, 64)[0],
+    }
+    originals = {i: j for j, k in reversed(list(enumerate(kinds))) for i in [truth[j]] if k == "original"}
+    result: dict[str, object] = {"originals": len(files), "distinct_originals": len(set(truth)), "images": n,
+                                 "hash_ms_per_image": round(t_hash / n * 1000, 2)}
+    for name, labels in methods.items():
+        prec, rec = _pairwise(labels, truth_a)
+        per_kind = {k: round(float(np.mean([labels[j] == labels[originals[truth[j]]] for j in range(n)
+                                            if kinds[j] == k])), 3) for k in dict.fromkeys(kinds) if k != "original"}
+        result[name] = {"precision": round(prec, 4), "recall": round(rec, 4), "copy_joined_original": per_kind}
+        print(name, json.dumps(result[name]), flush=True)
+    return result
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", default="10000,100000,1000000", help="images for the 1-view scale run")
+    ap.add_argument("--view-sizes", default="10000,100000,1000000", help=f"images for the {N_REGIONS}-view run")
+    ap.add_argument("--skip-quality", action="store_true")
+    args = ap.parse_args()
+    fixtures = Path(os.environ.get("DERM_FIXTURES", REPO.parent / "shared" / "fixtures"))
+    results = {
+        "date": date.today().isoformat(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}",
+        "thresholds": {"phash_max_distance": CFG.phash_max_distance, "dedup_max_distance": CFG.dedup_max_distance},
+        "quality": {} if args.skip_quality else bench_quality(fixtures),
+        "scale_1_view": bench_scale([int(s) for s in args.sizes.split(",") if s]),
+        f"scale_{N_REGIONS}_views": bench_scale([int(s) for s in args.view_sizes.split(",") if s], N_REGIONS),
+    }
+    out = REPO / "bench" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"dedup-{results['date']}.json").write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
