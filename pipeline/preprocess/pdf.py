@@ -3,8 +3,8 @@
 Textbooks and papers put the description of an image in a caption block next to it, so pairing each embedded
 image with the nearest label-led text block gives image-text pairs without OCR. Geometry is tested per image
 (horizontal overlap, vertical gap) rather than assuming full-width figures, so two-column layouts pair
-correctly. Image bytes are always PNG or JPEG in RGB/grey so the shared image normaliser (PIL) can decode
-them.
+correctly (caption rules: pdf_captions.py; drawn figures: pdf_vector.py). Image bytes are always PNG or JPEG
+in RGB/grey so the shared image normaliser (PIL) can decode them.
 """
 
 from __future__ import annotations
@@ -18,19 +18,23 @@ import pymupdf
 
 from pipeline.config import PdfConfig
 from pipeline.errors import ItemError
+from pipeline.preprocess.pdf_captions import (
+    _BOLD_NAME,
+    Box,
+    _Block,
+    _caption_style,
+    _caption_text,
+    _captions_above,
+    _join_lines,
+    _label,
+    _pair_captions,
+)
 
-# "Figure 3", "Fig. 2a:", "FIG 4.", "Plate IV", "Scheme 1", "Figure S2" (supplements). Roman numerals are
-# upper-case only so that "Figure in ..." in body text is not a label.
-LABEL_RE = re.compile(
-    r"^\s*(?P<kind>(?i:fig(?:ure)?s?\.?|plate|scheme))\s*"
-    r"(?P<num>S?\d+[A-Za-z]?(?![a-z])|[IVX]+\b)\s*[.:|]?\s*")
-_KIND = {"plate": "Plate", "scheme": "Scheme"}
 _PASS_THROUGH = {"png", "jpeg", "jpg"}
 # Text without ligatures ("ﬁ" -> "fi") and without image blocks (which would copy every image into
 # the dict).
 _TEXT_FLAGS = pymupdf.TEXT_PRESERVE_WHITESPACE | pymupdf.TEXT_MEDIABOX_CLIP
 _JUNK_TITLE = re.compile(r"^(untitled|microsoft word\b)|\.(docx?|pdf|tex|dvi|indd|qxd)$", re.I)
-Box = tuple[float, float, float, float]
 _Placed = list[tuple[int, dict[str, Any], pymupdf.Rect]]  # (index in get_image_info, info, placed rect)
 
 
@@ -56,58 +60,6 @@ class PdfDocument:
     title: str | None
     page_count: int
     figures: list[PdfFigure] = field(default_factory=list)
-
-
-@dataclass
-class _Block:
-    bbox: Box
-    text: str
-    label: str | None  # normalised figure label when the block starts with one
-    bold: bool = False  # the first span's font is bold (flag or name), as caption labels usually are
-    font: tuple[str, float] = ("", 0.0)  # the first span's font name and size
-
-
-_BOLD_NAME = re.compile(r"bold|heavy|black|semibold|demi|[.,-]B$", re.I)
-
-
-def _caption_style(pages: list[list[_Block]]) -> tuple[str, float] | None:
-    """The document's caption label font, when its labels agree on one that is bold: then a block that
-    starts with "Figure 2 shows ..." in the body font is body text, not a caption."""
-    styles: dict[tuple[str, float], int] = {}
-    for blocks in pages:
-        for b in blocks:
-            if b.label and b.bold:
-                styles[b.font] = styles.get(b.font, 0) + 1
-    labelled = sum(1 for blocks in pages for b in blocks if b.label)
-    if not styles:
-        return None
-    style, n = max(styles.items(), key=lambda kv: kv[1])
-    return style if n >= 2 and n * 2 > labelled else None
-
-
-def _label(text: str) -> tuple[str, str] | None:
-    """(normalised label, rest of the text) when `text` starts with a figure label."""
-    m = LABEL_RE.match(text)
-    if not m:
-        return None
-    kind = m.group("kind").lower().rstrip(".")
-    return f"{_KIND.get(kind, 'Figure')} {m.group('num')}", text[m.end():].strip()
-
-
-def _join_lines(lines: list[str]) -> str:
-    """Join caption lines with spaces; "pig-" + "mented" -> "pigmented" (a lower-case letter on both sides
-    means a split word, while "33RE-" + "binding" keeps its hyphen as a compound)."""
-    out = ""
-    for line in (ln.strip() for ln in lines):
-        if not line:
-            continue
-        if re.search(r"[a-z]-$", out) and line[0].islower():
-            out = out[:-1] + line
-        elif out.endswith("-") and line[0].islower():
-            out += line
-        else:
-            out = f"{out} {line}" if out else line
-    return re.sub(r"\s+", " ", out).strip()
 
 
 def _text_blocks(page: pymupdf.Page) -> tuple[list[_Block], list[tuple[float, str, int]]]:
@@ -137,65 +89,6 @@ def _text_blocks(page: pymupdf.Page) -> tuple[list[_Block], list[tuple[float, st
 def _box(r: Any) -> Box:
     x0, y0, x1, y1 = (float(v) for v in r)
     return (x0, y0, x1, y1)
-
-
-def _overlap_x(a: Box, b: Box) -> bool:
-    width = min(a[2], b[2]) - max(a[0], b[0])
-    return width > 0.1 * min(a[2] - a[0], b[2] - b[0])
-
-
-def _caption_text(block: _Block, blocks: list[_Block]) -> str:
-    """Caption without its label; a label alone on its line takes the text block right below it."""
-    found = _label(block.text)
-    rest = found[1] if found else block.text
-    if rest:
-        return rest
-    below = [b for b in blocks if b is not block and 0 <= b.bbox[1] - block.bbox[3] < 12
-             and _overlap_x(b.bbox, block.bbox) and not b.label]
-    return min(below, key=lambda b: b.bbox[1]).text if below else ""
-
-
-def _near_labels(box: Box, labelled: list[_Block], max_gap: float) -> tuple[list[tuple[float, _Block]], ...]:
-    """(gap, block) of the label blocks overlapping `box` in x within max_gap below it, and above it."""
-    below = [(b.bbox[1] - box[3], b) for b in labelled
-             if -3 <= b.bbox[1] - box[3] <= max_gap and _overlap_x(b.bbox, box)]
-    above = [(box[1] - b.bbox[3], b) for b in labelled
-             if -3 <= box[1] - b.bbox[3] <= max_gap and _overlap_x(b.bbox, box)]
-    return below, above
-
-
-def _captions_above(pages: list[tuple[list[Box], list[_Block]]], max_gap: float) -> bool:
-    """The document's caption side, from the figures that have a label block on one side only: journals
-    put figure captions below, but some books and slide handouts put them above, and with stacked figures
-    the nearest block below may be the next figure's caption."""
-    votes = [0, 0]  # below only, above only
-    for boxes, blocks in pages:
-        labelled = [b for b in blocks if b.label]
-        for box in boxes:
-            below, above = _near_labels(box, labelled, max_gap)
-            if bool(below) != bool(above):
-                votes[bool(above)] += 1
-    return votes[1] > votes[0]
-
-
-def _pair_captions(boxes: list[Box], blocks: list[_Block], max_gap: float, fallback: bool = True,
-                   above_first: bool = False) -> list[_Block | None]:
-    """The nearest label block below within the gap, else above (the other way round with `above_first`),
-    else (with `fallback`) the page's single unclaimed label block when exactly one image is left without
-    a caption (full-width figures, distant caption)."""
-    labelled = [b for b in blocks if b.label]
-    chosen: list[_Block | None] = []
-    for box in boxes:
-        below, above = _near_labels(box, labelled, max_gap)
-        first, second = (above, below) if above_first else (below, above)
-        pick = min(first, key=lambda t: t[0]) if first else min(second, key=lambda t: t[0]) if second else None
-        chosen.append(pick[1] if pick else None)
-    claimed = {b.label for b in chosen if b is not None}
-    free = {b.label: b for b in labelled if b.label not in claimed}
-    left = [i for i, b in enumerate(chosen) if b is None]
-    if fallback and len(left) == 1 and len(free) == 1:
-        chosen[left[0]] = next(iter(free.values()))
-    return chosen
 
 
 def _image_bytes(doc: pymupdf.Document, page: pymupdf.Page, xref: int, clip: pymupdf.Rect,
