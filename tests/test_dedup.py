@@ -130,3 +130,14 @@ def test_warehouse_clusters_are_incremental(con, bigger_later):
     rejects = con.execute("SELECT item_id, run_id FROM rejects WHERE reason = 'near_duplicate'").fetchall()
     assert rejects == [(dup, "run2")]
     assert update_clusters(con, CleanConfig(), "clean", "run3") == 0  # nothing pending: nothing searched
+
+
+def test_cluster_whose_canonical_was_dropped_is_released(con):
+    base = _lesion(21)
+    insert_rows(con, "clean_images", [_image_row("a", 256, *region_hashes(base)),
+                                      _image_row("b", 128, *region_hashes(base.resize((128, 128))))])
+    update_clusters(con, CleanConfig(), "clean", "run1")
+    con.execute("UPDATE clean_images SET status = 'too_small' WHERE image_id = 'a'")  # its unit was redone
+    update_clusters(con, CleanConfig(), "clean", "run2")
+    assert con.execute("SELECT status, canonical_id FROM clean_images WHERE image_id = 'b'").fetchone() == ("kept", "b")
+    assert con.execute("SELECT count(*) FROM rejects WHERE item_id = 'b'").fetchone() == (0,)

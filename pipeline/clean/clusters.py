@@ -71,8 +71,6 @@ def update_clusters(con: duckdb.DuckDBPyConnection, cfg: CleanConfig, stage: str
         return 0
     ids = np.asarray(t.column("image_id").to_pylist(), dtype=np.str_)
     status = np.asarray(t.column("status").to_pylist(), dtype=np.str_)
-    if not (status == "pending").any():
-        return 0
     phash = np.array([int(h, 16) for h in t.column("phash").to_pylist()], dtype=np.uint64)
     p = _hash_matrix(t.column("dedup_phash"), phash)
     d = _hash_matrix(t.column("dedup_dhash"), np.zeros(len(ids), dtype=np.uint64))
@@ -81,6 +79,8 @@ def update_clusters(con: duckdb.DuckDBPyConnection, cfg: CleanConfig, stage: str
     pos[pos >= len(ids)] = 0
     canon_kept = (ids[pos] == old_canon_id) & (status[pos] == "kept")
     is_new = (status == "pending") | ~canon_kept
+    if not is_new.any():
+        return 0
     old_canonical = np.where(is_new, -1, pos)
     canonical, distance, affected = cluster(p, d, t.column("area").to_numpy(), is_new, old_canonical,
                                             cfg.phash_max_distance, cfg.dedup_max_distance)
