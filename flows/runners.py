@@ -3,6 +3,14 @@
 Threads (default) run work units inside the flow process. Dask runs them on a LocalCluster started once
 per build (not once per stage) or on a scheduler given by address. Either way the stage subflow alone
 opens the warehouse: units travel pickled, rows come back, and only the flow process commits them.
+
+`derm1m deploy` creates DEFAULT_LIMITS on the server; by hand the same is
+    prefect concurrency-limit create gpu 1
+    prefect concurrency-limit create llm 4
+    prefect concurrency-limit create download 8
+    prefect concurrency-limit create host:eutils.ncbi.nlm.nih.gov 3
+(`prefect concurrency-limit ls` shows them, `... delete TAG` removes one). Limits live on a server, so an
+ephemeral build (`derm1m build` with no PREFECT_API_URL) runs unlimited.
 """
 
 from __future__ import annotations
