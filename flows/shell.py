@@ -11,8 +11,9 @@ import duckdb
 BANNER = "derm1m SQL shell on {db}. End statements with ';'. .tables, .views, .quit. Views: warehouse/README.md"
 
 
-def print_result(cur: duckdb.DuckDBPyConnection, out: TextIO = sys.stdout, limit: int | None = None) -> None:
+def print_result(cur: duckdb.DuckDBPyConnection, out: TextIO | None = None, limit: int | None = None) -> None:
     """Tab-separated header and rows (what `derm1m sql QUERY` prints, so it pipes into other tools)."""
+    out = out or sys.stdout  # looked up per call: tests and callers swap sys.stdout
     if not cur.description:
         return
     print("\t".join(d[0] for d in cur.description), file=out)
@@ -30,7 +31,8 @@ def _dot(con: duckdb.DuckDBPyConnection, cmd: str) -> str | None:
     return "\n".join(n for (n,) in names)
 
 
-def repl(con: duckdb.DuckDBPyConnection, db: str, stdin: TextIO = sys.stdin, out: TextIO = sys.stdout) -> int:
+def repl(con: duckdb.DuckDBPyConnection, db: str, stdin: TextIO | None = None, out: TextIO | None = None) -> int:
+    stdin, out = stdin or sys.stdin, out or sys.stdout
     interactive = stdin.isatty()
     if interactive:
         import readline  # noqa: F401 - line editing and history for input()
