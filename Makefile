@@ -27,7 +27,7 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)  ## create .venv with CPU torch and every extra (no CUDA packages)
 
-test: install llm-local  ## run the test suite offline
+test: install llm-local report-browser  ## run the test suite offline
 	$(PY) -m pytest -q
 
 # A real local LLM for tests/test_llm_local.py: llama-cpp-python's OpenAI-compatible server (a ~4 min
