@@ -92,7 +92,10 @@ class VideoConfig(_Model):
     threshold: float | None = None  # None: the detector's own default (2 for fast, 27 for content)
     min_scene_len_s: float = 1.0
     cluster_max_distance: float = 8.0
-    drop_image_types: list[str] = Field(default_factory=lambda: ["talking_head", "title_card", "diagram"])
+    # image_type: keyframes through clean.image_type's classifier (kept types whole, skin photos cut out
+    # of slides when crop_photos); none: every keyframe kept
+    frame_filter: Literal["image_type", "none"] = "image_type"
+    crop_photos: bool = True
 
 
 class ImageConfig(_Model):

@@ -11,9 +11,11 @@ import pytest
 
 from pipeline.config import RunConfig, VideoConfig
 from pipeline.preprocess.keyframe_filter import (
+    FrameView,
     KeepEveryFrame,
     cluster_repeats,
     frame_embedding,
+    make_frame_filter,
     perceptual_hash,
 )
 from pipeline.preprocess.keyframes import (
@@ -27,7 +29,8 @@ from pipeline.preprocess.keyframes import (
 from pipeline.preprocess.video import detect_scenes, video_keyframes
 
 pytest.importorskip("imageio_ffmpeg")
-SAMPLES = Path(__file__).resolve().parents[1] / "samples" / "videos"
+REPO = Path(__file__).resolve().parents[1]
+SAMPLES = REPO / "samples" / "videos"
 
 
 def _scripts() -> list[Path]:
@@ -140,7 +143,41 @@ def test_keyframe_identity_and_classifier_default() -> None:
     rgb[20:70, 40:120] = (200, 120, 90)
     h = perceptual_hash(rgb)
     assert len(h) == 16 and h == perceptual_hash(rgb.copy())
-    assert KeepEveryFrame().classify(rgb) == ("unknown", 1.0)
+    image_type, _, views = KeepEveryFrame().views(rgb)
+    assert image_type == "unknown" and len(views) == 1 and views[0].crop is None and views[0].rgb is rgb
+
+
+def _slide(photo: np.ndarray | None) -> np.ndarray:
+    """A 640x360 lecture slide: white, a title bar and bullet lines, and optionally a photo on the right."""
+    slide = np.full((360, 640, 3), 250, np.uint8)
+    slide[20:60, 30:610] = (30, 60, 140)
+    for y in range(100, 330, 28):
+        slide[y:y + 8, 40:300:6] = 20  # dashed dark strokes read as text lines
+    if photo is not None:
+        slide[90:90 + photo.shape[0], 360:360 + photo.shape[1]] = photo
+    return slide
+
+
+def test_lesion_photo_is_cut_out_of_a_slide() -> None:
+    """The default filter (clean.image_type's heuristic + the gutter detector) drops a text-only slide,
+    keeps the lesion photo placed on a slide as a crop, and keeps a full-frame photo whole."""
+    from PIL import Image
+
+    sample = REPO / "samples" / "datasets" / "derm_sample" / "images" / "SYN_9000001.jpg"
+    photo = np.asarray(Image.open(sample).convert("RGB").resize((240, 240)))
+    filt = make_frame_filter(RunConfig())
+    kind, _, views = filt.views(_slide(None))
+    assert kind not in ("clinical_photo", "dermoscopy") and views == []
+    kind, _, views = filt.views(_slide(photo))
+    assert kind not in ("clinical_photo", "dermoscopy")
+    assert len(views) == 1 and views[0].image_type in ("clinical_photo", "dermoscopy")
+    x0, y0, x1, y1 = views[0].crop or (0, 0, 0, 0)
+    assert abs(x0 - 360) <= 6 and abs(y0 - 90) <= 6 and abs(x1 - 600) <= 6 and abs(y1 - 330) <= 6
+    full = np.asarray(Image.fromarray(photo).resize((640, 360)))
+    _, _, views = filt.views(full)
+    assert len(views) == 1 and views[0].crop is None
+    assert isinstance(make_frame_filter(RunConfig(preprocess={"video": {"frame_filter": "none"}})),
+                      KeepEveryFrame)
 
 
 def test_stage_drops_typed_frames_and_stores_identity(tmp_path: Path) -> None:
@@ -160,17 +197,19 @@ def test_stage_drops_typed_frames_and_stores_identity(tmp_path: Path) -> None:
     class FirstIsTitle:
         calls = 0
 
-        def classify(self, image: np.ndarray) -> tuple[str, float]:
+        def views(self, image: np.ndarray) -> tuple[str, float, list[FrameView]]:
             self.calls += 1
-            return ("title_card", 0.0) if self.calls == 1 else ("clinical", 0.9)
+            if self.calls == 1:
+                return "slide_with_text", 0.0, []
+            return "clinical_photo", 0.9, [FrameView(image, "clinical_photo", 0.9)]
 
-    stage.frame_classifier = FirstIsTitle()
+    stage.frame_filter = FirstIsTitle()
     item = {"item_id": "v1", "kind": "video", "source": "local", "path": str(video), "sha256": "x",
             "title": "t", "meta": {"info": {**info, "format_id": "18"}}}
     res = stage.process(WorkUnit("v1", "fp", item))
     refs = res.rows["preprocess_image_refs"]
     n_scenes = len(res.rows["preprocess_scenes"])
-    assert [r.reason for r in res.rejects] == ["keyframe_title_card"]
+    assert [r.reason for r in res.rejects] == ["keyframe_slide_with_text"]
     assert 1 <= len(refs) <= n_scenes - 1
     meta = json.loads(refs[0]["meta"])
     assert meta["video_id"] == info["id"] and meta["format_id"] == "18" and len(meta["phash"]) == 16

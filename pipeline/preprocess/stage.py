@@ -18,6 +18,7 @@ from pipeline.config import RunConfig
 from pipeline.errors import ItemError
 from pipeline.hashing import fingerprint, stable_json
 from pipeline.media import MediaStore, NormalisedImage, normalise_image
+from pipeline.preprocess.keyframe_filter import FrameFilter, FrameView, make_frame_filter
 from pipeline.stage import Stage, UnitResult, WorkUnit
 
 
@@ -31,10 +32,27 @@ class PreprocessStage(Stage):
     def __init__(self, cfg: RunConfig) -> None:
         super().__init__(cfg)
         self.store = MediaStore(cfg.media_url or cfg.data_dir / "media")
-        from pipeline.preprocess.keyframe_filter import FrameClassifier, KeepEveryFrame
+        self._frame_filter: FrameFilter | None = None
 
-        # issue #5's image-type classifier plugs in here; until then every keyframe is kept
-        self.frame_classifier: FrameClassifier = KeepEveryFrame()
+    @property
+    def frame_filter(self) -> FrameFilter:
+        """Built on first use: a DenseNet or CLIP backend loads weights, which item kinds without video
+        never need."""
+        if self._frame_filter is None:
+            self._frame_filter = make_frame_filter(self.cfg)
+        return self._frame_filter
+
+    @frame_filter.setter
+    def frame_filter(self, value: FrameFilter) -> None:
+        self._frame_filter = value
+
+    @property
+    def config_hash(self) -> str:
+        """Keyframe filtering uses the clean stage's classifier settings, so they are part of this hash."""
+        video = self.cfg.preprocess.video
+        if video.frame_filter == "none" or not self.cfg.clean.image_type.enabled:
+            return super().config_hash
+        return fingerprint(super().config_hash, self.cfg.clean.image_type.model_dump(mode="json"))
 
     def candidates(self, con: duckdb.DuckDBPyConnection) -> Iterator[WorkUnit]:
         cols = ["item_id", "kind", "source", "path", "sha256", "title", "meta"]
@@ -111,26 +129,27 @@ class PreprocessStage(Stage):
             res.add("preprocess_scenes", {"item_id": item_id, "scene_index": scene.index,
                                           "start_s": scene.start_s, "end_s": scene.end_s})
         video_info = item["meta"].get("info") or {}
-        kept = []
+        kept: list[tuple[Any, FrameView, int]] = []  # (keyframe, view, crop number within the frame)
         for kf in keyframes:
-            image_type, skin_score = self.frame_classifier.classify(kf.rgb)
-            if image_type in vcfg.drop_image_types:
+            image_type, skin_score, views = self.frame_filter.views(kf.rgb)
+            if not views:
                 res.reject(f"{item_id}#scene{kf.scene_index:04d}", f"keyframe_{image_type}",
                            f"t={kf.timestamp_s:.2f}s skin_score={skin_score:.3f}")
-            else:
-                kept.append((kf, image_type, skin_score))
-        groups = cluster_repeats([k.rgb for k, _, _ in kept], [k.sharpness for k, _, _ in kept],
+            kept.extend((kf, view, n) for n, view in enumerate(views))
+        groups = cluster_repeats([v.rgb for _, v, _ in kept], [k.sharpness for k, _, _ in kept],
                                  vcfg.cluster_max_distance)
         for group in groups:
-            kf, image_type, skin_score = kept[group.representative]
+            kf, view, n = kept[group.representative]
             repeats = [kept[m][0] for m in group.members if m != group.representative]
-            image_id = self._store(res, normalise_image(kf.rgb, self.cfg.preprocess.image))
-            self._ref(res, item_id, image_id, "keyframe", f"scene{kf.scene_index:04d}",
+            image_id = self._store(res, normalise_image(view.rgb, self.cfg.preprocess.image))
+            key = f"scene{kf.scene_index:04d}" + ("" if view.crop is None else f"_crop{n}")
+            self._ref(res, item_id, image_id, "keyframe", key,
                       start_s=kf.start_s, end_s=kf.end_s, timestamp_s=kf.timestamp_s,
                       meta={"frame_index": kf.frame_index, "sharpness": round(kf.sharpness, 3),
                             "video_id": video_info.get("id") or item_id, "format_id": video_info.get("format_id"),
-                            "phash": perceptual_hash(kf.rgb), "image_type": image_type,
-                            "skin_score": skin_score, "detector": vcfg.detector,
+                            "phash": perceptual_hash(kf.rgb), "image_type": view.image_type,
+                            "skin_score": view.skin_score, "detector": vcfg.detector,
+                            "crop": list(view.crop) if view.crop else None,
                             "repeats": [{"scene_index": r.scene_index, "timestamp_s": round(r.timestamp_s, 3)}
                                         for r in repeats]})
         speech = self._speech(item, res)

@@ -161,10 +161,11 @@ def crop(rgb: np.ndarray, panel: Panel) -> np.ndarray:
     return np.ascontiguousarray(rgb[y0:y1, x0:x1])
 
 
-def make_detector(name: str) -> PanelDetector:
-    """The configured detector (`preprocess.subfigures.detector`); learned ones register here."""
+def make_detector(name: str, **options: float) -> PanelDetector:
+    """The configured detector (`preprocess.subfigures.detector`); learned ones register here. Options
+    go to the detector (the keyframe filter lowers the gutter detector's min_panel_frac for slides)."""
     if name == GutterPanelDetector.name:
-        return GutterPanelDetector()
+        return GutterPanelDetector(**options)  # type: ignore[arg-type]
     raise ValueError(f"unknown panel detector {name!r} (known: {GutterPanelDetector.name})")
 
 
