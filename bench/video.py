@@ -151,7 +151,9 @@ def bench_asr() -> dict[str, object]:
             w.writeframes(np.concatenate(parts).tobytes())
         seconds = len(load_audio(audio)) / 16000
         out: dict[str, object] = {"audio_s": round(seconds, 1)}
-        for label, cfg in (("word_timestamps", AsrConfig()), ("segments_only", AsrConfig(word_timestamps=False))):
+        for label, cfg in (("word_timestamps", AsrConfig()), ("segments_only", AsrConfig(word_timestamps=False)),
+                           ("batched16_word_timestamps", AsrConfig(batch_size=16)),
+                           ("batched16_segments_only", AsrConfig(batch_size=16, word_timestamps=False))):
             asr = FasterWhisperTranscriber(cfg)
             t0 = time.perf_counter()
             asr._model()

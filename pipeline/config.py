@@ -72,6 +72,7 @@ class AsrConfig(_Model):
     compute_type: str = "int8"
     beam_size: int = 1
     vad_filter: bool = True
+    batch_size: int = 0  # faster-whisper: > 0 decodes VAD chunks in batches (always VAD-gated)
     cpu_threads: int = 2
     prefer_subtitles: bool = True
     word_timestamps: bool = True

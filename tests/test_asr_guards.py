@@ -182,3 +182,21 @@ def test_stage_prefers_manual_subtitles(tmp_path: Path) -> None:
     res = UnitResult("v", "fp")
     meta = stage._speech({"item_id": "v", "path": str(video), "meta": {"subtitles": [str(auto)]}}, res)
     assert meta["speech"] == "subtitles_automatic"
+
+
+def test_batched_mode_transcribes_speech_and_nothing_from_silence(tmp_path: Path) -> None:
+    """asr.batch_size > 0 (faster-whisper's batched pipeline, VAD-gated): words with times on a sample
+    lecture, no segment at all from 12 s of silence."""
+    from pipeline.config import AsrConfig
+    from pipeline.preprocess.asr import FasterWhisperTranscriber
+
+    video = SAMPLES / "derm_lecture_tinea.mp4"
+    if not video.exists():
+        pytest.skip("sample video missing")
+    batched = FasterWhisperTranscriber(AsrConfig(batch_size=8))
+    result = batched.transcribe(video)
+    text = " ".join(s.text for s in result.segments).lower()
+    assert result.segments and "corporis" in text and "microscopy" in text  # "tinea" is heard as "Tylia"
+    assert all(w.start_s <= w.end_s for s in result.segments for w in s.words)
+    silent = _write_wav(tmp_path / "silent.wav", np.zeros(16000 * 12, np.float32))
+    assert batched.transcribe(silent).segments == []

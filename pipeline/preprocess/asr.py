@@ -156,15 +156,25 @@ class FasterWhisperTranscriber:
         audio = load_audio(media_path)
         model = self._model()
         try:
-            raw, info = model.transcribe(
-                audio,
-                language=self.cfg.language,
-                beam_size=self.cfg.beam_size,
-                vad_filter=self.cfg.vad_filter,
-                condition_on_previous_text=False,
-                initial_prompt=prompt,
-                word_timestamps=self.cfg.word_timestamps,
-            )
+            if self.cfg.batch_size > 0:
+                # VAD chunks of up to 30 s decoded together: faster on long lectures (bench/video.py),
+                # at the price of coarser segments (sentence times then come from the words)
+                from faster_whisper import BatchedInferencePipeline
+
+                raw, info = BatchedInferencePipeline(model=model).transcribe(
+                    audio, language=self.cfg.language, beam_size=self.cfg.beam_size,
+                    batch_size=self.cfg.batch_size, initial_prompt=prompt,
+                    word_timestamps=self.cfg.word_timestamps)
+            else:
+                raw, info = model.transcribe(
+                    audio,
+                    language=self.cfg.language,
+                    beam_size=self.cfg.beam_size,
+                    vad_filter=self.cfg.vad_filter,
+                    condition_on_previous_text=False,
+                    initial_prompt=prompt,
+                    word_timestamps=self.cfg.word_timestamps,
+                )
             # `raw` is a lazy generator: the decoding happens in this comprehension
             segments = [
                 _segment(s.start, s.end, s.text, s.avg_logprob, s.no_speech_prob, s.compression_ratio, s.words)
