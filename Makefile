@@ -58,8 +58,9 @@ format: install
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-bench: install  ## benchmarks; results go to bench/results/
-	$(PY) -m bench.run
+BENCHES ?= run jats dedup image_type caption_relevance youtube_relevance eval_augment video train_recipe
+bench: install  ## every benchmark (BENCHES=...; about 15 min on 2 cores); results go to bench/results/
+	@for b in $(BENCHES); do echo "== bench.$$b"; $(PY) -m bench.$$b || exit 1; done
 
 eval-augment: install  ## score the augment labels against Derm1M and SkinCAP dev rows (fixtures)
 	$(PY) -m bench.eval_augment
