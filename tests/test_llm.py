@@ -291,3 +291,11 @@ def test_augment_stage_llm_method_logs_calls_and_rejects(stub, onto, con):
     assert con.execute("SELECT count(*) FROM augment_llm_calls").fetchone()[0] == 3
     again = run_stage(con, AugmentStage(cfg, onto), "r2")
     assert again.items_in == 0 and len(stub.requests) == 3
+
+
+def test_free_text_fields_lose_trailing_list_punctuation() -> None:
+    """SmolLM2 answered age "34," through llama.cpp; placeholders still mean "not stated"."""
+    from pipeline.augment.llm import _free
+
+    assert _free(" 34, ") == "34" and _free("female.") == "female" and _free("4 months") == "4 months"
+    assert _free("unknown") == "" and _free(None) == ""

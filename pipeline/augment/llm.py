@@ -84,7 +84,7 @@ def _fold(text: str) -> str:
 
 def _free(value: str | None) -> str:
     """A free-text field, or "" when the model wrote a placeholder for "not stated"."""
-    value = " ".join((value or "").split())
+    value = " ".join((value or "").split()).strip(" ,;:.")  # small models trail list punctuation ("34,")
     return "" if value.casefold() in _ABSENT else value
 
 
