@@ -136,6 +136,8 @@ class TranscriptCleanConfig(_Model):
     change logged in clean_transcript_corrections) and timed sentences."""
 
     correct_terms: bool = True
+    # then an LLM pass (pipeline.clean.transcript_llm) through augment.llm's server; every call logged
+    llm_correct: bool = False
     sentences: bool = True
 
 

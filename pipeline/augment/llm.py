@@ -20,10 +20,8 @@ import hashlib
 import os
 import threading
 import time
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import openai
@@ -31,6 +29,7 @@ from pydantic import BaseModel, ValidationError
 
 from ontology import VISUAL_CATEGORIES, Ontology, Term
 from pipeline.augment import lexical
+from pipeline.augment.json_call import call_row, cost_usd
 from pipeline.augment.lexical import Labels, term_key
 from pipeline.augment.prompts import PromptError, load_prompt
 from pipeline.config import LlmConfig
@@ -256,14 +255,7 @@ class LlmLabeller:
 
     def call_row(self, messages: list[dict[str, str]]) -> dict[str, Any]:
         """A fresh `augment_llm_calls` row for one request of `messages`."""
-        return {
-            "call_id": uuid.uuid4().hex, "prompt": self.prompt_key, "model": self.cfg.model,
-            "input_hash": hashlib.sha256(stable_json(messages).encode()).hexdigest(),
-            "request": stable_json({"messages": messages, "response_format": self.json_mode}),
-            "response": None, "parsed": None, "error": None, "prompt_tokens": None,
-            "completion_tokens": None, "latency_ms": None, "cost_usd": None,
-            "created_at": datetime.now(UTC).replace(tzinfo=None),
-        }  # fmt: skip
+        return call_row(self.prompt_key, self.cfg.model, messages, self.json_mode)
 
     def read_completion(self, row: dict[str, Any], body: Any) -> tuple[str | None, str | None]:
         """Fill `row` from a chat.completion body; return its content and any problem with the envelope."""
@@ -306,10 +298,7 @@ class LlmLabeller:
 
     def cost(self, prompt_tokens: int | None, completion_tokens: int | None) -> float | None:
         """Estimated USD from LlmConfig's prices per 1K tokens; None when the server reported no usage."""
-        if prompt_tokens is None and completion_tokens is None:
-            return None
-        return ((prompt_tokens or 0) * self.cfg.price_per_1k_input
-                + (completion_tokens or 0) * self.cfg.price_per_1k_output) / 1000.0  # fmt: skip
+        return cost_usd(self.cfg, prompt_tokens, completion_tokens)
 
     @staticmethod
     def _parse(content: str | None) -> LlmAnnotation:

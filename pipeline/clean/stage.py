@@ -48,6 +48,8 @@ class CleanStage(Stage):
     main_table = "clean_texts"
     unit_tables = ("clean_images", "clean_texts", "clean_transcript_segments", "clean_transcript_corrections",
                    "clean_transcript_sentences")
+    shared_tables = ("augment_llm_calls",)  # the call log of transcript_llm: append-only
+    llm_client: Any = None  # an OpenAI-compatible client object; None: openai.OpenAI from augment.llm
 
     def candidates(self, con: duckdb.DuckDBPyConnection) -> Iterator[WorkUnit]:
         h = self.config_hash
@@ -110,23 +112,33 @@ class CleanStage(Stage):
 
     def _transcript(self, p: dict[str, Any], res: UnitResult) -> None:
         """Fillers out, misheard ontology terms corrected (each change a row), then timed sentences."""
-        from pipeline.clean.transcript import default_corrector, timed_sentences
+        from pipeline.clean.transcript import Correction, default_corrector, timed_sentences
 
         tcfg = self.cfg.clean.transcript
         corrector = default_corrector() if tcfg.correct_terms else None
+        llm = None
+        if tcfg.llm_correct:
+            from pipeline.clean.transcript_llm import LlmTranscriptCorrector
+
+            llm = LlmTranscriptCorrector(self.cfg.augment.llm, default_corrector(), client=self.llm_client)
         kept: list[tuple[float, float, str]] = []
         for idx, start, end, raw in p["segments"]:
             text, n = remove_fillers(normalise_text(raw) or "", self.cfg.clean.filler_words)
             if not text:
                 res.reject(f"{p['item_id']}@{start:.2f}", "empty_after_cleaning", raw[:200])
                 continue
+            changes: list[Correction] = []
             if corrector is not None:
                 text, changes = corrector.correct(text)
-                for k, c in enumerate(changes):
-                    res.add("clean_transcript_corrections", {
-                        "item_id": p["item_id"], "seg_index": idx, "corr_index": k, "char_start": c.start,
-                        "original": c.original, "replacement": c.replacement, "node_id": c.node_id,
-                        "method": c.method})
+            if llm is not None:  # char_start of its changes: in the text after the phonetic pass
+                text, more, call = llm.correct(text)
+                changes = [*changes, *more]
+                res.add("augment_llm_calls", call)
+            for k, c in enumerate(changes):
+                res.add("clean_transcript_corrections", {
+                    "item_id": p["item_id"], "seg_index": idx, "corr_index": k, "char_start": c.start,
+                    "original": c.original, "replacement": c.replacement, "node_id": c.node_id,
+                    "method": c.method})
             kept.append((start, end, text))
             res.add("clean_transcript_segments", {"item_id": p["item_id"], "seg_index": idx, "start_s": start,
                                                   "end_s": end, "text": text, "fillers_removed": n})
