@@ -201,6 +201,8 @@ class PairConfig(_Model):
     min_text_chars: int = 12
     use_sentences: bool = True
     caption_max_words: int = 40
+    # llm: pipeline.pair.summary.LlmCaptioner through augment.llm's server (grounded, extractive fallback)
+    caption_method: Literal["extractive", "llm"] = "extractive"
 
 
 class LlmConfig(_Model):

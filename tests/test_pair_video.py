@@ -46,3 +46,42 @@ def test_extractive_caption_keeps_term_dense_sentences_in_order() -> None:
     assert term_density("Next slide please.") == 0.0 < term_density("Psoriasis has plaques.")
     assert extractive_caption("Hello there. Next slide.", max_words=3) == "Hello there."
     assert extractive_caption("") == ""
+
+
+def test_llm_caption_is_grounded_and_falls_back(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """pair.caption_method: llm with a scripted client: a grounded summary is kept (and its call logged),
+    a summary naming a condition the narration never names, and a failed call, fall back to extractive."""
+    from test_transcript_llm import ScriptedClient
+
+    from pipeline.config import LlmConfig, RunConfig
+    from pipeline.pair.stage import PairStage
+    from pipeline.pair.summary import LlmCaptioner, extractive_caption
+    from pipeline.stage import WorkUnit
+
+    narration = ("So welcome back everyone. Here you can see a well demarcated plaque with silvery scale on "
+                 "the elbow. This is chronic plaque psoriasis. Let's move on.")
+    client = ScriptedClient({"caption": "Well-demarcated plaque with silvery scale on the elbow: chronic plaque psoriasis.",
+                             "dropped": ["greeting"]},
+                            {"caption": "Melanoma on the elbow.", "dropped": []},
+                            TimeoutError("read timed out"))
+    captioner = LlmCaptioner(LlmConfig(model="stub"), max_words=30, client=client)
+    caption, method, row = captioner.caption(narration)
+    assert method == "llm:stub" and caption.startswith("Well-demarcated") and row["error"] is None
+    caption, method, row = captioner.caption(narration)
+    assert method == "extractive" and caption == extractive_caption(narration, 30)
+    assert "melanoma" in row["error"].lower()
+    caption, method, row = captioner.caption(narration)
+    assert method == "extractive" and "TimeoutError" in row["error"]
+
+    cfg = RunConfig()
+    cfg.pair.caption_method = "llm"
+    stage = PairStage(cfg)
+    stage.llm_client = ScriptedClient({"caption": "Chronic plaque psoriasis on the elbow.", "dropped": []})
+    payload = {"ref_id": "v#scene0001", "item_id": "v", "kind": "keyframe", "text": None, "image_id": "i",
+               "canonical_id": "i", "cluster_id": "c", "source": "local", "source_type": "video",
+               "start_s": 0.0, "end_s": 10.0, "caption_scope": None, "parent_image_id": None,
+               "segments": [(0.0, 9.0, narration)]}
+    res = stage.process(WorkUnit("v#scene0001", "fp", payload))
+    pair = res.rows["pair_image_texts"][0]
+    assert pair["caption"] == "Chronic plaque psoriasis on the elbow." and pair["caption_method"] == "llm:gpt-4o-mini"
+    assert [c["prompt"] for c in res.rows["augment_llm_calls"]] == ["refine_caption.v1"]

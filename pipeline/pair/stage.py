@@ -7,12 +7,13 @@ the panels and the subcaptions did not match) and the whole figure's image id, s
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import duckdb
 
 from pipeline.hashing import fingerprint
 from pipeline.pair.pairers import PAIR_KINDS, NarrationPairer, TimedText
-from pipeline.pair.summary import extractive_caption
+from pipeline.pair.summary import LlmCaptioner, extractive_caption
 from pipeline.stage import Stage, UnitResult, WorkUnit
 
 _REFS = """
@@ -31,6 +32,8 @@ class PairStage(Stage):
     name = "pair"
     main_table = "pair_image_texts"
     unit_tables = ("pair_image_texts",)
+    shared_tables = ("augment_llm_calls",)  # LLM captions (pair.caption_method: llm): the call log
+    llm_client: Any = None  # an OpenAI-compatible client object; None: openai.OpenAI from augment.llm
 
     def candidates(self, con: duckdb.DuckDBPyConnection) -> Iterator[WorkUnit]:
         speech: dict[str, list[tuple[float, float, str]]] = {}
@@ -64,9 +67,15 @@ class PairStage(Stage):
             if narration is None:
                 res.reject(p["ref_id"], "no_narration", f"no speech within {cfg.context_window_s}s of the scene")
                 return res
+            if cfg.caption_method == "llm":
+                captioner = LlmCaptioner(self.cfg.augment.llm, cfg.caption_max_words, client=self.llm_client)
+                caption, method, call = captioner.caption(narration.text)
+                res.add("augment_llm_calls", call)
+            else:
+                caption, method = extractive_caption(narration.text, cfg.caption_max_words), "extractive"
             row.update(text=narration.text, start_s=narration.start_s, end_s=narration.end_s,
                        align_score=narration.align_score, n_segments=narration.n_segments,
-                       caption=extractive_caption(narration.text, cfg.caption_max_words) or None)
+                       caption=caption or None, caption_method=method if caption else None)
         else:
             row.update(text=p["text"], align_score=1.0)
             if p.get("caption_scope"):  # a compound-figure panel

@@ -4,7 +4,8 @@ Narration around a slide is long and chatty ("so, as you can see here..."); a ca
 names the disease and what it looks like. Each sentence is scored by the ontology mentions the project's
 lexical matcher finds (conditions count double: they are what the image is about) per word, the best
 sentences are kept in spoken order up to `max_words`, and a narration without any term keeps its first
-sentences. An LLM summary can replace this later through the LLM client; this is the offline fallback.
+sentences. `LlmCaptioner` (pair.caption_method: llm) writes the caption with a model instead and falls
+back to this one whenever its answer is missing or not grounded in the narration.
 """
 
 from __future__ import annotations
@@ -12,7 +13,10 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
+from pydantic import BaseModel, Field
+
 from pipeline.clean.transcript import split_sentences
+from pipeline.config import LlmConfig
 
 
 @lru_cache(maxsize=1)
@@ -48,3 +52,39 @@ def extractive_caption(text: str, max_words: int = 40, matcher: Any = None) -> s
         chosen.append((i, sentence if n <= max_words else " ".join(sentence.split()[:max_words])))
         used += min(n, max_words)
     return " ".join(s for _, s in sorted(chosen))
+
+
+class _Refined(BaseModel):
+    caption: str
+    dropped: list[str] = Field(default_factory=list)
+
+
+class LlmCaptioner:
+    """Keyframe captions written by a model from the narration (prompts/refine_caption), grounded.
+
+    A summary may not name a condition the narration does not name (the lexical matcher checks both
+    sides), may not be empty or run far past max_words; otherwise the extractive caption is used. The
+    call row is returned either way, for `augment_llm_calls`.
+    """
+
+    def __init__(self, cfg: LlmConfig, max_words: int = 40, client: Any | None = None) -> None:
+        from pipeline.augment.json_call import JsonPromptCaller
+
+        self.caller = JsonPromptCaller(cfg, "refine_caption", _Refined, client=client)
+        self.max_words, self.model = max_words, cfg.model
+
+    def caption(self, narration: str) -> tuple[str, str, dict[str, Any]]:
+        """(caption, method: llm:<model> | extractive, the call's log row)."""
+        answer, row = self.caller.call(text=narration, source_type="video narration", max_words=self.max_words)
+        fallback = extractive_caption(narration, self.max_words)
+        if answer is None:
+            return fallback, "extractive", row
+        caption = " ".join(answer.caption.split())
+        spoken = {m.node_id for m in _matcher().label(narration).mentions if m.kind == "condition"}
+        invented = sorted({m.text for m in _matcher().label(caption).mentions
+                           if m.kind == "condition" and not m.negated and m.node_id not in spoken})
+        if not caption or len(caption.split()) > 1.5 * self.max_words or invented:
+            why = f"names {', '.join(invented)}, absent from the narration" if invented else "empty or too long"
+            row["error"] = f"caption rejected: {why}"
+            return fallback, "extractive", row
+        return caption, f"llm:{self.model}", row
