@@ -64,20 +64,22 @@ def _cfg(translate: bool) -> RunConfig:
 
 def test_translation_hook_off_by_default_and_on_when_asked():
     client = _FakeClient(ANSWER)
-    text, _, extra = forum_text(SPANISH, None, "post_image", _cfg(False), Translator(client, "m"))
+    text, _, extra, calls = forum_text(SPANISH, None, "post_image", _cfg(False), Translator(client, "m"))
     assert text.endswith("[EMAIL]") and extra == {"pii_scrubbed": 1, "language": "other", "translated_from": None}
     assert client.calls == []
-    text, _, extra = forum_text(SPANISH, None, "post_image", _cfg(True), Translator(client, "m"))
+    text, _, extra, calls = forum_text(SPANISH, None, "post_image", _cfg(True), Translator(client, "m"))
     assert text == "I have had a skin patch for two weeks" and extra["translated_from"].endswith("[EMAIL]")
     assert len(client.calls) == 1 and "ana@correo" not in client.calls[0]["messages"][0]["content"]
-    english, _, extra = forum_text("An itchy red rash on my arm", None, "post_image", _cfg(True), Translator(client, "m"))
+    assert [(c["prompt"], c["error"]) for c in calls] == [("translation.v1", None)]  # logged as a call row
+    english, _, extra, calls = forum_text("An itchy red rash on my arm", None, "post_image", _cfg(True), Translator(client, "m"))
     assert extra["language"] == "en" and len(client.calls) == 1  # English posts make no call
 
 
 @pytest.mark.parametrize("answer", [RuntimeError("503"), "not json", json.dumps({"other": 1})])
 def test_failed_translation_keeps_the_post(answer):
-    text, _, extra = forum_text(SPANISH, None, "post_image", _cfg(True), Translator(_FakeClient(answer), "m"))
+    text, _, extra, calls = forum_text(SPANISH, None, "post_image", _cfg(True), Translator(_FakeClient(answer), "m"))
     assert text.startswith("Tengo una mancha") and extra["translated_from"] is None
+    assert len(calls) == 1 and calls[0]["error"]  # the failure is in the call log
 
 
 def test_clean_stage_scrubs_posts_but_not_captions():

@@ -48,7 +48,7 @@ class CleanStage(Stage):
     main_table = "clean_texts"
     unit_tables = ("clean_images", "clean_texts", "clean_transcript_segments", "clean_transcript_corrections",
                    "clean_transcript_sentences")
-    shared_tables = ("augment_llm_calls",)  # the call log of transcript_llm: append-only
+    shared_tables = ("augment_llm_calls",)  # calls of transcript_llm and translate: append-only
     llm_client: Any = None  # an OpenAI-compatible client object; None: openai.OpenAI from augment.llm
 
     def candidates(self, con: duckdb.DuckDBPyConnection) -> Iterator[WorkUnit]:
@@ -91,7 +91,9 @@ class CleanStage(Stage):
                            f"type {scores.image_type} ({scores.type_confidence})")
         elif p["kind"] == "text":
             text, context = normalise_text(p["text"]), normalise_text(p["context"])
-            text, context, forum = forum_text(text, context, p["ref_kind"], self.cfg)  # PII, language
+            text, context, forum, calls = forum_text(text, context, p["ref_kind"], self.cfg)  # PII, language
+            for call in calls:
+                res.add("augment_llm_calls", call)
             row = {"ref_id": p["ref_id"], "item_id": p["item_id"], "image_id": p["image_id"],
                    "kind": p["ref_kind"], "text": text, "context": context,
                    "changed": text != p["text"] or context != p["context"]}

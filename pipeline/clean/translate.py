@@ -9,12 +9,12 @@ OpenAI-compatible client; when it fails or answers badly the scrubbed original i
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import re
 from functools import lru_cache
 from typing import Any
+
+from pydantic import BaseModel, Field
 
 from pipeline.clean.text import scrub_pii
 from pipeline.config import LlmConfig, RunConfig
@@ -50,47 +50,50 @@ def english_score(text: str | None) -> float:
     return round(latin, 3)
 
 
+class _Translation(BaseModel):
+    translation: str
+    source_language: str | None = None
+    uncertain_terms: list[str] = Field(default_factory=list)
+
+
 class Translator:
-    """prompts/translation.v1 through an OpenAI-compatible client (anything with chat.completions.create)."""
+    """prompts/translation through an OpenAI-compatible client (anything with chat.completions.create);
+    each call's `augment_llm_calls` row is returned with its answer."""
 
-    def __init__(self, client: Any, model: str) -> None:
-        from pipeline.augment.prompts import load_prompt
+    def __init__(self, client: Any, model: str, cfg: LlmConfig | None = None) -> None:
+        from pipeline.augment.json_call import JsonPromptCaller
 
-        self.client, self.model = client, model
-        self.prompt = load_prompt("translation", 1)
+        cfg = (cfg or LlmConfig()).model_copy(update={"model": model})
+        self.caller = JsonPromptCaller(cfg, "translation", _Translation, client=client)
 
-    def translate(self, text: str) -> str | None:
-        """The English text, or None when the call or its answer fails (the caller keeps the original)."""
-        messages = [{"role": "user", "content": self.prompt.render(text=text, source_language="auto")}]
-        try:
-            resp = self.client.chat.completions.create(model=self.model, messages=messages, temperature=0,
-                                                       response_format={"type": "json_object"})
-            answer = json.loads(resp.choices[0].message.content or "")
-            out = " ".join(str(answer["translation"]).split())
-        except Exception as exc:  # noqa: BLE001 - any failure keeps the original text
-            log.warning("translation failed (%s); keeping the original", exc)
-            return None
-        return scrub_pii(out)[0] or None
+    def translate(self, text: str) -> tuple[str | None, dict[str, Any]]:
+        """(the English text, or None when the call or its answer fails: the caller keeps the original;
+        the call's log row)."""
+        answer, row = self.caller.call(text=text, source_language="auto")
+        if answer is None:
+            log.warning("translation failed (%s); keeping the original", row["error"])
+            return None, row
+        out = " ".join(answer.translation.split())
+        return scrub_pii(out)[0] or None, row
 
 
 @lru_cache(maxsize=2)
 def _openai_translator(cfg_json: str) -> Translator:
-    import openai
+    from pipeline.augment.json_call import openai_client
 
     cfg = LlmConfig.model_validate_json(cfg_json)
-    client = openai.OpenAI(base_url=cfg.base_url, api_key=os.environ.get(cfg.api_key_env) or "none",
-                           timeout=cfg.timeout_s, max_retries=cfg.max_retries)
-    return Translator(client, cfg.model)
+    return Translator(openai_client(cfg), cfg.model, cfg)
 
 
 def forum_text(
     text: str | None, context: str | None, kind: str, cfg: RunConfig, translator: Translator | None = None
-) -> tuple[str | None, str | None, dict[str, Any]]:
-    """(text, context, extra clean_texts columns) for one image reference; kinds outside clean.pii.kinds
-    pass through untouched. The translator defaults to the profile's LLM server when translate is on."""
+) -> tuple[str | None, str | None, dict[str, Any], list[dict[str, Any]]]:
+    """(text, context, extra clean_texts columns, augment_llm_calls rows) for one image reference; kinds
+    outside clean.pii.kinds pass through untouched. The translator defaults to the profile's LLM server
+    when translate is on."""
     pcfg = cfg.clean.pii
     if kind not in pcfg.kinds:
-        return text, context, {}
+        return text, context, {}, []
     text, n_text = scrub_pii(text)
     context, n_context = scrub_pii(context)
     counts = {k: n_text.get(k, 0) + n_context.get(k, 0) for k in {*n_text, *n_context}}
@@ -98,9 +101,11 @@ def forum_text(
         log.debug("pii scrubbed: %s", counts)
     language = "en" if english_score(f"{text or ''} {context or ''}") >= pcfg.min_english_score else "other"
     extra: dict[str, Any] = {"pii_scrubbed": sum(counts.values()), "language": language, "translated_from": None}
+    calls = []
     if language == "other" and pcfg.translate and text:
         translator = translator or _openai_translator(cfg.augment.llm.model_dump_json())
-        english = translator.translate(text)
+        english, call = translator.translate(text)
+        calls.append(call)
         if english:
             extra["translated_from"], text = text, english
-    return text, context, extra
+    return text, context, extra, calls
