@@ -211,14 +211,19 @@ def slice_article(data: bytes) -> bytes | None:
 
 
 def _comment_spans(data: bytes, lo: int, hi: int) -> list[Span]:
+    """Comments in data[lo:hi]. It hunts for "!", not "<!--": a one-byte find is a memchr, ~15x faster
+    than a four-byte find over markup full of "<" and "-", and "!" is rare in articles."""
     spans: list[Span] = []
-    pos = lo
-    while (start := data.find(b"<!--", pos, hi)) >= 0:
-        end = data.find(b"-->", start + 4, hi)
-        if end < 0:
-            break
-        spans.append((start, end + 3))
-        pos = end + 3
+    pos = lo + 1
+    while (bang := data.find(b"!", pos, hi)) >= 0:
+        if data[bang - 1] == 0x3C and data.startswith(b"--", bang + 1):  # "<!--"
+            end = data.find(b"-->", bang + 3, hi)
+            if end < 0:
+                break
+            spans.append((bang - 1, end + 3))
+            pos = end + 4
+        else:
+            pos = bang + 1
     return spans
 
 
