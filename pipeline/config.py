@@ -348,4 +348,7 @@ def resolve_paths(cfg: RunConfig, base: Path) -> RunConfig:
     yt = src.youtube
     yt.cookies_file = _resolve(yt.cookies_file, base) if yt.cookies_file else None
     yt.channels_file = _resolve(yt.channels_file, base) if yt.channels_file else None
+    types = cfg.clean.image_type  # a CLIP model_path may also be a pretrained tag: only existing files move
+    if types.model_path and (types.backend == "densenet" or (base / types.model_path).exists()):
+        types.model_path = _resolve(types.model_path, base)
     return cfg

@@ -36,3 +36,15 @@ def test_stage_hash_tracks_only_its_section():
     assert a.stage_hash("pair") == b.stage_hash("pair")
     b.workers = 8
     assert a.stage_hash("pair") == b.stage_hash("pair")
+
+
+def test_classifier_model_path_resolves_but_a_pretrained_tag_stays(tmp_path):
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "clip.pt").write_bytes(b"x")
+    prof = tmp_path / "p.yaml"
+    prof.write_text("root: .\nclean: {image_type: {backend: densenet, model_path: models/dn.pt}}\n")
+    assert load_config(prof).clean.image_type.model_path == tmp_path / "models" / "dn.pt"
+    prof.write_text("root: .\nclean: {image_type: {backend: clip, model_path: models/clip.pt}}\n")
+    assert load_config(prof).clean.image_type.model_path == tmp_path / "models" / "clip.pt"
+    prof.write_text("root: .\nclean: {image_type: {backend: clip, model_path: laion2b_s34b_b79k}}\n")
+    assert str(load_config(prof).clean.image_type.model_path) == "laion2b_s34b_b79k"
