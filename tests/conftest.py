@@ -38,3 +38,15 @@ def con():
     c = connect(":memory:")
     yield c
     c.close()
+
+
+@pytest.fixture(scope="module")
+def torch_one_thread():
+    """One intra-op thread for a torch-heavy module (`pytestmark = pytest.mark.usefixtures(...)`): on a
+    shared 2-core machine two threads are several times slower, not faster."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -9,7 +9,6 @@ import os
 import random
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -32,13 +31,7 @@ MICRO = {"model": "DermMicro", "global_batch_size": 8, "micro_batch_size": 4, "l
          "precision": "fp32", "device": "cpu", "threads": 1, "save_every_steps": 2, "keep_checkpoints": 20}  # fmt: skip
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Iterator[None]:
-    """One intra-op thread: on a shared 2-core machine two threads are several times slower, not faster."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def sample_corpus_rows() -> list[ExportRow]:
