@@ -3,14 +3,16 @@
 - scale: pipeline.clean.dedup.cluster over n random 64-bit pHash/dHash pairs with 1% planted near-duplicates
   (up to 8 pHash and 4 dHash bits flipped), one view per image ("1 view": n hashes in the index) and the
   pipeline's N_REGIONS views per image (whole image + 3x3 crops: 10n hashes in the index); wall and CPU
-  seconds, tracemalloc peak (numpy buffers included), recall of the planted pairs.
+  seconds, tracemalloc peak (numpy buffers; not numba's) and the process's max RSS so far (an upper bound:
+  inputs, the interpreter and earlier sizes included), recall of the planted pairs.
 - quality: real dermoscopy images from the fixtures (DERM_FIXTURES, default ../shared/fixtures) and copies
   written to a temp dir (resized 50-80%, JPEG q30-60, cropped to 80-90% of the area at a random offset,
   crop+resize+JPEG, rotated +-5 degrees, brightness x0.8-1.2), each read back through
   pipeline.media.normalise_image as the pipeline does; pairwise precision/recall of the clusters against the
   truth (an original and its copies; pixel-identical originals count as one), for the pipeline's dedup and
   for plain whole-image pHash at the same and at the old threshold.
-Writes bench/results/dedup-<date>.json.
+The search runs the numba probe loop when numba is installed (extra `speed`); its compilation (or load from
+numba's on-disk cache) happens once in a warm-up and is reported apart. Writes bench/results/dedup-<date>.json.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import math
 import os
 import platform
 import random
+import resource
 import tempfile
 import time
 import tracemalloc
@@ -54,6 +57,19 @@ def _planted(n: int, views: int, rng: np.random.Generator) -> tuple[np.ndarray, 
     return p, d, src, dst
 
 
+def warm_up() -> dict[str, object]:
+    """Compile (or load from numba's cache) the probe loop once, so that no size pays for it."""
+    from pipeline.clean import dedup_kernel
+
+    if not dedup_kernel.available():
+        return {"compiled_probe": False}
+    p, d, _, _ = _planted(2000, 1, np.random.default_rng(1))
+    t0 = time.perf_counter()
+    dedup_kernel.probe_band(p[:, 0], d[:, 0], np.arange(2000), p[:, 0], d[:, 0], np.arange(2000), 0, 22,
+                            np.zeros(1, np.int64), 8, 16)
+    return {"compiled_probe": True, "first_call_s": round(time.perf_counter() - t0, 2)}
+
+
 def bench_scale(sizes: list[int], views: int = 1, seed: int = 0) -> list[dict[str, float]]:
     out = []
     for n in sizes:
@@ -67,8 +83,12 @@ def bench_scale(sizes: list[int], views: int = 1, seed: int = 0) -> list[dict[st
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
         found = float(np.mean(canonical[src] == canonical[dst]))
+        # tracemalloc misses arrays that numba allocates; the process high-water mark (inputs included,
+        # sizes run smallest first) bounds the peak from above
+        max_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         out.append({"n": n, "views": views, "index_entries": n * views, "wall_s": round(wall, 2),
-                    "cpu_s": round(cpu, 2), "peak_mb": round(peak / 2**20, 1), "planted": len(src),
+                    "cpu_s": round(cpu, 2), "peak_mb": round(peak / 2**20, 1),
+                    "process_max_rss_mb": round(max_rss, 1), "planted": len(src),
                     "planted_recall": round(found, 4), "clusters": int(len(np.unique(canonical))),
                     "cpu_us_per_n_log2n": round(cpu / (n * math.log2(n)) * 1e6, 3)})
         print(json.dumps(out[-1]), flush=True)
@@ -155,6 +175,7 @@ def main() -> None:
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}",
         "thresholds": {"phash_max_distance": CFG.phash_max_distance, "dedup_max_distance": CFG.dedup_max_distance},
         "quality": {} if args.skip_quality else bench_quality(fixtures),
+        "numba": warm_up(),
         "scale_1_view": bench_scale([int(s) for s in args.sizes.split(",") if s]),
         f"scale_{N_REGIONS}_views": bench_scale([int(s) for s in args.view_sizes.split(",") if s], N_REGIONS),
     }

@@ -31,13 +31,39 @@ def _pairs(a: np.ndarray, b: np.ndarray) -> set[tuple[int, int]]:
     return {(min(x, y), max(x, y)) for x, y in zip(a.tolist(), b.tolist(), strict=True)}
 
 
-def test_banded_search_equals_brute_force(monkeypatch):
+def _triples(a: np.ndarray, b: np.ndarray, dist: np.ndarray) -> set[tuple[int, int, int]]:
+    return {(min(x, y), max(x, y), int(z)) for x, y, z in zip(a.tolist(), b.tolist(), dist.tolist(), strict=True)}
+
+
+@pytest.mark.parametrize("compiled", [False, True], ids=["numpy", "numba"])
+def test_banded_search_equals_brute_force(monkeypatch, compiled):
+    if compiled and not dedup.dedup_kernel.available():
+        pytest.skip("numba is not installed (extra 'speed'); the numpy path is tested")
     p, d = _planted(3000, 1)
     owners = np.arange(3000)
     brute = search(p[:, 0], d[:, 0], owners, p[:, 0], d[:, 0], owners, 8, 16)
     monkeypatch.setattr(dedup, "_BRUTE_FORCE_MAX", 0)
-    banded = search(p[:, 0], d[:, 0], owners, p[:, 0], d[:, 0], owners, 8, 16, memory_items=20_000)
-    assert _pairs(*banded[:2]) == _pairs(*brute[:2]) and len(_pairs(*brute[:2])) >= 250
+    banded = search(p[:, 0], d[:, 0], owners, p[:, 0], d[:, 0], owners, 8, 16, memory_items=20_000,
+                    compiled=compiled)
+    assert _triples(*banded) == _triples(*brute) and len(_pairs(*brute[:2])) >= 250
+
+
+def test_compiled_probe_grows_its_buffer_and_splits_over_threads():
+    """Many matches (every query has 20 near entries) overflow the first output buffer; the kernel
+    counts them, the caller retries, and one thread or two give the same pairs."""
+    if not dedup.dedup_kernel.available():
+        pytest.skip("numba is not installed (extra 'speed')")
+    base = RNG.integers(0, 2**64 - 1, 200, dtype=np.uint64, endpoint=True)
+    entries = np.repeat(base, 20) ^ RNG.integers(0, 4, 4000).astype(np.uint64)
+    owners = np.arange(4000)
+    queries = base ^ np.uint64(1 << 40)
+    qowner = np.arange(200) + 10_000
+    flips = dedup._flips(22, 2)
+    one = dedup.dedup_kernel.probe_band(entries, entries, owners, queries, queries, qowner, 0, 22, flips, 8, 16,
+                                        threads=1)
+    two = dedup.dedup_kernel.probe_band(entries, entries, owners, queries, queries, qowner, 0, 22, flips, 8, 16,
+                                        threads=2)
+    assert len(one[0]) == 4000 and _triples(*one) == _triples(*two)
 
 
 def test_plan_is_pigeonhole_safe_and_grows_bands():
