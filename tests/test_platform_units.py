@@ -36,6 +36,31 @@ def test_media_store_on_an_fsspec_url():
     assert store.put(img) == loc and storage.read_bytes(loc) == img.data
 
 
+def test_clean_and_export_read_images_from_an_fsspec_media_store(tmp_path):
+    """With `media_url` set, stored images are URLs: clean scores and hashes them and the export copies
+    them into the CSV layout and the shards through pipeline.storage, never as local paths."""
+    from pipeline.clean.dedup import hash_columns
+    from pipeline.clean.filters import score_image
+    from pipeline.train.export import ExportRow, write_export
+
+    rng = np.random.default_rng(3)
+    pixels = (rng.random((48, 64, 3)) * 255).astype(np.uint8)
+    img = normalise_image(pixels, RunConfig().preprocess.image)
+    loc = MediaStore("memory://derm1m-clean").put(img)
+    local = tmp_path / "same.jpg"
+    local.write_bytes(img.data)
+    scores = score_image(loc)
+    assert (scores.width, scores.height) == (64, 48) and scores == score_image(local)
+    assert hash_columns(loc) == hash_columns(local)
+    row = ExportRow(pair_id="p1", image_id="im1", image_path=loc, group_id="g", cluster_id="c", caption="plaque")
+    manifest = write_export([row], {"p1": "train"}, tmp_path / "export", shard_size=10)
+    assert (manifest.out_dir / manifest.filenames["p1"]).read_bytes() == img.data
+    import tarfile
+
+    with tarfile.open(manifest.shards[0]) as tar:
+        assert img.data in [tar.extractfile(m).read() for m in tar.getmembers() if m.name.endswith(".jpg")]
+
+
 def test_unit_tags_name_shared_resources():
     from flows.runners import unit_tags
 

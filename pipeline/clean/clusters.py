@@ -12,7 +12,6 @@ reads their texts through `canonical_id`, and `cluster_id` keeps the whole clust
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import duckdb
 import numpy as np
@@ -37,7 +36,7 @@ def backfill_hashes(con: duckdb.DuckDBPyConnection) -> int:
     updates = []
     for image_id, path in rows:
         try:
-            updates.append({"image_id": image_id, **hash_columns(Path(path))})
+            updates.append({"image_id": image_id, **hash_columns(path)})
         except (OSError, ItemError) as exc:
             log.warning("dedup: cannot hash %s (%s); it is searched on its phash only", image_id, exc)
     if updates:

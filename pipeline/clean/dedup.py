@@ -23,13 +23,14 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable
-from pathlib import Path
 
 import imagehash
 import numpy as np
 from PIL import Image
 
+from pipeline import storage
 from pipeline.clean import dedup_kernel
+from pipeline.storage import Location
 
 CROP_SIDE = 0.92  # 85% of the area: 80-90%-area crops are within ~2% of some grid crop
 GRID = (0.0, 0.5, 1.0)
@@ -59,9 +60,10 @@ def region_hashes(img: Image.Image) -> tuple[np.ndarray, np.ndarray]:
     return p, d
 
 
-def hash_columns(path: Path) -> dict[str, list[int]]:
-    """clean_images.dedup_phash / dedup_dhash for one stored image (BIGINT[]: the bits as signed int64)."""
-    with Image.open(path) as img:
+def hash_columns(path: Location) -> dict[str, list[int]]:
+    """clean_images.dedup_phash / dedup_dhash for one stored image (BIGINT[]: the bits as signed int64);
+    `path` is a local path or a media-store URL."""
+    with storage.open_file(path) as fh, Image.open(fh) as img:
         p, d = region_hashes(img)
     return {"dedup_phash": p.view(np.int64).tolist(), "dedup_dhash": d.view(np.int64).tolist()}
 

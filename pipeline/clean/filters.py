@@ -7,14 +7,15 @@ reason code that becomes a `rejects` row, as in datatrove and NeMo Curator.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import imagehash
 import numpy as np
 from PIL import Image
 
+from pipeline import storage
 from pipeline.config import CleanConfig
+from pipeline.storage import Location
 
 if TYPE_CHECKING:
     from pipeline.clean.image_type import ImageTypeClassifier
@@ -53,9 +54,10 @@ def skin_score(img: Image.Image, side: int = 96) -> float:
     return round(float(mask.mean()), 4)
 
 
-def score_image(path: Path, classifier: ImageTypeClassifier | None = None) -> ImageScores:
-    """Size, perceptual hash and skin score; with a classifier, its type and skin score replace the baseline."""
-    with Image.open(path) as img:
+def score_image(path: Location, classifier: ImageTypeClassifier | None = None) -> ImageScores:
+    """Size, perceptual hash and skin score; with a classifier, its type and skin score replace the baseline.
+    `path` is a stored image: a local path or a media-store URL (pipeline.storage)."""
+    with storage.open_file(path) as fh, Image.open(fh) as img:
         img.load()
         if classifier is None:
             return ImageScores(img.width, img.height, str(imagehash.phash(img)), skin_score(img))

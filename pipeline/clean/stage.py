@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from functools import lru_cache
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import duckdb
@@ -79,13 +78,13 @@ class CleanStage(Stage):
         res = UnitResult(unit.key, unit.fingerprint)
         p = unit.payload
         if p["kind"] == "image":
-            scores = score_image(Path(p["path"]), image_classifier(self.cfg.clean.image_type))
+            scores = score_image(p["path"], image_classifier(self.cfg.clean.image_type))
             reason = decide(scores, self.cfg.clean)
             res.add("clean_images", {"image_id": p["image_id"], "width": scores.width, "height": scores.height,
                                      "phash": scores.phash, "skin_score": scores.skin_score,
                                      "image_type": scores.image_type, "type_confidence": scores.type_confidence,
                                      "type_backend": scores.type_backend, "status": reason or "pending"})
-            res.rows["clean_images"][-1] |= hash_columns(Path(p["path"]))  # dedup views (pipeline.clean.dedup)
+            res.rows["clean_images"][-1] |= hash_columns(p["path"])  # dedup views (pipeline.clean.dedup)
             if reason:
                 res.reject(p["image_id"], reason, f"{scores.width}x{scores.height}, skin {scores.skin_score}, "
                            f"type {scores.image_type} ({scores.type_confidence})")

@@ -20,6 +20,8 @@ from typing import Any
 
 import webdataset as wds
 
+from pipeline import storage
+from pipeline.storage import Location
 from pipeline.train.splits import SPLITS, assign_splits
 
 __all__ = [
@@ -40,7 +42,7 @@ class ExportRow:
 
     pair_id: str
     image_id: str
-    image_path: Path
+    image_path: Location  # a local path or a media-store URL (pipeline.storage)
     group_id: str  # source item (video/article/post/dataset row); "" = none
     cluster_id: str  # near-duplicate image cluster; "" = none
     caption: str
@@ -75,14 +77,18 @@ def export_filename(row: ExportRow) -> str:
     return f"images/{row.image_id}{Path(row.image_path).suffix}"
 
 
-def _wds_ext(path: Path) -> str:
+def _wds_ext(path: Location) -> str:
     """WebDataset key for the image bytes; decoders dispatch on it, so normalise ("jpeg" -> "jpg")."""
     ext = Path(path).suffix.lower().lstrip(".")
     return {"jpeg": "jpg", "": "jpg"}.get(ext, ext)
 
 
-def _place_image(src: Path, dst: Path) -> None:
-    """Hard-link (free, same inode) when src and dst share a filesystem, else copy."""
+def _place_image(src: Location, dst: Path) -> None:
+    """Hard-link (free, same inode) when src and dst share a filesystem, else copy; an image in a remote
+    media store is downloaded."""
+    if storage.is_remote(src):
+        dst.write_bytes(storage.read_bytes(src))
+        return
     try:
         os.link(src, dst)
     except OSError:
@@ -127,7 +133,7 @@ def _sample(image_id: str, filename: str, rows: list[ExportRow]) -> dict[str, An
     }
     return {
         "__key__": image_id,
-        _wds_ext(first.image_path): Path(first.image_path).read_bytes(),
+        _wds_ext(first.image_path): storage.read_bytes(first.image_path),
         "json": json.dumps(meta, ensure_ascii=False, sort_keys=True).encode("utf-8"),
         "txt": _cell(first, "caption"),
     }
@@ -142,7 +148,7 @@ def _group_images(rows: Sequence[ExportRow], splits: dict[str, str]) -> dict[str
     if bad:
         raise ValueError(f"unknown split names {sorted(bad)}; expected {SPLITS}")
     out: dict[str, dict[str, list[ExportRow]]] = {s: {} for s in SPLITS}
-    where: dict[str, tuple[str, Path]] = {}
+    where: dict[str, tuple[str, Location]] = {}
     for r in sorted(rows, key=lambda r: r.pair_id):
         split = splits[r.pair_id]
         prev = where.setdefault(r.image_id, (split, r.image_path))

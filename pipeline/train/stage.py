@@ -12,6 +12,7 @@ from typing import Any
 
 import duckdb
 
+from pipeline import storage
 from pipeline.hashing import fingerprint
 from pipeline.stage import Stage, UnitResult, WorkUnit
 from pipeline.warehouse import now
@@ -105,11 +106,16 @@ class TrainStage(Stage):
             write_report(train_dir / "report.md", suite, f"Validation model {run_id}")
 
 
+
+def _location(path: str) -> storage.Location:
+    """A stored image's path as the warehouse holds it: a URL stays a string, a local path becomes a Path."""
+    return path if storage.is_remote(path) else Path(path)
+
 def _export_row(r: dict[str, Any], cls: Any) -> Any:
     captions = {"raw": r["caption"], "refined": r["refined_caption"], "ontology": r["ontology_caption"],
                 "concept": r["concept_caption"]}
     return cls(
-        pair_id=r["pair_id"], image_id=r["image_id"], image_path=Path(r["image_path"]), group_id=r["group_id"],
+        pair_id=r["pair_id"], image_id=r["image_id"], image_path=_location(r["image_path"]), group_id=r["group_id"],
         cluster_id=r["cluster_id"], caption=r["refined_caption"], truncated_caption=r["truncated_caption"],
         source=r["source"], source_type=r["source_type"], disease_label=r["disease_label"],
         hierarchical_disease_label=r["hierarchical_disease_label"], skin_concept=r["skin_concept"],
