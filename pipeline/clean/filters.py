@@ -75,13 +75,3 @@ def decide(scores: ImageScores, cfg: CleanConfig) -> str | None:
     if scores.skin_score < cfg.skin_score_min:
         return LOW_SKIN_SCORE
     return None
-
-
-def hamming_matrix(a: list[str], b: list[str]) -> np.ndarray:
-    """Pairwise Hamming distances between 64-bit hex hashes, vectorised (len(a) x len(b))."""
-    if not a or not b:
-        return np.zeros((len(a), len(b)), dtype=np.int64)
-    x = np.array([int(h, 16) for h in a], dtype=np.uint64)[:, None]
-    y = np.array([int(h, 16) for h in b], dtype=np.uint64)[None, :]
-    xor = np.bitwise_xor(x, y)
-    return np.unpackbits(xor.view(np.uint8).reshape(*xor.shape, 8), axis=-1).sum(axis=-1).astype(np.int64)

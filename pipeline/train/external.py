@@ -18,7 +18,7 @@ import imagehash
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from pipeline.clean.filters import hamming_matrix
+from pipeline.clean.dedup import search
 
 __all__ = ["FORMATS", "LabelledImage", "LabelledSet", "image_phash", "load_labelled_set", "remove_training_duplicates"]
 
@@ -149,10 +149,14 @@ def image_phash(path: Path) -> str | None:
         return None
 
 
-def remove_training_duplicates(
-    lset: LabelledSet, train_hashes: list[str], max_distance: int = 6, chunk: int = 2048
-) -> LabelledSet:
-    """Drop unreadable images and those within ``max_distance`` phash bits of any training image."""
+def _hash_bits(hashes: list[str]) -> np.ndarray:
+    return np.array([int(h, 16) for h in hashes], dtype=np.uint64)
+
+
+def remove_training_duplicates(lset: LabelledSet, train_hashes: list[str], max_distance: int = 6) -> LabelledSet:
+    """Drop unreadable images and those within ``max_distance`` phash bits of any training image, found
+    with the clean stage's indexed search (a 10k-image eval set against a million training images is
+    not an all-pairs matrix)."""
     kept: list[LabelledImage] = []
     hashes: list[str] = []
     unreadable = 0
@@ -164,10 +168,11 @@ def remove_training_duplicates(
             kept.append(item)
             hashes.append(h)
     near = np.zeros(len(kept), dtype=bool)
-    for start in range(0, len(train_hashes), chunk):
-        dist = hamming_matrix(hashes, train_hashes[start : start + chunk])
-        if dist.size:
-            near |= (dist <= max_distance).any(axis=1)
+    train = _hash_bits(train_hashes)
+    query = _hash_bits(hashes)
+    found, _, _ = search(train, np.zeros_like(train), np.arange(len(train)), query, np.zeros_like(query),
+                         len(train) + np.arange(len(query)), max_distance, max_distance)
+    near[found - len(train)] = True
     items = [i for i, dup in zip(kept, near.tolist(), strict=True) if not dup]
     return LabelledSet(lset.name, items, lset.n_missing, lset.n_unreadable + unreadable,
                        lset.n_duplicates_removed + int(near.sum()))  # fmt: skip
