@@ -224,3 +224,19 @@ def test_chunkwise_encoding_matches_the_batched_encoder() -> None:
     assert one_by_one.shape == together.shape == (2, 1500, 384)
     np.testing.assert_allclose(one_by_one, together, atol=1e-3)
     assert not np.allclose(one_by_one[0], one_by_one[1])  # rows stay in order, not one chunk twice
+
+
+def test_batched_segments_are_cut_into_timed_sentences():
+    """A batched chunk (one segment for up to 30 s) becomes one segment per sentence, timed by its words;
+    an abbreviation does not end a sentence and a segment without words stays whole."""
+    from pipeline.preprocess.asr import Segment, Word, split_at_sentences
+
+    words = [Word(0.0, 0.4, "Dr."), Word(0.5, 0.9, "Lee"), Word(1.0, 1.5, "shows"), Word(1.6, 2.0, "psoriasis."),
+             Word(3.0, 3.4, "Is"), Word(3.5, 3.9, "it"), Word(4.0, 4.6, "tinea?"), Word(5.0, 5.8, "No")]
+    seg = Segment(0.0, 6.0, "Dr. Lee shows psoriasis. Is it tinea? No", -0.3, 0.01, 1.2, tuple(words))
+    parts = split_at_sentences(seg)
+    assert [(p.start_s, p.end_s, p.text) for p in parts] == [
+        (0.0, 2.0, "Dr. Lee shows psoriasis."), (3.0, 4.6, "Is it tinea?"), (5.0, 5.8, "No")]
+    assert all(p.avg_logprob == -0.3 and p.words for p in parts)
+    bare = Segment(0.0, 6.0, "Psoriasis. Tinea.", -0.3, 0.01)
+    assert split_at_sentences(bare) == [bare]

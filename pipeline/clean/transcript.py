@@ -19,7 +19,7 @@ from typing import Any
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z'-]*")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
-_ABBREV = {"dr.", "e.g.", "i.e.", "vs.", "etc.", "fig.", "approx.", "mr.", "mrs.", "ms.", "no.", "st."}
+ABBREVIATIONS = {"dr.", "e.g.", "i.e.", "vs.", "etc.", "fig.", "approx.", "mr.", "mrs.", "ms.", "no.", "st."}
 _BASIC = ("the and that for you with was this are have not but all can had her one our out his has its "
           "how who may any new now see two way use she did get let put say too old").split()
 
@@ -168,7 +168,7 @@ def split_sentences(text: str) -> list[str]:
     """Sentences of a transcript: split after . ! ? before a capital, except after common abbreviations."""
     parts: list[str] = []
     for piece in _SENTENCE_END.split(text.strip()):
-        if parts and parts[-1].split()[-1].lower() in _ABBREV:
+        if parts and parts[-1].split()[-1].lower() in ABBREVIATIONS:
             parts[-1] = f"{parts[-1]} {piece}"
         elif piece:
             parts.append(piece)

@@ -21,7 +21,7 @@ from pipeline.errors import ItemError
 from pipeline.preprocess.asr_guards import drop_hallucinations
 
 __all__ = ["FasterWhisperTranscriber", "OpenAIWhisperTranscriber", "Segment", "Transcript", "Word",
-           "drop_hallucinations", "load_audio", "make_transcriber"]
+           "drop_hallucinations", "load_audio", "make_transcriber", "split_at_sentences"]
 
 
 @dataclass(frozen=True)
@@ -121,6 +121,29 @@ def _segment(
                    None if ratio is None else float(ratio), timed)
 
 
+def split_at_sentences(seg: Segment) -> list[Segment]:
+    """A segment cut into one segment per sentence, timed by its words.
+
+    The batched decoder returns one segment per VAD chunk (up to 30 s); pairing a keyframe with the
+    narration of its scene needs sentence times, and the words carry them. Without words the segment
+    stays whole. A sentence ends at a word ending in . ! or ? that is not an abbreviation ("Dr.").
+    """
+    if len(seg.words) < 2:
+        return [seg]
+    from pipeline.clean.transcript import ABBREVIATIONS
+
+    groups: list[list[Word]] = [[]]
+    for k, word in enumerate(seg.words):
+        groups[-1].append(word)
+        end = word.text.rstrip("\"')]")
+        if end[-1:] in (".", "!", "?") and word.text.lower() not in ABBREVIATIONS and k < len(seg.words) - 1:
+            groups.append([])
+    if len(groups) == 1:
+        return [seg]
+    return [Segment(g[0].start_s, g[-1].end_s, " ".join(w.text for w in g), seg.avg_logprob, seg.no_speech_prob,
+                    seg.compression_ratio, tuple(g)) for g in groups]
+
+
 def _get(obj: Any, key: str) -> Any:
     return obj.get(key) if isinstance(obj, dict) else getattr(obj, key, None)
 
@@ -204,6 +227,8 @@ class FasterWhisperTranscriber:
                 _segment(s.start, s.end, s.text, s.avg_logprob, s.no_speech_prob, s.compression_ratio, s.words)
                 for s in raw
             ]
+            if self.cfg.batch_size > 0:
+                segments = [part for seg in segments for part in split_at_sentences(seg)]
         except Exception as exc:  # CTranslate2/onnxruntime raise plain RuntimeError and friends
             raise ItemError("asr_failed", f"faster-whisper on {media_path.name}: {exc}") from exc
         return Transcript(segments=segments, language=info.language, model=self.name,
