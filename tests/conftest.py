@@ -50,3 +50,61 @@ def torch_one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+def stage_table_counts(warehouse: Path, stages: list[str]) -> dict[str, int]:
+    """Rows per user table written by `stages` (rejects and work_log filtered by stage; the tables of
+    other stages, named by their stage prefix, left out), so builds of different stage lists compare."""
+    from pipeline.warehouse import connect, count, user_tables
+
+    con = connect(warehouse)
+    try:
+        out = {}
+        for t in user_tables(con):
+            if t in ("rejects", "work_log", "stage_runs"):
+                placeholders = ", ".join("?" * len(stages))
+                out[t] = con.execute(f"SELECT count(*) FROM {t} WHERE stage IN ({placeholders})", stages).fetchone()[0]
+            elif t.startswith("_") or t.split("_")[0] in stages:
+                out[t] = count(con, t)
+        return out
+    finally:
+        con.close()
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """One temporary Prefect API for the session (each start costs seconds)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture(scope="session")
+def sample_build(prefect_harness, tmp_path_factory):
+    """The sample corpus built once per session with the default thread runner, every stage, then rebuilt
+    with no new input. Shared by tests/test_build_e2e.py and tests/test_platform.py: a build takes about a
+    minute. Counts are taken right after each build, and `snapshot` is a copy of the warehouse after the
+    first, so tests that add input later change neither."""
+    import shutil
+
+    from flows.build import build_derm1m
+    from pipeline.config import load_config, resolve_paths
+    from pipeline.warehouse import connect, count, user_tables
+
+    repo = Path(__file__).resolve().parents[1]
+    root = tmp_path_factory.mktemp("e2e")
+    shutil.copytree(repo / "samples", root / "samples")
+    cfg = resolve_paths(load_config(repo / "configs" / "sample.yaml", base_dir=root), root)
+    out: dict = {"cfg": cfg, "root": root, "build": build_derm1m}
+    for key, run_id in (("first", "run1"), ("second", "run2")):
+        out[key] = build_derm1m(cfg, run_id=run_id)
+        con = connect(cfg.warehouse)
+        out["counts1" if key == "first" else "counts2"] = {t: count(con, t) for t in user_tables(con)}
+        if key == "first":
+            out["pairs"] = sorted(r[0] for r in con.execute("SELECT pair_id FROM pair_image_texts").fetchall())
+        con.close()
+        if key == "first":
+            out["snapshot"] = root / "run1.duckdb"
+            shutil.copyfile(cfg.warehouse, out["snapshot"])
+    return out

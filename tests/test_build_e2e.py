@@ -1,19 +1,17 @@
 """End to end: the Prefect build flow over a copy of the sample corpus, then a no-op rerun, then one
-added source file. One build is shared by the tests in this module (it takes about a minute)."""
+added source file. The build is the session's `sample_build` (tests/conftest.py), shared with
+tests/test_platform.py."""
 
 from __future__ import annotations
 
 import csv
 import json
-import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from pipeline.config import load_config, resolve_paths
-from pipeline.warehouse import connect, count, user_tables
+from pipeline.warehouse import connect
 
 pytestmark = pytest.mark.slow
 STAGES = ["collect", "preprocess", "clean", "pair", "augment", "train"]
@@ -28,27 +26,8 @@ NOT_IN_SAMPLE_PROFILE = {"augment_llm_calls", "augment_llm_cache", "collect_curs
 
 
 @pytest.fixture(scope="module")
-def build(tmp_path_factory):
-    from prefect.testing.utilities import prefect_test_harness
-
-    from flows.build import build_derm1m
-
-    repo = Path(__file__).resolve().parents[1]
-    root = tmp_path_factory.mktemp("e2e")
-    shutil.copytree(repo / "samples", root / "samples")
-    cfg = load_config(repo / "configs" / "sample.yaml", base_dir=root)
-    cfg = resolve_paths(cfg, root)
-    with prefect_test_harness(server_startup_timeout=120):
-        first = build_derm1m(cfg, run_id="run1")
-        con = connect(cfg.warehouse)
-        counts1 = {t: count(con, t) for t in user_tables(con)}
-        con.close()
-        second = build_derm1m(cfg, run_id="run2")
-        con = connect(cfg.warehouse)
-        counts2 = {t: count(con, t) for t in user_tables(con)}
-        con.close()
-        yield {"cfg": cfg, "root": root, "first": first, "second": second, "counts1": counts1,
-               "counts2": counts2, "build": build_derm1m}
+def build(sample_build):
+    return sample_build  # tests/conftest.py: one sample build per session
 
 
 def test_every_stage_table_non_empty(build):

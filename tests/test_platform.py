@@ -1,7 +1,7 @@
 """Scale-out and observability over real builds: the sample corpus built with the Dask runner (two worker
-processes) gives the same rows as the default thread runner; the SQL views answer from that warehouse;
-the HTML report renders its plots in headless Chromium. Train is left out of both builds (it is one
-unit in the writer either way, and tests/test_build_e2e.py covers it)."""
+processes) gives the same rows as the default thread runner (the session's sample build, compared on
+the stages before train: train is one unit in the writer either way); the SQL views answer from that
+warehouse; the HTML report renders its plots in headless Chromium."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from pipeline.config import load_config, resolve_paths
-from pipeline.warehouse import connect, count, user_tables
+from pipeline.warehouse import connect, count
+from tests.conftest import stage_table_counts
 
 pytestmark = pytest.mark.slow
 STAGES = ["collect", "preprocess", "clean", "pair", "augment"]
@@ -21,41 +22,37 @@ VIEWS = ["v_pair_provenance", "v_rejects", "v_reject_summary", "v_pairs_per_onto
          "v_pairs_per_condition", "v_pairs_per_concept", "v_licence_mix", "v_stage_throughput"]
 
 
-def _build(repo: Path, root: Path, runner: str) -> tuple[dict, float]:
+@pytest.fixture(scope="module")
+def builds(sample_build, prefect_harness, tmp_path_factory):
+    """The session's thread-runner sample build (tests/conftest.py) and a Dask build of the same stages
+    but train, in a copy of its own."""
     from flows.build import build_derm1m
 
+    repo = Path(__file__).resolve().parents[1]
+    root = tmp_path_factory.mktemp("dask")
     shutil.copytree(repo / "samples", root / "samples")
     cfg = resolve_paths(load_config(repo / "configs" / "sample.yaml", base_dir=root), root)
-    cfg.runner.kind = runner  # type: ignore[assignment]
+    cfg.runner.kind = "dask"
     cfg.runner.n_workers = 2
     start = time.perf_counter()
-    reports = build_derm1m(cfg, stages=STAGES, run_id=f"run-{runner}")
-    return {"cfg": cfg, "reports": reports}, time.perf_counter() - start
-
-
-@pytest.fixture(scope="module")
-def builds(tmp_path_factory):
-    from prefect.testing.utilities import prefect_test_harness
-
-    repo = Path(__file__).resolve().parents[1]
-    out = {}
-    with prefect_test_harness(server_startup_timeout=120):
-        for runner in ("threads", "dask"):
-            b, seconds = _build(repo, tmp_path_factory.mktemp(runner), runner)
-            con = connect(b["cfg"].warehouse)
-            b["counts"] = {t: count(con, t) for t in user_tables(con)}
-            b["pairs"] = sorted(r[0] for r in con.execute("SELECT pair_id FROM pair_image_texts").fetchall())
-            con.close()
-            b["seconds"] = seconds
-            out[runner] = b
-    print(f"\nbuild {STAGES}: threads {out['threads']['seconds']:.1f} s, dask {out['dask']['seconds']:.1f} s")
-    return out
+    reports = build_derm1m(cfg, stages=STAGES, run_id="run-dask")
+    seconds = time.perf_counter() - start
+    con = connect(cfg.warehouse)
+    pairs = sorted(r[0] for r in con.execute("SELECT pair_id FROM pair_image_texts").fetchall())
+    con.close()
+    print(f"\ndask build {STAGES}: {seconds:.1f} s")
+    threads = {"warehouse": sample_build["snapshot"], "pairs": sample_build["pairs"],
+               "reports": [r for r in sample_build["first"] if r["stage"] in STAGES],
+               "counts": stage_table_counts(sample_build["snapshot"], STAGES)}
+    dask = {"warehouse": cfg.warehouse, "reports": reports, "pairs": pairs,
+            "counts": stage_table_counts(cfg.warehouse, STAGES)}
+    return {"threads": threads, "dask": dask}
 
 
 def test_dask_build_matches_threads_build(builds):
     threads, dask = builds["threads"], builds["dask"]
     assert all(r["status"] == "ok" for r in threads["reports"] + dask["reports"])
-    skip = {"stage_runs", "_migrations"}  # same rows under other run ids; migrations added between builds
+    skip = {"stage_runs", "_migrations"}  # same rows under other run ids
     diff = {t: (n, dask["counts"].get(t)) for t, n in threads["counts"].items() if t not in skip
             and dask["counts"].get(t) != n}
     assert diff == {}
@@ -65,11 +62,11 @@ def test_dask_build_matches_threads_build(builds):
 
 
 def test_views_answer_after_a_build(builds):
-    con = connect(builds["threads"]["cfg"].warehouse)
+    con = connect(builds["threads"]["warehouse"])
     n = {v: count(con, v) for v in VIEWS}
     assert all(k > 0 for k in n.values()), n
-    assert n["v_pair_provenance"] == builds["threads"]["counts"]["pair_image_texts"]
-    assert n["v_rejects"] == builds["threads"]["counts"]["rejects"]
+    assert n["v_pair_provenance"] == count(con, "pair_image_texts")
+    assert n["v_rejects"] == count(con, "rejects")
     missing = con.execute("SELECT count(*) FROM v_pair_provenance WHERE source IS NULL OR source_path IS NULL "
                           "OR image_path IS NULL").fetchone()[0]  # fmt: skip
     assert missing == 0
@@ -79,7 +76,7 @@ def test_views_answer_after_a_build(builds):
     top = con.execute("SELECT node, pairs FROM v_pairs_per_ontology_node WHERE level = 1 LIMIT 1").fetchone()
     assert top[1] > 0
     lic = dict(con.execute("SELECT source, sum(pairs) FROM v_licence_mix GROUP BY 1").fetchall())
-    assert sum(lic.values()) == builds["threads"]["counts"]["pair_image_texts"]
+    assert sum(lic.values()) == count(con, "pair_image_texts")
     con.close()
 
 
@@ -94,7 +91,7 @@ def _chromium() -> str | None:
 def test_report_renders_in_headless_chromium(builds, tmp_path):
     from pipeline.report import write_report
 
-    con = connect(builds["threads"]["cfg"].warehouse)
+    con = connect(builds["threads"]["warehouse"])
     start = time.perf_counter()
     out = write_report(con, tmp_path / "report.html")
     print(f"\nreport written in {time.perf_counter() - start:.1f} s")
