@@ -27,7 +27,7 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)  ## create .venv with CPU torch and every extra (no CUDA packages)
 
-test: install llm-local report-browser  ## run the test suite offline
+test: install llm-local report-browser ocr  ## run the test suite offline
 	$(PY) -m pytest -q
 
 # A real local LLM for tests/test_llm_local.py: llama-cpp-python's OpenAI-compatible server (a ~4 min
@@ -80,7 +80,7 @@ clean-data:  ## delete the warehouse file and the media store
 	rm -rf data warehouse/derm1m.duckdb warehouse/derm1m.duckdb.wal
 
 # --- running it as a platform: a local Prefect server, deployments, a worker, the report, SQL -------------
-.PHONY: prefect-server deploy worker report sql report-browser test-report
+.PHONY: prefect-server deploy worker report sql report-browser ocr test-report
 PREFECT_PORT ?= 4200
 PREFECT_URL ?= http://127.0.0.1:$(PREFECT_PORT)/api
 POOL ?= derm1m
@@ -110,6 +110,16 @@ report-browser:  ## install headless Chromium (Debian package) for the report sc
 	    { apt-get update -q >/dev/null && apt-get install -y -q $(CHROMIUM_PKG) >/dev/null; }; }; } || \
 	echo "report-browser: no Chromium and apt-get cannot install $(CHROMIUM_PKG) (needs root on Debian);" \
 	     "the report screenshot test will skip"
+
+# Tesseract for reading panel letters on compound figures (preprocess.subfigures.letter_reader). Tolerant
+# like report-browser: without it the letters are not read (panels keep reading order) and its tests skip.
+ocr:  ## install the tesseract binary (Debian package) for panel-letter reading, if possible
+	@command -v tesseract >/dev/null || \
+	{ [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && export DEBIAN_FRONTEND=noninteractive && \
+	  { apt-get install -y -q tesseract-ocr >/dev/null 2>&1 || \
+	    { apt-get update -q >/dev/null && apt-get install -y -q tesseract-ocr >/dev/null; }; }; } || \
+	echo "ocr: no tesseract and apt-get cannot install tesseract-ocr (needs root on Debian);" \
+	     "panel letters will not be read"
 
 test-report: install report-browser  ## the platform tests: dask vs threads build, views, report + screenshot
 	$(PY) -m pytest -q tests/test_platform.py tests/test_platform_units.py

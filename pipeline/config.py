@@ -129,6 +129,9 @@ class SubfigureConfig(_Model):
     detector: str = "gutter_xycut"
     min_panel_side_px: int = 64
     max_panels: int = 12
+    # panel letters read with Tesseract (pipeline.preprocess.panel_letters): "auto" when it is installed,
+    # "tesseract" to require it, "none" for reading order only; preprocess_subfigures.key_source says which
+    letter_reader: Literal["auto", "tesseract", "none"] = "auto"
 
 
 class PreprocessConfig(_Model):

@@ -188,7 +188,7 @@ def test_preprocess_stage_stores_panels(tmp_path: Path) -> None:
 
 def test_migration_tables(con) -> None:
     cols = {r[0] for r in con.execute("DESCRIBE preprocess_subfigures").fetchall()}
-    assert {"ref_id", "parent_image_id", "panel_index", "x0", "y1", "caption_scope", "detector"} <= cols
+    assert {"ref_id", "parent_image_id", "panel_index", "x0", "y1", "caption_scope", "detector", "key_source"} <= cols
     pair_cols = {r[0] for r in con.execute("DESCRIBE pair_image_texts").fetchall()}
     assert {"caption_scope", "parent_image_id"} <= pair_cols
 
@@ -205,3 +205,47 @@ def test_real_pmc_captions() -> None:
             assert s.keys[0] == "a" and all(s.text_for(k) for k in s.keys)
     iso = split_caption(next(c for c in caps if c.startswith("Macroscopic and microscopic appearance of the isol")))
     assert iso.keys == ["a", "b"] and iso.shared == "Macroscopic and microscopic appearance of the isolate."
+
+
+def test_align_follows_read_letters_only_when_all_agree() -> None:
+    """Letters read on the panels reorder lettered subcaptions (a column-major grid); a missing or
+    repeated letter falls back to reading order, never to a half-read assignment."""
+    grid = [(0, 0, 10, 10), (12, 0, 22, 10), (0, 12, 10, 22), (12, 12, 22, 22)]
+    caption = "Four views. (A) One. (B) Two. (C) Three. (D) Four."
+    by_letter = align(caption, grid, ["a", "c", "b", "d"])
+    assert [(t.key, t.key_source) for t in by_letter] == [(k, "letter_read") for k in "acbd"]
+    assert by_letter[1].text == "Four views. Three."
+    for letters in (["a", "c", None, "d"], ["a", "c", "c", "d"], ["a", "c", "b", "e"]):
+        assert [(t.key, t.key_source) for t in align(caption, grid, letters)] == [
+            (k, "reading_order") for k in "abcd"]
+
+
+def _lettered_grid(letters: str) -> np.ndarray:
+    """The GRID canvas with a white label box and a black letter in each panel's top-left corner."""
+    from PIL import ImageDraw, ImageFont
+
+    img = Image.fromarray(_canvas(480, 610, GRID, seed=4))
+    draw, font = ImageDraw.Draw(img), ImageFont.load_default(size=34)
+    for (x0, y0, _, _), letter in zip(GRID, letters, strict=True):
+        draw.rectangle((x0 + 4, y0 + 4, x0 + 44, y0 + 48), fill="white")
+        draw.text((x0 + 12, y0 + 6), letter, fill="black", font=font)
+    return np.asarray(img)
+
+
+def test_tesseract_reads_panel_letters() -> None:
+    """With Tesseract, the sample grid's letter boxes are read, and a column-major grid (A and B down the
+    left, C and D down the right) gets its subcaptions by letter, not row by row."""
+    from pipeline.preprocess.panel_letters import TesseractLetterReader, tesseract_available
+
+    if not tesseract_available():
+        pytest.skip("tesseract or pytesseract missing (make ocr; pip install '.[ocr]')")
+    reader = TesseractLetterReader()
+    if SAMPLE_GRID.exists():
+        rgb = np.asarray(Image.open(SAMPLE_GRID).convert("RGB"))
+        caption = "Course. (a) Plaque. (b) Border. (c) KOH preparation. (d) Cleared skin."
+        out = figure_panels(rgb, caption, GutterPanelDetector(), reader=reader)
+        assert [(fp.key, fp.key_source) for fp in out] == [(k, "letter_read") for k in "abcd"]
+    caption = "Tinea. (A) Plaque. (B) Scale. (C) Microscopy. (D) Culture."
+    out = figure_panels(_lettered_grid("ACBD"), caption, GutterPanelDetector(), reader=reader)
+    assert [(fp.key, fp.key_source) for fp in out] == [(k, "letter_read") for k in "acbd"]
+    assert out[1].text == "Tinea. Microscopy."  # the top-right panel is C

@@ -48,11 +48,17 @@ class PreprocessStage(Stage):
 
     @property
     def config_hash(self) -> str:
-        """Keyframe filtering uses the clean stage's classifier settings, so they are part of this hash."""
+        """Keyframe filtering uses the clean stage's classifier settings, so they are part of this hash, and
+        so is whether letter_reader "auto" found Tesseract (panels are keyed differently with it)."""
+        from pipeline.preprocess.panel_letters import tesseract_available
+
+        base = super().config_hash
+        if self.cfg.preprocess.subfigures.letter_reader == "auto" and tesseract_available():
+            base = fingerprint(base, "letters:tesseract")
         video = self.cfg.preprocess.video
         if video.frame_filter == "none" or not self.cfg.clean.image_type.enabled:
-            return super().config_hash
-        return fingerprint(super().config_hash, self.cfg.clean.image_type.model_dump(mode="json"))
+            return base
+        return fingerprint(base, self.cfg.clean.image_type.model_dump(mode="json"))
 
     def candidates(self, con: duckdb.DuckDBPyConnection) -> Iterator[WorkUnit]:
         cols = ["item_id", "kind", "source", "path", "sha256", "title", "meta"]
@@ -103,11 +109,13 @@ class PreprocessStage(Stage):
         import numpy as np
 
         from pipeline.media import decode_image
+        from pipeline.preprocess.panel_letters import make_letter_reader
         from pipeline.preprocess.subfigures import figure_panels, make_detector
 
         detector = make_detector(scfg.detector)
+        reader = make_letter_reader(scfg.letter_reader)
         rgb = np.asarray(decode_image(figure.data, self.cfg.preprocess.image.max_pixels).convert("RGB"))
-        for fp in figure_panels(rgb, caption or "", detector, scfg.min_panel_side_px, scfg.max_panels):
+        for fp in figure_panels(rgb, caption or "", detector, scfg.min_panel_side_px, scfg.max_panels, reader):
             panel_locator, (x0, y0, x1, y1) = f"{locator}/p{fp.panel.index}", fp.panel.bbox
             image_id = self._store(res, normalise_image(fp.rgb, self.cfg.preprocess.image))
             self._ref(res, item_id, image_id, kind, panel_locator, text=fp.text or None,
@@ -117,7 +125,7 @@ class PreprocessStage(Stage):
                 "ref_id": f"{item_id}#{panel_locator}", "item_id": item_id, "parent_ref_id": f"{item_id}#{locator}",
                 "parent_image_id": figure.sha256, "panel_index": fp.panel.index, "image_id": image_id,
                 "x0": x0, "y0": y0, "x1": x1, "y1": y1, "panel_key": fp.key, "caption_scope": fp.scope,
-                "has_label_glyph": fp.panel.has_label, "detector": detector.name})
+                "has_label_glyph": fp.panel.has_label, "detector": detector.name, "key_source": fp.key_source})
 
     def _video(self, item: dict[str, Any], res: UnitResult) -> dict[str, Any]:
         from pipeline.preprocess.keyframe_filter import cluster_repeats, perceptual_hash

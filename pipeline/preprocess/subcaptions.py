@@ -131,6 +131,7 @@ class PanelText:
     key: str | None  # "a", "left", ... when aligned
     text: str
     scope: str  # "panel" | "whole"
+    key_source: str | None = None  # "letter_read" | "reading_order" | "position" when aligned
 
 
 _ROW = {"top": 0, "upper": 0, "middle": 1, "centre": 1, "center": 1, "bottom": 2, "lower": 2}
@@ -144,14 +145,23 @@ def _position_order(key: str) -> tuple[int, int]:
     return row, col
 
 
-def align(caption: str, boxes: list[tuple[int, int, int, int]]) -> list[PanelText]:
+def align(caption: str, boxes: list[tuple[int, int, int, int]],
+          letters: list[str | None] | None = None) -> list[PanelText]:
     """Texts for panels given in reading order (x0, y0, x1, y1): subcaptions when they match the layout,
-    else the whole caption for each, flagged caption_scope='whole'."""
+    else the whole caption for each, flagged caption_scope='whole'.
+
+    `letters`: the letters read on the panels (panel_letters.py). They decide only when every panel has
+    one and together they are exactly the caption's markers; otherwise lettered subcaptions go to the
+    panels in reading order, as without a reader."""
     split = split_caption(caption)
     whole = [PanelText(None, " ".join(caption.split()), "whole") for _ in boxes]
     keys = split.keys
+    read = [k for k in letters or [] if k is not None]
+    if (split.style == "letters" and len(read) == len(boxes) and sorted(read) == sorted(keys)
+            and len(set(keys)) == len(keys)):
+        return [PanelText(k, split.text_for(k), "panel", "letter_read") for k in read]
     if split.style == "letters" and len(keys) == len(boxes) and keys == [chr(97 + i) for i in range(len(keys))]:
-        return [PanelText(k, split.text_for(k), "panel") for k in keys]
+        return [PanelText(k, split.text_for(k), "panel", "reading_order") for k in keys]
     if split.style == "positions" and len(keys) == len(boxes) >= 2:
         cells = [_position_order(k) for k in keys]
         if len(set(cells)) < len(cells):
@@ -161,7 +171,7 @@ def align(caption: str, boxes: list[tuple[int, int, int, int]]) -> list[PanelTex
         if (cols_named and not rows_named and n_rows != 1) or (rows_named and not cols_named and n_rows != len(boxes)):
             return whole  # "left/right" on stacked panels, "top/bottom" side by side
         order = [k for _, k in sorted(zip(cells, keys, strict=True))]
-        return [PanelText(k, split.text_for(k), "panel") for k in order]
+        return [PanelText(k, split.text_for(k), "panel", "position") for k in order]
     return whole
 
 

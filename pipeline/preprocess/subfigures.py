@@ -16,10 +16,13 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import cv2
 import numpy as np
+
+if TYPE_CHECKING:
+    from pipeline.preprocess.panel_letters import LetterReader
 
 Box = tuple[int, int, int, int]  # x0, y0, x1, y1 in pixels of the input image, end exclusive
 
@@ -176,14 +179,16 @@ class FigurePanel:
     key: str | None  # "a", "left", ... when the caption aligned
     text: str
     scope: str  # "panel" | "whole"
+    key_source: str | None = None  # "letter_read" | "reading_order" | "position"
 
 
 def figure_panels(rgb: np.ndarray, caption: str, detector: PanelDetector, min_side: int = 64,
-                  max_panels: int = 12) -> list[FigurePanel]:
+                  max_panels: int = 12, reader: LetterReader | None = None) -> list[FigurePanel]:
     """The panels of a compound figure with their texts; [] when it is not compound. Panels under
     min_side pixels are left out before alignment, so a dropped panel makes the counts disagree and
-    the rest keep the whole caption rather than a shifted subcaption."""
-    from pipeline.preprocess.subcaptions import align
+    the rest keep the whole caption rather than a shifted subcaption. With a `reader`, the letters
+    printed on the panels are read when the caption has lettered subcaptions."""
+    from pipeline.preprocess.subcaptions import align, split_caption
 
     found = detector.detect(rgb)
     if not 2 <= len(found) <= max_panels:
@@ -194,5 +199,9 @@ def figure_panels(rgb: np.ndarray, caption: str, detector: PanelDetector, min_si
     kept = [Panel(n, p.bbox, p.has_label) for n, p in enumerate(big)]
     if len(kept) < len(found):
         return [FigurePanel(p, crop(rgb, p), None, " ".join(caption.split()), "whole") for p in kept]
-    texts = align(caption, [p.bbox for p in kept])
-    return [FigurePanel(p, crop(rgb, p), t.key, t.text, t.scope) for p, t in zip(kept, texts, strict=True)]
+    crops = [crop(rgb, p) for p in kept]
+    letters = None
+    if reader is not None and split_caption(caption).style == "letters":
+        letters = [reader.read(c) for c in crops]
+    texts = align(caption, [p.bbox for p in kept], letters)
+    return [FigurePanel(p, c, t.key, t.text, t.scope, t.key_source) for p, c, t in zip(kept, crops, texts, strict=True)]
