@@ -111,14 +111,16 @@ report-browser:  ## install headless Chromium (Debian package) for the report sc
 	echo "report-browser: no Chromium and apt-get cannot install $(CHROMIUM_PKG) (needs root on Debian);" \
 	     "the report screenshot test will skip"
 
-# Tesseract for reading panel letters on compound figures (preprocess.subfigures.letter_reader). Tolerant
-# like report-browser: without it the letters are not read (panels keep reading order) and its tests skip.
-ocr:  ## install the tesseract binary (Debian package) for panel-letter reading, if possible
-	@command -v tesseract >/dev/null || \
+# Tesseract's English model for reading panel letters on compound figures (preprocess.subfigures.
+# letter_reader; tesserocr's wheel brings the library). Tolerant like report-browser: without it the letters
+# are not read (panels keep reading order) and its tests skip.
+TESSDATA_ENG ?= /usr/share/tesseract-ocr/5/tessdata/eng.traineddata
+ocr:  ## install Tesseract's English model (Debian package) for panel-letter reading, if possible
+	@[ -e "$(TESSDATA_ENG)" ] || [ -e "$$TESSDATA_PREFIX/eng.traineddata" ] || \
 	{ [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && export DEBIAN_FRONTEND=noninteractive && \
-	  { apt-get install -y -q tesseract-ocr >/dev/null 2>&1 || \
-	    { apt-get update -q >/dev/null && apt-get install -y -q tesseract-ocr >/dev/null; }; }; } || \
-	echo "ocr: no tesseract and apt-get cannot install tesseract-ocr (needs root on Debian);" \
+	  { apt-get install -y -q tesseract-ocr-eng >/dev/null 2>&1 || \
+	    { apt-get update -q >/dev/null && apt-get install -y -q tesseract-ocr-eng >/dev/null; }; }; } || \
+	echo "ocr: no eng.traineddata and apt-get cannot install tesseract-ocr-eng (needs root on Debian);" \
 	     "panel letters will not be read"
 
 test-report: install report-browser  ## the platform tests: dask vs threads build, views, report + screenshot

@@ -238,7 +238,7 @@ def test_tesseract_reads_panel_letters() -> None:
     from pipeline.preprocess.panel_letters import TesseractLetterReader, tesseract_available
 
     if not tesseract_available():
-        pytest.skip("tesseract or pytesseract missing (make ocr; pip install '.[ocr]')")
+        pytest.skip("tesserocr or Tesseract's English model missing (pip install '.[ocr]'; make ocr)")
     reader = TesseractLetterReader()
     if SAMPLE_GRID.exists():
         rgb = np.asarray(Image.open(SAMPLE_GRID).convert("RGB"))
