@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterator
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -121,8 +122,10 @@ class TesseractLetterReader:
         return None
 
 
+@lru_cache(maxsize=4)
 def make_letter_reader(name: str) -> LetterReader | None:
-    """`none`: no reading; `tesseract`: required (an error if missing); `auto`: tesseract when installed."""
+    """`none`: no reading; `tesseract`: required (an error if missing); `auto`: tesseract when installed.
+    One reader per process and name: its Tesseract handles (one per thread) are made once."""
     if name == "none" or (name == "auto" and not tesseract_available()):
         return None
     if name in ("tesseract", "auto"):
