@@ -145,56 +145,48 @@ def search(
                 found.append(dedup_kernel.probe_band(index_p, index_d, index_owner, query_p, query_d, query_owner,
                                                      shift, width, _flips(width, radius), phash_max, max_distance))
             else:
-                band = _BandIndex(index_p, index_d, index_owner, query_p, shift, width)
-                _probe_band(band, len(index_p), _flips(width, radius), memory_items, verify)
+                _probe_band(index_p, index_d, index_owner, query_p, shift, width, radius, memory_items, verify)
     if not found:
         return empty
     return tuple(np.concatenate([f[k] for f in found]) for k in range(3))  # type: ignore[return-value]
 
 
-class _BandIndex:
-    """One band's buckets: entries counting-sorted by band value (sp/sd/so) with bucket offsets `starts`,
-    and the queries' band values sorted (qvals; qorder: their positions)."""
-
-    def __init__(self, index_p: np.ndarray, index_d: np.ndarray, index_owner: np.ndarray, query_p: np.ndarray,
-                 shift: int, width: int) -> None:
-        mask = np.uint64((1 << width) - 1)
-        vals = ((index_p >> np.uint64(shift)) & mask).astype(np.int64)
-        order = np.argsort(vals, kind="stable")
-        counts = np.bincount(vals, minlength=1 << width)
-        self.starts = np.zeros((1 << width) + 1, dtype=np.int64)
-        np.cumsum(counts, out=self.starts[1:])
-        self.occupied = counts > 0  # 1 byte per bucket: stays in cache, unlike the 8-byte offsets
-        del vals, counts
-        self.sp, self.sd, self.so = index_p[order], index_d[order], index_owner[order]
-        del order
-        qvals = ((query_p >> np.uint64(shift)) & mask).astype(np.int64)
-        self.qorder = np.argsort(qvals, kind="stable")
-        self.qvals = qvals[self.qorder]
-
-
 def _probe_band(
-    band: _BandIndex, n_entries: int, flips: np.ndarray, memory_items: int,
+    index_p: np.ndarray, index_d: np.ndarray, index_owner: np.ndarray, query_p: np.ndarray,
+    shift: int, width: int, radius: int, memory_items: int,
     verify: Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], None],
 ) -> None:
-    """Probe one band with numpy. Queries are sorted and probes run flip-major, so table look-ups and
-    candidate reads walk memory almost in order (random gathers into a table of millions were the
-    bottleneck: a cache miss each)."""
-    qvals, starts = band.qvals, band.starts
-    per_query = len(flips) * (1.0 + n_entries / (len(starts) - 1))
+    """Probe one band. Entries are counting-sorted by band value and queries sorted too, and probes run
+    flip-major, so table look-ups and candidate reads walk memory almost in order (random gathers into a
+    table of millions were the bottleneck: a cache miss each)."""
+    mask = np.uint64((1 << width) - 1)
+    vals = ((index_p >> np.uint64(shift)) & mask).astype(np.int64)
+    order = np.argsort(vals, kind="stable")
+    counts = np.bincount(vals, minlength=1 << width)
+    starts = np.zeros((1 << width) + 1, dtype=np.int64)
+    np.cumsum(counts, out=starts[1:])
+    occupied = counts > 0  # 1 byte per bucket: stays in cache, unlike the 8-byte offsets
+    del vals, counts
+    sp, sd, so = index_p[order], index_d[order], index_owner[order]
+    del order
+    flips = _flips(width, radius)
+    qvals = ((query_p >> np.uint64(shift)) & mask).astype(np.int64)
+    qorder = np.argsort(qvals, kind="stable")
+    qvals = qvals[qorder]
+    per_query = len(flips) * (1.0 + len(index_p) / (1 << width))
     step = max(64, int(memory_items / per_query))
     for c0 in range(0, len(qvals), step):
         qv = qvals[c0:c0 + step]
         probes = (flips[:, None] ^ qv[None, :]).ravel()
-        nz = np.flatnonzero(band.occupied[probes])
+        nz = np.flatnonzero(occupied[probes])
         if not len(nz):
             continue
         lo = starts[probes[nz]]
         cnt = starts[probes[nz] + 1] - lo
         ends = np.cumsum(cnt)
         pos = np.repeat(lo - ends + cnt, cnt) + np.arange(int(ends[-1]))
-        qi = np.repeat(band.qorder[c0 + nz % len(qv)], cnt)
-        verify(qi, band.sp[pos], band.sd[pos], band.so[pos])
+        qi = np.repeat(qorder[c0 + nz % len(qv)], cnt)
+        verify(qi, sp[pos], sd[pos], so[pos])
 
 
 def components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
