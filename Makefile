@@ -53,6 +53,7 @@ build-derm1m: install  ## run the whole pipeline flow on CONFIG (default configs
 lint: install  ## ruff and mypy on the library
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-cache
 
 format: install
 	$(VENV)/bin/ruff check --fix .

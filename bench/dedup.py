@@ -1,6 +1,6 @@
 """Near-duplicate benchmark (`python -m bench.dedup`): speed at scale and quality on real images.
 
-- scale: pipeline.clean.dedup.cluster over n random 64-bit pHash/dHash pairs with 1% planted near-duplicates
+- scale: pipeline.vision.dedup.cluster over n random 64-bit pHash/dHash pairs with 1% planted near-duplicates
   (up to 8 pHash and 4 dHash bits flipped), one view per image ("1 view": n hashes in the index) and the
   pipeline's N_REGIONS views per image (whole image + 3x3 crops: 10n hashes in the index); wall and CPU
   seconds, tracemalloc peak (numpy buffers; not numba's) and the process's max RSS so far (an upper bound:
@@ -35,9 +35,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageEnhance
 
-from pipeline.clean.dedup import N_REGIONS, cluster, region_hashes
 from pipeline.config import CleanConfig, ImageConfig
 from pipeline.media import normalise_image
+from pipeline.vision.dedup import N_REGIONS, cluster, region_hashes
 
 REPO = Path(__file__).resolve().parents[1]
 CFG = CleanConfig()
@@ -59,7 +59,7 @@ def _planted(n: int, views: int, rng: np.random.Generator) -> tuple[np.ndarray, 
 
 def warm_up() -> dict[str, object]:
     """Compile (or load from numba's cache) the probe loop once, so that no size pays for it."""
-    from pipeline.clean import dedup_kernel
+    from pipeline.vision import dedup_kernel
 
     if not dedup_kernel.available():
         return {"compiled_probe": False}

@@ -22,7 +22,7 @@ from typing import Any
 
 from ontology import Ontology
 from pipeline.augment.evaluate import Scores, score_derm1m, score_skincap, skincap_concept_map
-from pipeline.augment.lexical import Labels, LexicalMatcher
+from pipeline.vocab.lexical import Labels, LexicalMatcher
 
 REPO = Path(__file__).resolve().parents[1]
 

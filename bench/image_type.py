@@ -1,4 +1,4 @@
-"""Skin recall and non-skin rejection of the default image-type classifier (pipeline.clean.image_type).
+"""Skin recall and non-skin rejection of the default image-type classifier (pipeline.vision.image_type).
 
 Skin images: the real dermoscopy in the shared fixtures (env DERM_FIXTURES, default ../shared/fixtures):
 images/isic/*.jpg (135 ISIC thumbnails) and images/derm7pt/images/**.jpg (46 Derm7pt crops), read in place.
@@ -66,8 +66,8 @@ def pdf_images(root: Path) -> Iterator[tuple[str, str, Image.Image]]:
 
 def evaluate() -> dict[str, object]:
     from bench.synthetic_images import non_skin_images
-    from pipeline.clean.image_type import IMAGE_TYPES, HeuristicClassifier
     from pipeline.config import ImageTypeConfig
+    from pipeline.vision.image_type import IMAGE_TYPES, HeuristicClassifier
 
     keep = set(ImageTypeConfig().keep)
     clf = HeuristicClassifier()
@@ -112,7 +112,7 @@ def evaluate() -> dict[str, object]:
 
 
 def main() -> int:
-    from pipeline.clean.image_type import IMAGE_TYPES
+    from pipeline.vision.image_type import IMAGE_TYPES
 
     res = evaluate()
     conf: dict[str, dict[str, int]] = res["confusion"]  # type: ignore[assignment]

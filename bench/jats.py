@@ -21,7 +21,7 @@ from datetime import date
 from pathlib import Path
 
 from pipeline.errors import ItemError
-from pipeline.preprocess.jats import parse_jats
+from pipeline.formats.jats import parse_jats
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = Path(os.environ.get("DERM_FIXTURES", str(REPO / ".." / "shared" / "fixtures")))

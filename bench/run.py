@@ -3,7 +3,7 @@
 - build: the sample profile end to end in a fresh warehouse and media folder, then the no-op rerun;
   per-stage seconds come from stage_runs, peak RSS from the child process.
 - normalise: images/s through decode + EXIF + RGB + JPEG re-encode + sha256 (pipeline.media).
-- dedup: the clean stage's near-duplicate clustering (pipeline.clean.dedup) over random planted hashes;
+- dedup: the clean stage's near-duplicate clustering (pipeline.vision.dedup) over random planted hashes;
   `python -m bench.dedup` has the 10k/100k/1M runs and the precision/recall on real images.
 Timings are wall clock on whatever machine runs it; the README quotes one run with machine and date.
 """
@@ -76,7 +76,7 @@ def bench_normalise(n: int = 200) -> dict[str, object]:
 
 def bench_dedup(n: int = 100_000) -> dict[str, object]:
     from bench.dedup import bench_scale
-    from pipeline.clean.dedup import N_REGIONS
+    from pipeline.vision.dedup import N_REGIONS
 
     return {"views_1": bench_scale([n])[0], f"views_{N_REGIONS}": bench_scale([n // 10], N_REGIONS)[0]}
 

@@ -1,4 +1,4 @@
-"""Precision and recall of the YouTube relevance filter (pipeline.collect.relevance) on real titles.
+"""Precision and recall of the YouTube relevance filter (pipeline.vocab.relevance) on real titles.
 
 Data: ../shared/fixtures/youtube/medvidcl_titles_dev.json (MedVidCL dev split: 475 real YouTube titles
 labelled Medical Instructional / Medical Non-instructional / Non-medical; env DERM_FIXTURES overrides
@@ -58,7 +58,7 @@ def evaluate(rows: list[dict[str, str]], predict: object) -> dict[str, float]:
 
 
 def main() -> None:
-    from pipeline.collect.relevance import RelevanceScorer
+    from pipeline.vocab.relevance import RelevanceScorer
 
     rows = load_titles()
     scorer = RelevanceScorer.from_ontology()

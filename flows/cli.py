@@ -47,7 +47,7 @@ def cmd_collect(args: argparse.Namespace) -> int:
     if not args.dry_run:
         args.stages, args.warehouse = "collect", None
         return cmd_build(args)
-    from pipeline.collect.network import dry_run_plan
+    from pipeline.collect.stage import dry_run_plan
     from pipeline.config import load_config
 
     cfg = load_config(args.config)
@@ -104,8 +104,9 @@ def cmd_classify_images(args: argparse.Namespace) -> int:
     """One CSV row per image under DIR: its type, skin score and confidence from the chosen backend."""
     import csv
 
-    from pipeline.clean.image_type import classify_folder, make_classifier
     from pipeline.config import ImageTypeConfig
+    from pipeline.vision.classifier import make_classifier
+    from pipeline.vision.image_type import classify_folder
 
     cfg = ImageTypeConfig(backend=args.backend, model_path=args.model_path, clip_model=args.clip_model)
     n = failed = 0
@@ -124,7 +125,7 @@ def cmd_classify_images(args: argparse.Namespace) -> int:
 
 
 def cmd_train_image_classifier(args: argparse.Namespace) -> int:
-    from pipeline.clean.image_type_backends import train_image_classifier
+    from pipeline.vision.image_type_backends import train_image_classifier
 
     path = train_image_classifier(Path(args.image_folder), Path(args.out_dir), epochs=args.epochs,
                                   max_steps=args.max_steps, batch_size=args.batch_size, lr=args.lr,

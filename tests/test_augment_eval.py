@@ -11,8 +11,8 @@ from conftest import require_fixture
 from ontology import Ontology
 from pipeline.augment.evaluate import F1, score_derm1m, score_skincap, skincap_concept_map
 from pipeline.augment.label_csv import LABEL_COLUMNS, label_csv
-from pipeline.augment.lexical import NO_CONCEPTS, NO_DIAGNOSIS, Labels, LexicalMatcher
 from pipeline.errors import ConfigError
+from pipeline.vocab.lexical import NO_CONCEPTS, NO_DIAGNOSIS, Labels, LexicalMatcher
 
 
 @pytest.fixture(scope="module")

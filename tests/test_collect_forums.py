@@ -16,9 +16,9 @@ from conftest import require_fixture
 
 from pipeline.collect.forums import DumpImportSource, RedditSource, image_urls
 from pipeline.collect.http import HttpClient
-from pipeline.collect.settings import RedditConfig
 from pipeline.collect.stage import CollectStage
 from pipeline.config import RunConfig
+from pipeline.config.sources import RedditConfig
 from pipeline.stage import run_stage
 
 

@@ -17,9 +17,9 @@ from conftest import require_fixture
 
 from pipeline.collect.http import HttpClient
 from pipeline.collect.pubmed import PubMedSource, date_windows, licence_group
-from pipeline.collect.settings import PubMedConfig
 from pipeline.collect.stage import CollectStage
 from pipeline.config import RunConfig
+from pipeline.config.sources import PubMedConfig
 from pipeline.stage import run_stage
 
 ARTICLES = ["1471-2180-11-174.nxml", "ehp-116-1694.nxml", "mds526.nxml", "PMC10777901.xml",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pipeline.collect.relevance import RelevanceScorer
+from pipeline.vocab.relevance import RelevanceScorer
 
 
 def test_positive_negative_and_reason() -> None:

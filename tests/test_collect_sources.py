@@ -11,9 +11,9 @@ from conftest import REPO, require_fixture
 from pipeline.collect.http import HttpClient
 from pipeline.collect.pdf_urls import PdfUrlSource
 from pipeline.collect.presets import PRESETS, preset
-from pipeline.collect.settings import PdfUrlListConfig
 from pipeline.collect.stage import CollectStage
 from pipeline.config import RunConfig, load_config
+from pipeline.config.sources import PdfUrlListConfig
 from pipeline.stage import run_stage
 
 

@@ -11,12 +11,12 @@ from collect_server import LocalServer, static
 from conftest import REPO, require_fixture
 
 from pipeline.collect.http import HttpClient
-from pipeline.collect.relevance import RelevanceScorer
-from pipeline.collect.settings import YouTubeConfig
 from pipeline.collect.stage import CollectStage
 from pipeline.collect.youtube import YouTubeSource, block_status
 from pipeline.config import RunConfig
+from pipeline.config.sources import YouTubeConfig
 from pipeline.stage import run_stage
+from pipeline.vocab.relevance import RelevanceScorer
 
 pytest.importorskip("yt_dlp")
 

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from PIL import Image, ImageEnhance
 
-from pipeline.clean import dedup
 from pipeline.clean.clusters import update_clusters
-from pipeline.clean.dedup import cluster, components, plan_bands, region_hashes, search
 from pipeline.config import CleanConfig
+from pipeline.vision import dedup
+from pipeline.vision.dedup import cluster, components, plan_bands, region_hashes, search
 from pipeline.warehouse import insert_rows
 from tests.conftest import require_fixture
 

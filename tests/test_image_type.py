@@ -20,15 +20,15 @@ from bench.synthetic_images import (
     text_slide,
 )
 from pipeline.clean.filters import decide, score_image
-from pipeline.clean.image_type import (
+from pipeline.config import CleanConfig, ImageTypeConfig
+from pipeline.vision.classifier import make_classifier
+from pipeline.vision.image_type import (
     IMAGE_TYPES,
     SKIN_TYPES,
     HeuristicClassifier,
     ImageTypeClassifier,
     classify_folder,
-    make_classifier,
 )
-from pipeline.config import CleanConfig, ImageTypeConfig
 from tests.conftest import require_fixture
 
 REPO = Path(__file__).resolve().parents[1]

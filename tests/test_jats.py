@@ -10,7 +10,7 @@ import pytest
 from lxml import etree
 
 from pipeline.errors import ItemError
-from pipeline.preprocess.jats import parse_jats, resolve_graphic
+from pipeline.formats.jats import parse_jats, resolve_graphic
 
 _DEFAULT = Path(__file__).resolve().parents[1] / ".." / "shared" / "fixtures"
 FIXTURES = Path(os.environ.get("DERM_FIXTURES", str(_DEFAULT)))

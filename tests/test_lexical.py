@@ -17,8 +17,8 @@ from pipeline.augment.captions import (
     refined_caption,
     truncated_caption,
 )
-from pipeline.augment.lexical import NO_DIAGNOSIS, Labels, LexicalMatcher, term_key
-from pipeline.augment.prompts import PromptError, list_prompts, load_prompt
+from pipeline.llm.prompts import PromptError, list_prompts, load_prompt
+from pipeline.vocab.lexical import NO_DIAGNOSIS, Labels, LexicalMatcher, term_key
 
 REPO = Path(__file__).resolve().parents[1]
 PROMPT_NAMES = {

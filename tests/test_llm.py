@@ -21,10 +21,10 @@ import pytest
 pytest.importorskip("openai")
 
 from ontology import Ontology  # noqa: E402
-from pipeline.augment.lexical import NO_AGE, NO_BODY_LOCATION, NO_DIAGNOSIS, NO_SKIN_TONE  # noqa: E402
 from pipeline.augment.llm import LlmAnnotation, LlmLabeller  # noqa: E402
 from pipeline.config import LlmConfig  # noqa: E402
 from pipeline.errors import ConfigError  # noqa: E402
+from pipeline.vocab.lexical import NO_AGE, NO_BODY_LOCATION, NO_DIAGNOSIS, NO_SKIN_TONE  # noqa: E402
 from pipeline.warehouse import insert_rows  # noqa: E402
 
 TEXT = "Well-demarcated erythematous plaques with silvery scale on the elbows of a 45-year-old man; itchy."

@@ -13,7 +13,7 @@ from PIL import Image
 
 from pipeline.config import PdfConfig
 from pipeline.errors import ItemError
-from pipeline.preprocess.pdf import PdfDocument, extract_pdf_figures
+from pipeline.formats.pdf import PdfDocument, extract_pdf_figures
 
 _DEFAULT = Path(__file__).resolve().parents[1] / ".." / "shared" / "fixtures"
 FIXTURES = Path(os.environ.get("DERM_FIXTURES", str(_DEFAULT)))

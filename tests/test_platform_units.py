@@ -39,9 +39,9 @@ def test_media_store_on_an_fsspec_url():
 def test_clean_and_export_read_images_from_an_fsspec_media_store(tmp_path):
     """With `media_url` set, stored images are URLs: clean scores and hashes them and the export copies
     them into the CSV layout and the shards through pipeline.storage, never as local paths."""
-    from pipeline.clean.dedup import hash_columns
     from pipeline.clean.filters import score_image
     from pipeline.train.export import ExportRow, write_export
+    from pipeline.vision.dedup import hash_columns
 
     rng = np.random.default_rng(3)
     pixels = (rng.random((48, 64, 3)) * 255).astype(np.uint8)

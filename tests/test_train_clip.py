@@ -17,7 +17,7 @@ from PIL import Image
 from pipeline.train.clip import ClipTrainSettings, TrainResult, contrastive_loss, evaluate_clip, train_clip
 from pipeline.train.clip_data import CaptionImageDataset, load_caption_variants, read_rows
 from pipeline.train.export import ExportManifest, ExportRow, assign_splits, write_export
-from pipeline.train.tvshim import ensure_torchvision
+from pipeline.vision.tvshim import ensure_torchvision
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 COLOURS = {
@@ -82,7 +82,7 @@ def test_shim_coexists_with_predefined_ops() -> None:
         "lib = torch.library.Library('torchvision', 'DEF')\n"
         "lib.define('nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor')\n"
         "lib.define('qnms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor')\n"
-        "from pipeline.train.tvshim import _nms_cpu, ensure_torchvision\n"
+        "from pipeline.vision.tvshim import _nms_cpu, ensure_torchvision\n"
         "lib.impl('nms', _nms_cpu, 'CPU')\n"
         "ensure_torchvision()\n"
         "import torchvision\n"

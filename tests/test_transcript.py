@@ -11,9 +11,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import pytest
 
-from pipeline.clean.transcript import default_corrector, phonetic_key, split_sentences, timed_sentences
 from pipeline.config import RunConfig
 from pipeline.stage import WorkUnit
+from pipeline.vocab.transcript import default_corrector, phonetic_key, split_sentences, timed_sentences
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples" / "videos"
 

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from pipeline.clean.transcript import default_corrector
 from pipeline.clean.transcript_llm import LlmTranscriptCorrector
 from pipeline.config import LlmConfig, RunConfig
 from pipeline.stage import WorkUnit
+from pipeline.vocab.transcript import default_corrector
 
 
 class ScriptedClient:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from pipeline.augment.lexical import NO_CONCEPTS, NO_DIAGNOSIS, Labels
+from pipeline.vocab.lexical import NO_CONCEPTS, NO_DIAGNOSIS, Labels
 
 ONTOLOGY_TEMPLATE = "This is a skin photo diagnosed as {label}."
 CONCEPT_TEMPLATE = "This skin photo shows {concepts}."

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ontology import Ontology
-from pipeline.augment.lexical import NO_CONCEPTS, NO_DIAGNOSIS, Labels, term_key
+from pipeline.vocab.lexical import NO_CONCEPTS, NO_DIAGNOSIS, Labels, term_key
 
 Predict = Callable[[str], Labels | None]  # None: the labeller rejected the text (counted as wrong)
 SKINCAP_SKIP = "Do not consider this image"

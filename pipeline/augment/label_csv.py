@@ -15,9 +15,9 @@ from itertools import islice
 from pathlib import Path
 
 from ontology import Ontology, default_ontology
-from pipeline.augment.lexical import Labels, LexicalMatcher
 from pipeline.config import AugmentConfig
 from pipeline.errors import ConfigError
+from pipeline.vocab.lexical import Labels, LexicalMatcher
 
 LABEL_COLUMNS = ("disease_label", "hierarchical_disease_label", "skin_concept", "body_location", "symptoms",
                  "age", "gender", "skin_tone")  # fmt: skip

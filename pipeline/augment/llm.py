@@ -28,13 +28,13 @@ import openai
 from pydantic import BaseModel, ValidationError
 
 from ontology import VISUAL_CATEGORIES, Ontology, Term
-from pipeline.augment import lexical
-from pipeline.augment.json_call import call_row, cost_usd
-from pipeline.augment.lexical import Labels, term_key
-from pipeline.augment.prompts import PromptError, load_prompt
 from pipeline.config import LlmConfig
 from pipeline.errors import ConfigError
 from pipeline.hashing import stable_json
+from pipeline.llm.calls import call_row, cost_usd
+from pipeline.llm.prompts import PromptError, load_prompt
+from pipeline.vocab import lexical
+from pipeline.vocab.lexical import Labels, term_key
 
 _ABSENT = frozenset({"", "null", "none", "unknown", "n/a", "na", "not stated", "not specified"})
 _RETRY_NOTE = (

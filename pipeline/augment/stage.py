@@ -16,10 +16,10 @@ import duckdb
 
 from ontology import Ontology
 from pipeline.augment.captions import concept_caption, ontology_caption, refined_caption, truncated_caption
-from pipeline.augment.lexical import Labels, LexicalMatcher
 from pipeline.config import RunConfig
 from pipeline.hashing import fingerprint, stable_json
 from pipeline.stage import Stage, UnitResult, WorkUnit
+from pipeline.vocab.lexical import Labels, LexicalMatcher
 
 
 class AugmentStage(Stage):

@@ -1,4 +1,4 @@
-"""Near-duplicate clusters in the warehouse: read clean_images, cluster with pipeline.clean.dedup, write back.
+"""Near-duplicate clusters in the warehouse: read clean_images, cluster with pipeline.vision.dedup, write back.
 
 Why this shape: the clean stage's finalize() runs once per build over the whole table, so it must cost
 what the new images cost, not what the corpus costs. Images still `pending` (new, or redone because their
@@ -17,9 +17,9 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from pipeline.clean.dedup import N_REGIONS, cluster, hash_columns
 from pipeline.config import CleanConfig
 from pipeline.errors import ItemError
+from pipeline.vision.dedup import N_REGIONS, cluster, hash_columns
 from pipeline.warehouse import insert_rows, now
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ from pipeline.config import CleanConfig
 from pipeline.storage import Location
 
 if TYPE_CHECKING:
-    from pipeline.clean.image_type import ImageTypeClassifier
+    from pipeline.vision.image_type import ImageTypeClassifier
 
 TOO_SMALL = "too_small"
 LOW_SKIN_SCORE = "low_skin_score"
@@ -31,7 +31,7 @@ class ImageScores:
     height: int
     phash: str
     skin_score: float
-    image_type: str | None = None  # set when an image-type classifier ran (pipeline.clean.image_type)
+    image_type: str | None = None  # set when an image-type classifier ran (pipeline.vision.image_type)
     type_confidence: float | None = None
     type_backend: str | None = None
 

@@ -14,16 +14,16 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from pipeline.clean.dedup import hash_columns
 from pipeline.clean.filters import decide, score_image
 from pipeline.clean.text import normalise_text, remove_fillers
 from pipeline.clean.translate import forum_text
 from pipeline.hashing import fingerprint
 from pipeline.stage import Stage, StageReport, UnitResult, WorkUnit
+from pipeline.vision.dedup import hash_columns
 
 if TYPE_CHECKING:
-    from pipeline.clean.image_type import ImageTypeClassifier
     from pipeline.config import ImageTypeConfig
+    from pipeline.vision.image_type import ImageTypeClassifier
 
 
 CAPTION_NOT_DERMATOLOGY = "caption_not_dermatology"
@@ -31,8 +31,8 @@ CAPTION_NOT_DERMATOLOGY = "caption_not_dermatology"
 
 @lru_cache(maxsize=4)
 def _classifier(cfg_json: str) -> ImageTypeClassifier:
-    from pipeline.clean.image_type import make_classifier
     from pipeline.config import ImageTypeConfig
+    from pipeline.vision.classifier import make_classifier
 
     return make_classifier(ImageTypeConfig.model_validate_json(cfg_json))
 
@@ -84,7 +84,7 @@ class CleanStage(Stage):
                                      "phash": scores.phash, "skin_score": scores.skin_score,
                                      "image_type": scores.image_type, "type_confidence": scores.type_confidence,
                                      "type_backend": scores.type_backend, "status": reason or "pending"})
-            res.rows["clean_images"][-1] |= hash_columns(p["path"])  # dedup views (pipeline.clean.dedup)
+            res.rows["clean_images"][-1] |= hash_columns(p["path"])  # dedup views (pipeline.vision.dedup)
             if reason:
                 res.reject(p["image_id"], reason, f"{scores.width}x{scores.height}, skin {scores.skin_score}, "
                            f"type {scores.image_type} ({scores.type_confidence})")
@@ -99,7 +99,7 @@ class CleanStage(Stage):
             row |= forum
             ccfg = self.cfg.clean.caption
             if ccfg.enabled and p["ref_kind"] in ccfg.kinds:
-                from pipeline.clean.caption_relevance import CaptionRelevanceScorer
+                from pipeline.vocab.caption_relevance import CaptionRelevanceScorer
 
                 rel = CaptionRelevanceScorer.default().score(text, context if ccfg.use_context else None)
                 row |= {"caption_score": rel.score, "caption_reason": rel.explanation[:500]}
@@ -113,7 +113,7 @@ class CleanStage(Stage):
 
     def _transcript(self, p: dict[str, Any], res: UnitResult) -> None:
         """Fillers out, misheard ontology terms corrected (each change a row), then timed sentences."""
-        from pipeline.clean.transcript import Correction, default_corrector, timed_sentences
+        from pipeline.vocab.transcript import Correction, default_corrector, timed_sentences
 
         tcfg = self.cfg.clean.transcript
         corrector = default_corrector() if tcfg.correct_terms else None

@@ -1,6 +1,6 @@
 """LLM correction of transcripts: the option for what the phonetic corrector cannot hear.
 
-The offline corrector (pipeline.clean.transcript) fixes single misheard terms by sound; a model can also
+The offline corrector (pipeline.vocab.transcript) fixes single misheard terms by sound; a model can also
 mend split words and context ("bristle cell carcinoma", "eczema her pet icum"). It gets
 prompts/transcript_correction with a short vocabulary (the ontology terms that sound like words of the
 segment, so the prompt stays small) and must answer `{corrected, changes}`. The answer is distrusted:
@@ -16,9 +16,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from pipeline.augment.json_call import JsonPromptCaller
-from pipeline.clean.transcript import Correction, TermCorrector, phonetic_key
 from pipeline.config import LlmConfig
+from pipeline.llm.calls import JsonPromptCaller
+from pipeline.vocab.transcript import Correction, TermCorrector, phonetic_key
 
 
 class _Change(BaseModel):

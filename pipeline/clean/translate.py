@@ -61,7 +61,7 @@ class Translator:
     each call's `augment_llm_calls` row is returned with its answer."""
 
     def __init__(self, client: Any, model: str, cfg: LlmConfig | None = None) -> None:
-        from pipeline.augment.json_call import JsonPromptCaller
+        from pipeline.llm.calls import JsonPromptCaller
 
         cfg = (cfg or LlmConfig()).model_copy(update={"model": model})
         self.caller = JsonPromptCaller(cfg, "translation", _Translation, client=client)
@@ -79,7 +79,7 @@ class Translator:
 
 @lru_cache(maxsize=2)
 def _openai_translator(cfg_json: str) -> Translator:
-    from pipeline.augment.json_call import openai_client
+    from pipeline.llm.calls import openai_client
 
     cfg = LlmConfig.model_validate_json(cfg_json)
     return Translator(openai_client(cfg), cfg.model, cfg)

@@ -18,10 +18,9 @@ from typing import Any
 
 from pipeline.collect.base import CollectedItem
 from pipeline.collect.http import HttpClient
-from pipeline.collect.netbase import fetch_outcome
-from pipeline.collect.network import NetEntry, NetworkSource
-from pipeline.collect.settings import RedditConfig
+from pipeline.collect.netbase import NetEntry, NetworkSource, fetch_outcome
 from pipeline.config import RunConfig
+from pipeline.config.sources import RedditConfig
 from pipeline.hashing import fingerprint
 from pipeline.stage import Reject, WorkUnit
 

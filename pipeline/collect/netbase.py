@@ -9,13 +9,17 @@ make that redo request only what failed.
 
 from __future__ import annotations
 
+import os
+from abc import abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-from pipeline.collect.http import Fetch
-from pipeline.stage import Reject
+from pipeline.collect.base import CollectedItem, Source
+from pipeline.collect.http import Fetch, HttpClient
+from pipeline.stage import Reject, WorkUnit
 
 
 @dataclass
@@ -55,3 +59,44 @@ def fetch_outcome(source: str, item_key: str, fetch: Fetch, licence: str | None 
 
 
 RETRY_SUFFIX = ":retry"
+
+
+NetEntry = CollectedItem | Reject | FetchRecord | CursorRecord
+
+NCBI_INTERVAL_S, NCBI_INTERVAL_KEY_S = 1 / 3 + 0.01, 1 / 10 + 0.01  # 3 requests/s, 10 with an API key
+
+
+class NetworkSource(Source):
+    """A source whose units come from the network. `cursors` (cursor_key -> finished values) is set by
+    the stage from `collect_cursors` before `units()` runs; `plan()` says what would be fetched, offline."""
+
+    cursors: dict[str, set[str]]
+
+    def __init__(self, client: HttpClient, config_hash: str) -> None:
+        self.client, self.config_hash = client, config_hash
+        self.cursors = {}
+
+    @abstractmethod
+    def items(self, unit: WorkUnit) -> Iterator[NetEntry]:  # type: ignore[override]
+        """Like `Source.items`, plus fetch status rows and cursor updates (see netbase)."""
+
+    def plan(self) -> Iterator[str]:
+        """One human-readable line per unit: what would be fetched and from where. Never touches the network."""
+        for unit in self.units_offline():
+            yield f"{self.name}\t{unit}"
+
+    def units_offline(self) -> Iterator[str]:
+        return iter(())
+
+
+def link_or_copy(src: Path, dest: Path) -> None:
+    """Put a raw file where a consumer expects it (an article folder) without a second copy on disk."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if dest.exists():
+        return
+    try:
+        os.link(src, dest)
+    except OSError:
+        import shutil
+
+        shutil.copyfile(src, dest)

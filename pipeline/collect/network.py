@@ -3,46 +3,14 @@
 from __future__ import annotations
 
 import os
-from abc import abstractmethod
-from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import duckdb
 
-from pipeline.collect.base import CollectedItem, Source
 from pipeline.collect.http import HttpClient
-from pipeline.collect.netbase import CursorRecord, FetchRecord
+from pipeline.collect.netbase import NCBI_INTERVAL_KEY_S, NCBI_INTERVAL_S, NetworkSource
 from pipeline.config import RunConfig
 from pipeline.hashing import fingerprint
-from pipeline.stage import Reject, WorkUnit
-
-NetEntry = CollectedItem | Reject | FetchRecord | CursorRecord
-
-NCBI_INTERVAL_S, NCBI_INTERVAL_KEY_S = 1 / 3 + 0.01, 1 / 10 + 0.01  # 3 requests/s, 10 with an API key
-
-
-class NetworkSource(Source):
-    """A source whose units come from the network. `cursors` (cursor_key -> finished values) is set by
-    the stage from `collect_cursors` before `units()` runs; `plan()` says what would be fetched, offline."""
-
-    cursors: dict[str, set[str]]
-
-    def __init__(self, client: HttpClient, config_hash: str) -> None:
-        self.client, self.config_hash = client, config_hash
-        self.cursors = {}
-
-    @abstractmethod
-    def items(self, unit: WorkUnit) -> Iterator[NetEntry]:  # type: ignore[override]
-        """Like `Source.items`, plus fetch status rows and cursor updates (see netbase)."""
-
-    def plan(self) -> Iterator[str]:
-        """One human-readable line per unit: what would be fetched and from where. Never touches the network."""
-        for unit in self.units_offline():
-            yield f"{self.name}\t{unit}"
-
-    def units_offline(self) -> Iterator[str]:
-        return iter(())
 
 
 def make_client(cfg: RunConfig) -> HttpClient:
@@ -92,31 +60,3 @@ def read_cursors(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, set[str]
     for source, key, value in con.execute("SELECT source, cursor_key, value FROM collect_cursors").fetchall():
         out.setdefault(source, {}).setdefault(key, set()).add(value)
     return out
-
-
-def link_or_copy(src: Path, dest: Path) -> None:
-    """Put a raw file where a consumer expects it (an article folder) without a second copy on disk."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    if dest.exists():
-        return
-    try:
-        os.link(src, dest)
-    except OSError:
-        import shutil
-
-        shutil.copyfile(src, dest)
-
-
-def dry_run_plan(cfg: RunConfig, cursors: dict[str, dict[str, set[str]]] | None = None) -> Iterator[str]:
-    """What a collect run would fetch and from where: local folders' unit counts and each network unit.
-    Offline: local sources only list files, network sources only print their planned requests."""
-    from pipeline.collect.stage import build_sources
-
-    for source in build_sources(cfg, cfg.stage_hash("collect")):
-        if isinstance(source, NetworkSource):
-            source.cursors = (cursors or {}).get(source.name, {})
-            yield from source.plan()
-        else:
-            n = sum(1 for _ in source.units())
-            if n:
-                yield f"{source.name}\t{n} local file unit(s)"

@@ -8,9 +8,8 @@ from pathlib import Path
 
 from pipeline.collect.base import CollectedItem
 from pipeline.collect.http import HttpClient
-from pipeline.collect.netbase import fetch_outcome
-from pipeline.collect.network import NetEntry, NetworkSource
-from pipeline.collect.settings import PdfUrlListConfig
+from pipeline.collect.netbase import NetEntry, NetworkSource, fetch_outcome
+from pipeline.config.sources import PdfUrlListConfig
 from pipeline.hashing import fingerprint
 from pipeline.stage import WorkUnit
 

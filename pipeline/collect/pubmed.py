@@ -21,9 +21,15 @@ from lxml import etree
 
 from pipeline.collect.base import CollectedItem
 from pipeline.collect.http import Fetch, HttpClient
-from pipeline.collect.netbase import CursorRecord, FetchRecord, fetch_outcome
-from pipeline.collect.network import NetEntry, NetworkSource, link_or_copy
-from pipeline.collect.settings import PubMedConfig
+from pipeline.collect.netbase import (
+    CursorRecord,
+    FetchRecord,
+    NetEntry,
+    NetworkSource,
+    fetch_outcome,
+    link_or_copy,
+)
+from pipeline.config.sources import PubMedConfig
 from pipeline.hashing import fingerprint, sha256_bytes
 from pipeline.stage import Reject, WorkUnit
 
@@ -167,7 +173,7 @@ class PubMedSource(NetworkSource):
                 yield from self._article(etree.tostring(article, xml_declaration=True, encoding="UTF-8"), seen)
 
     def _article(self, xml: bytes, seen: set[str]) -> Iterator[CollectedItem | Reject | FetchRecord]:
-        from pipeline.preprocess.jats import parse_jats
+        from pipeline.formats.jats import parse_jats
 
         try:
             art = parse_jats(xml)

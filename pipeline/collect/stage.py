@@ -74,3 +74,16 @@ def item_row(item: CollectedItem, retrieved_at: object) -> dict[str, object]:
         "path": str(item.path), "sha256": item.sha256, "bytes": item.meta.get("bytes"),
         "meta": stable_json(item.meta), "retrieved_at": retrieved_at,
     }
+
+
+def dry_run_plan(cfg: RunConfig, cursors: dict[str, dict[str, set[str]]] | None = None) -> Iterator[str]:
+    """What a collect run would fetch and from where: local folders' unit counts and each network unit.
+    Offline: local sources only list files, network sources only print their planned requests."""
+    for source in build_sources(cfg, cfg.stage_hash("collect")):
+        if isinstance(source, NetworkSource):
+            source.cursors = (cursors or {}).get(source.name, {})
+            yield from source.plan()
+        else:
+            n = sum(1 for _ in source.units())
+            if n:
+                yield f"{source.name}\t{n} local file unit(s)"

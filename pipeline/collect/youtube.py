@@ -20,12 +20,11 @@ from typing import Any
 
 from pipeline.collect.base import CollectedItem
 from pipeline.collect.http import Fetch, HttpClient
-from pipeline.collect.netbase import FetchRecord, fetch_outcome
-from pipeline.collect.network import NetEntry, NetworkSource, link_or_copy
-from pipeline.collect.relevance import RelevanceScorer
-from pipeline.collect.settings import YouTubeConfig
+from pipeline.collect.netbase import FetchRecord, NetEntry, NetworkSource, fetch_outcome, link_or_copy
+from pipeline.config.sources import YouTubeConfig
 from pipeline.hashing import fingerprint, sha256_file
 from pipeline.stage import Reject, WorkUnit
+from pipeline.vocab.relevance import RelevanceScorer
 
 INFO_KEYS = ("id", "title", "description", "channel", "channel_id", "uploader", "duration", "license",
              "language", "chapters", "webpage_url", "upload_date", "tags", "categories", "extractor",

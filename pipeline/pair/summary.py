@@ -15,13 +15,13 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from pipeline.clean.transcript import split_sentences
 from pipeline.config import LlmConfig
+from pipeline.vocab.transcript import split_sentences
 
 
 @lru_cache(maxsize=1)
 def _matcher() -> Any:
-    from pipeline.augment.lexical import LexicalMatcher
+    from pipeline.vocab.lexical import LexicalMatcher
 
     return LexicalMatcher()
 
@@ -68,7 +68,7 @@ class LlmCaptioner:
     """
 
     def __init__(self, cfg: LlmConfig, max_words: int = 40, client: Any | None = None) -> None:
-        from pipeline.augment.json_call import JsonPromptCaller
+        from pipeline.llm.calls import JsonPromptCaller
 
         self.caller = JsonPromptCaller(cfg, "refine_caption", _Refined, client=client)
         self.max_words, self.model = max_words, cfg.model

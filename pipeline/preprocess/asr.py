@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -19,37 +18,10 @@ import numpy as np
 from pipeline.config import AsrConfig
 from pipeline.errors import ItemError
 from pipeline.preprocess.asr_guards import drop_hallucinations
+from pipeline.preprocess.speech import Segment, Transcript, Word
 
 __all__ = ["FasterWhisperTranscriber", "OpenAIWhisperTranscriber", "Segment", "Transcript", "Word",
            "drop_hallucinations", "load_audio", "make_transcriber", "split_at_sentences"]
-
-
-@dataclass(frozen=True)
-class Word:
-    start_s: float
-    end_s: float
-    text: str
-    probability: float | None = None
-
-
-@dataclass(frozen=True)
-class Segment:
-    start_s: float
-    end_s: float
-    text: str
-    avg_logprob: float | None = None
-    no_speech_prob: float | None = None
-    compression_ratio: float | None = None
-    words: tuple[Word, ...] = ()
-
-
-@dataclass
-class Transcript:
-    segments: list[Segment]
-    language: str | None
-    model: str  # "<backend>:<model name>", e.g. "faster-whisper:tiny.en"
-    language_probability: float | None = None
-    prompt: str | None = None
 
 
 class Transcriber(Protocol):
@@ -130,7 +102,7 @@ def split_at_sentences(seg: Segment) -> list[Segment]:
     """
     if len(seg.words) < 2:
         return [seg]
-    from pipeline.clean.transcript import ABBREVIATIONS
+    from pipeline.vocab.transcript import ABBREVIATIONS
 
     groups: list[list[Word]] = [[]]
     for k, word in enumerate(seg.words):

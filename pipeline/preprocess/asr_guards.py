@@ -13,12 +13,11 @@ import re
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from pipeline.preprocess.asr import Segment
+from pipeline.preprocess.speech import Segment
 
 _NON_SPEECH = re.compile(r"^\s*(\[[^\]]*\]|\([^)]*\))\s*$")  # "[Music]", "(applause)"
 

@@ -1,7 +1,7 @@
 """What happens to keyframes after they are decoded: type filter, photo crops, repeated-slide collapse, pHash.
 
 Derm1M keeps the frames of a lecture that show skin. Every keyframe goes through the same image-type
-classifier the clean stage uses for all sources (pipeline.clean.image_type, `clean.image_type` in the
+classifier the clean stage uses for all sources (pipeline.vision.image_type, `clean.image_type` in the
 profile): a frame whose type is kept (clinical photo, dermoscopy, histopathology) is kept whole; any other
 frame (a slide, a chart, a talking head) is cut at its gutters by the compound-figure panel detector
 (pipeline.preprocess.subfigures) and each large piece that classifies as skin is kept as a crop, which is
@@ -26,9 +26,9 @@ import cv2
 import numpy as np
 
 if TYPE_CHECKING:
-    from pipeline.clean.image_type import ImageTypeClassifier
     from pipeline.config import RunConfig
     from pipeline.preprocess.subfigures import PanelDetector
+    from pipeline.vision.image_type import ImageTypeClassifier
 
 
 Box = tuple[int, int, int, int]
@@ -142,8 +142,8 @@ def make_frame_filter(cfg: RunConfig) -> FrameFilter:
     video, types = cfg.preprocess.video, cfg.clean.image_type
     if video.frame_filter == "none" or not types.enabled:
         return KeepEveryFrame()
-    from pipeline.clean.image_type import make_classifier
     from pipeline.preprocess.subfigures import make_detector
+    from pipeline.vision.classifier import make_classifier
 
     # A slide's title bar is a short band; at the figure default (15 % of the side) it would be merged
     # into the content below it and hide the gutter between text and photo.

@@ -211,7 +211,7 @@ class PreprocessStage(Stage):
         return {"speech": origin, "asr_model": model, "language": language, **extra}
 
     def _article(self, item: dict[str, Any], res: UnitResult) -> dict[str, Any]:
-        from pipeline.preprocess.jats import parse_jats, resolve_graphic
+        from pipeline.formats.jats import parse_jats, resolve_graphic
 
         path, item_id = Path(item["path"]), item["item_id"]
         article = parse_jats(path.read_bytes())
@@ -237,7 +237,7 @@ class PreprocessStage(Stage):
                 "keywords": article.keywords, "recovered": article.recovered, "n_figures": len(article.figures)}
 
     def _pdf(self, item: dict[str, Any], res: UnitResult) -> dict[str, Any]:
-        from pipeline.preprocess.pdf import extract_pdf_figures
+        from pipeline.formats.pdf import extract_pdf_figures
 
         item_id = item["item_id"]
         doc = extract_pdf_figures(Path(item["path"]), self.cfg.preprocess.pdf)

@@ -1,7 +1,7 @@
 """Train and evaluate a tiny CLIP on the exported corpus, on CPU, with open_clip as a library.
 
 Why: the corpus is only useful if image and text carry a learnable joint signal. A few epochs of a
-~8 M-parameter CLIP ("DermTiny", 64-px images, model_configs/DermTiny.json) against the same model
+~8 M-parameter CLIP ("DermTiny", 64-px images, pipeline/vision/model_configs/DermTiny.json) against the same model
 untrained (checkpoint=None) shows that cheaply; retrieval recall and zero-shot accuracy on the
 leakage-free validation split are the numbers to compare. Checkpoints are plain state_dicts, which
 ``open_clip.create_model_and_transforms(model, pretrained=str(path))`` loads directly.
@@ -21,7 +21,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from pipeline.train.clip_data import CaptionImageDataset, load_caption_variants, load_image, read_rows
-from pipeline.train.clip_model import CONFIG_DIR, create_model, image_size, open_clip_module, param_groups
+from pipeline.vision.clip_model import CONFIG_DIR, create_model, image_size, open_clip_module, param_groups
 
 __all__ = [
     "CONFIG_DIR", "ClipTrainSettings", "TrainResult", "contrastive_loss", "evaluate_clip", "train_clip",

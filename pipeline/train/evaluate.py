@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from pipeline.train.clip_data import load_image
-from pipeline.train.clip_model import create_model, image_size
+from pipeline.vision.clip_model import create_model, image_size
 
 __all__ = [
     "CLASS_TEMPLATES", "Encoder", "class_prompts", "concept_auroc", "linear_probe", "load_encoder",

@@ -18,7 +18,7 @@ import imagehash
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from pipeline.clean.dedup import search
+from pipeline.vision.dedup import search
 
 __all__ = ["FORMATS", "LabelledImage", "LabelledSet", "image_phash", "load_labelled_set", "remove_training_duplicates"]
 

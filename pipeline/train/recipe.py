@@ -115,7 +115,7 @@ def lr_lambda(warmup_steps: int, total_steps: int) -> Any:
 
 def train_transform(recipe: Recipe, image_size: int, mean: Any, std: Any) -> Any:
     """open_clip's training transform configured with the recipe's augmentation."""
-    from pipeline.train.clip_model import open_clip_module
+    from pipeline.vision.clip_model import open_clip_module
 
     oc = open_clip_module()
     aug = oc.AugmentationCfg(

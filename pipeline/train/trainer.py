@@ -29,9 +29,9 @@ from pipeline.train.checkpoint import (
     save_atomic,
     save_training_state,
 )  # fmt: skip
-from pipeline.train.clip_model import create_model, image_size, open_clip_module, param_groups
 from pipeline.train.recipe import Recipe, lr_lambda, train_transform
 from pipeline.train.wds import ShardStream, count_samples, list_shards
+from pipeline.vision.clip_model import create_model, image_size, open_clip_module, param_groups
 
 __all__ = ["TrainSummary", "autocast_for", "resolve_device", "train"]
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from pipeline.train.tvshim import ensure_torchvision
+from pipeline.vision.tvshim import ensure_torchvision
 
 __all__ = ["CONFIG_DIR", "create_model", "image_size", "open_clip_module", "param_groups"]
 

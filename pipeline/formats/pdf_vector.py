@@ -15,8 +15,7 @@ from typing import Any
 import pymupdf
 
 from pipeline.config import PdfConfig
-from pipeline.preprocess.pdf import PdfFigure
-from pipeline.preprocess.pdf_captions import Box, _Block, _caption_text, _pair_captions
+from pipeline.formats.pdf_captions import Box, PdfFigure, _Block, _caption_text, _pair_captions
 
 
 def _area(b: Box) -> float:

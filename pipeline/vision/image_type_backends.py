@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from pipeline.clean.image_type import IMAGE_TYPES, SKIN_TYPES, ImageInput, ImageTypeResult, open_rgb
+from pipeline.vision.image_type import IMAGE_TYPES, SKIN_TYPES, ImageInput, ImageTypeResult, open_rgb
 
 log = logging.getLogger(__name__)
 CHECKPOINT_FORMAT = "derm1m-image-type/1"
@@ -46,7 +46,7 @@ def _results(probs: torch.Tensor, classes: Sequence[str], backend: str) -> list[
 
 
 def _transform(size: int, train: bool = False) -> Any:
-    from pipeline.train.tvshim import ensure_torchvision
+    from pipeline.vision.tvshim import ensure_torchvision
 
     ensure_torchvision()
     from torchvision import transforms as T
@@ -58,7 +58,7 @@ def _transform(size: int, train: bool = False) -> Any:
 
 def densenet121(n_classes: int, init_weights: Path | None = None) -> torch.nn.Module:
     """DenseNet121 with a new n-class head; weights=None (random) unless a state dict file is given."""
-    from pipeline.train.tvshim import ensure_torchvision
+    from pipeline.vision.tvshim import ensure_torchvision
 
     ensure_torchvision()
     from torchvision.models import densenet121 as tv_densenet121
@@ -109,7 +109,7 @@ def train_image_classifier(
 ) -> Path:
     """Fine-tune DenseNet121 on an ImageFolder (one subfolder per class, ideally named as IMAGE_TYPES) and
     write out_dir/densenet121-v<N>.pt plus a .json with the same metadata; returns the checkpoint path."""
-    from pipeline.train.tvshim import ensure_torchvision
+    from pipeline.vision.tvshim import ensure_torchvision
 
     ensure_torchvision()
     from torchvision.datasets import ImageFolder
@@ -159,7 +159,7 @@ class ClipZeroShotClassifier:
 
     def __init__(self, model: str, pretrained: Path | str | None = None,
                  prompts: dict[str, list[str]] | None = None) -> None:
-        from pipeline.train.clip_model import create_model, open_clip_module
+        from pipeline.vision.clip_model import create_model, open_clip_module
 
         if pretrained is None or Path(pretrained).is_file():
             weights = Path(pretrained) if pretrained else None

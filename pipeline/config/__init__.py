@@ -12,7 +12,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from pipeline.collect.settings import HttpConfig, PdfUrlListConfig, PubMedConfig, RedditConfig, YouTubeConfig
+from pipeline.config.sources import HttpConfig, PdfUrlListConfig, PubMedConfig, RedditConfig, YouTubeConfig
 from pipeline.errors import ConfigError
 from pipeline.hashing import fingerprint
 
@@ -48,7 +48,7 @@ class SourcesConfig(_Model):
     pdfs: list[Path] = Field(default_factory=list)
     forums: list[Path] = Field(default_factory=list)
     datasets: list[DatasetSourceConfig] = Field(default_factory=list)
-    # network sources (pipeline/collect/settings.py); all off by default, so profiles stay offline
+    # network sources (pipeline/config/sources.py); all off by default, so profiles stay offline
     youtube: YouTubeConfig = Field(default_factory=YouTubeConfig)
     pubmed: PubMedConfig = Field(default_factory=PubMedConfig)
     reddit: RedditConfig = Field(default_factory=RedditConfig)
@@ -143,7 +143,7 @@ class PreprocessConfig(_Model):
 
 
 class TranscriptCleanConfig(_Model):
-    """Transcript cleaning (pipeline.clean.transcript): ontology-term correction of misheard words (every
+    """Transcript cleaning (pipeline.vocab.transcript): ontology-term correction of misheard words (every
     change logged in clean_transcript_corrections) and timed sentences."""
 
     correct_terms: bool = True
@@ -153,7 +153,7 @@ class TranscriptCleanConfig(_Model):
 
 
 class ImageTypeConfig(_Model):
-    """The image-type classifier (pipeline.clean.image_type). Derm1M keeps pictures of skin, so the default
+    """The image-type classifier (pipeline.vision.image_type). Derm1M keeps pictures of skin, so the default
     keeps clinical photographs, dermoscopy and histopathology and drops charts, diagrams, text slides and
     other photos. heuristic needs no weights; densenet needs a `derm1m train-image-classifier` checkpoint
     in model_path; clip takes any open_clip model name with a pretrained tag or weights file in model_path."""
@@ -168,7 +168,7 @@ class ImageTypeConfig(_Model):
 
 
 class CaptionRelevanceConfig(_Model):
-    """Dermatology relevance of figure captions (pipeline.clean.caption_relevance): the score is stored on
+    """Dermatology relevance of figure captions (pipeline.vocab.caption_relevance): the score is stored on
     every scored text; captions of the listed kinds scoring below min_score are rejected."""
 
     enabled: bool = True
@@ -189,7 +189,7 @@ class PiiConfig(_Model):
 
 class CleanConfig(_Model):
     """Thresholds for the image filters. min_side_px follows common CLIP-corpus practice (images below
-    ~64 px carry little for 224 px training). Near-duplicates (pipeline.clean.dedup): the whole view of one image
+    ~64 px carry little for 224 px training). Near-duplicates (pipeline.vision.dedup): the whole view of one image
     and some view (whole or grid crop) of the other within phash_max_distance pHash bits and dedup_max_distance
     pHash+dHash bits; 8/16 gave precision 1.0, recall 0.97 on real dermoscopy copies (bench/dedup.py)."""
 

@@ -29,8 +29,8 @@ import numpy as np
 from PIL import Image
 
 from pipeline import storage
-from pipeline.clean import dedup_kernel
 from pipeline.storage import Location
+from pipeline.vision import dedup_kernel
 
 CROP_SIDE = 0.92  # 85% of the area: 80-90%-area crops are within ~2% of some grid crop
 GRID = (0.0, 0.5, 1.0)

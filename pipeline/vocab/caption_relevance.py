@@ -4,7 +4,7 @@ PMC and PDF figures come from whole journals: "skin" appears in surgical steps (
 "skin closure"), in plastic surgery ("skin graft donor site"), in animal and insect work ("mouse skin",
 "wing skin") and in imaging ("distance from the skin to the apex"), while real dermatology captions name
 conditions, morphology and skin histology. The scorer reuses the ontology vocabulary of the YouTube filter
-(pipeline.collect.relevance.ontology_vocabulary) and adds caption-specific words:
+(pipeline.vocab.relevance.ontology_vocabulary) and adds caption-specific words:
 
     score = 2 x distinct strong terms + 0.5 x distinct weak words
             - 2 x distinct look-alike negatives - 2 x distinct words naming another organ or modality
@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
-from pipeline.collect.relevance import DERM_WORDS, WEAK, _alternation, ontology_vocabulary
+from pipeline.vocab.relevance import DERM_WORDS, WEAK, _alternation, ontology_vocabulary
 
 # Ontology concepts too generic in whole-journal captions ("tumor", "cyst", "plaque" in arteries and teeth).
 GENERIC = frozenset({"patch", "tumor", "edema", "abscess", "cyst", "streaks", "induration", "nodule", "vesicle",

@@ -10,7 +10,7 @@ in journals, above in some handouts).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 Box = tuple[float, float, float, float]
 
@@ -20,6 +20,31 @@ LABEL_RE = re.compile(
     r"^\s*(?P<kind>(?i:fig(?:ure)?s?\.?|plate|scheme))\s*"
     r"(?P<num>S?\d+[A-Za-z]?(?![a-z])|[IVX]+\b)\s*[.:|]?\s*")
 _KIND = {"plate": "Plate", "scheme": "Scheme"}
+
+
+@dataclass
+class PdfFigure:
+    """One placed raster image. `index` is its position in page.get_image_info() (0-based), so it stays
+    stable when size thresholds change; `caption` has the label stripped (the label is in `label`)."""
+
+    page: int  # 1-based
+    index: int
+    bbox: Box
+    image_bytes: bytes
+    ext: str  # "png" or "jpeg"
+    width: int
+    height: int
+    caption: str | None
+    label: str | None  # "Figure 3"
+    source: str = "image"  # "image": a placed raster; "vector": a rendered cluster of drawings
+
+
+@dataclass
+class PdfDocument:
+    title: str | None
+    page_count: int
+    figures: list[PdfFigure] = field(default_factory=list)
+
 
 
 @dataclass

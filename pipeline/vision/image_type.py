@@ -6,9 +6,9 @@ of other things (equipment, people, animals), which pair with dermatology captio
 wrong picture. Every backend answers the same question for a batch of images: one of IMAGE_TYPES, a
 confidence, and a skin_score in [0, 1] (how much of the picture is skin), so the clean stage stores the
 same columns whichever backend ran. The default, HeuristicClassifier, needs no weights: it scores
-hand-crafted features (pipeline/clean/image_features.py) and decides with thresholds tuned on the sample
+hand-crafted features (pipeline/vision/image_features.py) and decides with thresholds tuned on the sample
 corpus and measured on real dermoscopy and real PDF figures by `python -m bench.image_type`.
-The DenseNet121 and CLIP zero-shot backends live in pipeline/clean/image_type_backends.py.
+The DenseNet121 and CLIP zero-shot backends live in pipeline/vision/image_type_backends.py.
 """
 
 from __future__ import annotations
@@ -16,14 +16,11 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from PIL import Image
 
-from pipeline.clean.image_features import ImageFeatures, extract_features
-
-if TYPE_CHECKING:
-    from pipeline.config import ImageTypeConfig
+from pipeline.vision.image_features import ImageFeatures, extract_features
 
 IMAGE_TYPES = ("clinical_photo", "dermoscopy", "histopathology", "chart_or_diagram", "slide_with_text", "other")
 SKIN_TYPES = frozenset({"clinical_photo", "dermoscopy", "histopathology"})
@@ -135,17 +132,3 @@ def classify_folder(folder: Path, classifier: ImageTypeClassifier, batch_size: i
         results = iter(classifier.classify(ok))
         for p, im in zip(chunk, images, strict=True):
             yield p, (next(results) if im is not None else None)
-
-
-def make_classifier(cfg: ImageTypeConfig) -> ImageTypeClassifier:
-    """The backend the profile names; the heavy ones import torch only when chosen."""
-    if cfg.backend == "heuristic":
-        return HeuristicClassifier(skin_min=cfg.skin_score_min)
-    from pipeline.clean import image_type_backends as backends
-
-    if cfg.backend == "densenet":
-        if cfg.model_path is None:
-            raise ValueError("clean.image_type.backend densenet needs model_path "
-                             "(a train-image-classifier checkpoint)")
-        return backends.DenseNetClassifier.load(cfg.model_path)
-    return backends.ClipZeroShotClassifier(cfg.clip_model, cfg.model_path, prompts=cfg.prompts or None)

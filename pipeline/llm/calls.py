@@ -19,9 +19,9 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from pipeline.augment.prompts import load_prompt
 from pipeline.config import LlmConfig
 from pipeline.hashing import stable_json
+from pipeline.llm.prompts import load_prompt
 
 Answer = TypeVar("Answer", bound=BaseModel)
 

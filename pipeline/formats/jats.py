@@ -17,7 +17,7 @@ from pathlib import Path
 from lxml import etree
 
 from pipeline.errors import ItemError
-from pipeline.preprocess.jats_slice import slice_article
+from pipeline.formats.jats_slice import slice_article
 
 XLINK_HREF = "{http://www.w3.org/1999/xlink}href"
 ALI_LICENSE_REF = "{http://www.niso.org/schemas/ali/1.0/}license_ref"

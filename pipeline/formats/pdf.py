@@ -10,7 +10,6 @@ in RGB/grey so the shared image normaliser (PIL) can decode them.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +17,11 @@ import pymupdf
 
 from pipeline.config import PdfConfig
 from pipeline.errors import ItemError
-from pipeline.preprocess.pdf_captions import (
+from pipeline.formats.pdf_captions import (
     _BOLD_NAME,
     Box,
+    PdfDocument,
+    PdfFigure,
     _Block,
     _caption_style,
     _caption_text,
@@ -36,30 +37,6 @@ _PASS_THROUGH = {"png", "jpeg", "jpg"}
 _TEXT_FLAGS = pymupdf.TEXT_PRESERVE_WHITESPACE | pymupdf.TEXT_MEDIABOX_CLIP
 _JUNK_TITLE = re.compile(r"^(untitled|microsoft word\b)|\.(docx?|pdf|tex|dvi|indd|qxd)$", re.I)
 _Placed = list[tuple[int, dict[str, Any], pymupdf.Rect]]  # (index in get_image_info, info, placed rect)
-
-
-@dataclass
-class PdfFigure:
-    """One placed raster image. `index` is its position in page.get_image_info() (0-based), so it stays
-    stable when size thresholds change; `caption` has the label stripped (the label is in `label`)."""
-
-    page: int  # 1-based
-    index: int
-    bbox: Box
-    image_bytes: bytes
-    ext: str  # "png" or "jpeg"
-    width: int
-    height: int
-    caption: str | None
-    label: str | None  # "Figure 3"
-    source: str = "image"  # "image": a placed raster; "vector": a rendered cluster of drawings
-
-
-@dataclass
-class PdfDocument:
-    title: str | None
-    page_count: int
-    figures: list[PdfFigure] = field(default_factory=list)
 
 
 def _text_blocks(page: pymupdf.Page) -> tuple[list[_Block], list[tuple[float, str, int]]]:
@@ -157,7 +134,7 @@ def extract_pdf_figures(path: Path, cfg: PdfConfig) -> PdfDocument:
     down to half that in points when a caption names them: wide strips) with the caption paired to them, then (cfg.vector_figures) drawn figures rendered from their region
     when a "Figure N" caption is left for them. Label blocks not in the document's bold caption font, when
     it has one, are body text."""
-    from pipeline.preprocess.pdf_vector import vector_figures
+    from pipeline.formats.pdf_vector import vector_figures
 
     doc = _open(path)
     try:
