@@ -94,7 +94,7 @@ def cmd_label(args: argparse.Namespace) -> int:
     from pipeline.config import load_config
 
     cfg = load_config(args.config) if Path(args.config).exists() else None
-    counts = label_csv(args.src, args.dst, args.method, cfg.augment if cfg else None)
+    counts = label_csv(args.src, args.dst, args.method, cfg)
     print(f"labelled {counts['labelled']}/{counts['rows']} row(s) ({counts['with_diagnosis']} with a diagnosis, "
           f"{counts['errors']} error(s)) -> {args.dst}")
     return 0

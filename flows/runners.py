@@ -1,4 +1,5 @@
-"""Task runners from the profile's `runner:` section, and the resource tags that concurrency limits key on.
+"""Task runners from the profile's `runner:` section, and the default limits of the resource tags that
+each stage's `resources(unit)` names.
 
 Threads (default) run work units inside the flow process. Dask runs them on a LocalCluster started once
 per build (not once per stage) or on a scheduler given by address. Either way the stage subflow alone
@@ -18,12 +19,10 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import urlparse
 
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from pipeline.config import RunConfig, RunnerConfig
-from pipeline.stage import WorkUnit
+from pipeline.config import RunnerConfig
 
 # Tags that `derm1m deploy` gives a Prefect concurrency limit by default (tag -> task runs at once).
 # GPU work: one model per device; LLM calls: the server's parallel slots; per-host downloads: politeness.
@@ -54,29 +53,3 @@ def task_runner(runner: RunnerConfig, address: str | None = None) -> Any:
         return DaskTaskRunner(address=address)
     return DaskTaskRunner(cluster_kwargs={"n_workers": runner.n_workers, "processes": runner.processes,
                                           "threads_per_worker": runner.threads_per_worker})
-
-
-def _host(url: str) -> str:
-    return urlparse(url).netloc.lower()
-
-
-def unit_tags(stage_name: str, cfg: RunConfig, unit: WorkUnit) -> tuple[str, ...]:
-    """The shared resources one unit uses: `gpu` (ASR, training), `llm`, `download` and `host:<name>`.
-
-    Prefect's tag concurrency limits (`prefect concurrency-limit create gpu 1`) then cap them across
-    every worker process and every flow run on the server, which in-process rate limits cannot do.
-    """
-    p = unit.payload
-    if stage_name == "collect":
-        src = cfg.collect.sources
-        hosts = {"youtube": "www.youtube.com", "pubmed": _host(src.pubmed.eutils_base),
-                 "reddit": "oauth.reddit.com", "forum_dumps": ""}
-        host = _host(p["url"]) if p.get("url") else hosts.get(str(p.get("source")))
-        return ("download", f"host:{host}") if host else ()
-    if stage_name == "preprocess" and p.get("kind") == "video" and cfg.preprocess.asr.backend != "none":
-        return ("gpu",)
-    if stage_name == "augment" and cfg.augment.method == "llm" and "cached" not in p:
-        return ("llm",)
-    if stage_name == "train":
-        return ("gpu",)
-    return ()

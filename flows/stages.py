@@ -11,7 +11,6 @@ from prefect import flow, task
 from prefect.cache_policies import NONE
 
 from flows.observe import StageProgress, publish_stage_artifact
-from flows.runners import unit_tags
 from pipeline.augment.stage import AugmentStage
 from pipeline.clean.stage import CleanStage
 from pipeline.collect.stage import CollectStage
@@ -76,7 +75,7 @@ def _chunks(stage: Stage, units: Sequence[WorkUnit], workers: int) -> list[tuple
     each group split round-robin into at most `workers` chunks."""
     groups: dict[tuple[str, ...], list[WorkUnit]] = {}
     for u in units:
-        groups.setdefault(unit_tags(stage.name, stage.cfg, u), []).append(u)
+        groups.setdefault(stage.resources(u), []).append(u)
     out: list[tuple[tuple[str, ...], list[WorkUnit]]] = []
     for tags, group in groups.items():
         n = max(1, min(workers, len(group)))
@@ -88,8 +87,7 @@ def prefect_mapper(workers: int, remote: bool = False) -> Callable[..., Iterator
     """Split a batch into chunks and run them as tasks; yield results in unit order. `remote`: the task
     runner ships work to other processes, so the stage travels as a StageSpec."""
 
-    def mapper(fn: Callable[[WorkUnit], UnitResult], units: Sequence[WorkUnit]) -> Iterator[UnitResult]:
-        stage: Stage = fn.__self__  # type: ignore[attr-defined]
+    def mapper(stage: Stage, units: Sequence[WorkUnit]) -> Iterator[UnitResult]:
         target: Stage | StageSpec = StageSpec(stage.name, stage.cfg.model_dump_json()) if remote else stage
         order = {u.key: i for i, u in enumerate(units)}
         futures = [process_units.with_options(tags=set(tags)).submit(target, chunk)

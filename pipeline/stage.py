@@ -23,9 +23,25 @@ import duckdb
 import pipeline
 from pipeline.config import RunConfig
 from pipeline.errors import ItemError
+from pipeline.hashing import fingerprint
 from pipeline.warehouse import insert_rows, now
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class UnitKind:
+    """What one kind of work unit reads, so its fingerprint changes when, and only when, its output could.
+
+    `config`: dotted RunConfig paths ("preprocess.video", "llm"), hashed without their NOT_OUTPUT fields;
+    `steps`: "<step>@<version>" of the code it runs (bump a version when that step's output changes);
+    `tools`: optional tools found at run time that change output ("tesseract"). A stage builds its kinds
+    from its config, so a kind reads the LLM only while the option that calls it is on.
+    """
+
+    config: tuple[str, ...] = ()
+    steps: tuple[str, ...] = ()
+    tools: tuple[str, ...] = ()
 
 
 @dataclass
@@ -48,6 +64,8 @@ class UnitResult:
     fingerprint: str
     rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     rejects: list[Reject] = field(default_factory=list)
+    # committed with what it got, but not done: the next run redoes it (a transient network failure)
+    incomplete: bool = False
 
     def add(self, table: str, row: dict[str, Any]) -> None:
         self.rows.setdefault(table, []).append(row)
@@ -67,11 +85,12 @@ class StageReport:
     status: str = "running"
 
 
-Mapper = Callable[[Callable[[WorkUnit], UnitResult], Sequence[WorkUnit]], Iterable[UnitResult]]
+# (stage, units) -> their results in any order: in this thread, on a thread pool, or on Dask workers
+Mapper = Callable[["Stage", Sequence[WorkUnit]], Iterable[UnitResult]]
 
 
-def serial_map(fn: Callable[[WorkUnit], UnitResult], units: Sequence[WorkUnit]) -> Iterator[UnitResult]:
-    return (fn(u) for u in units)
+def serial_map(stage: Stage, units: Sequence[WorkUnit]) -> Iterator[UnitResult]:
+    return (stage.safe_process(u) for u in units)
 
 
 class Stage(ABC):
@@ -85,9 +104,28 @@ class Stage(ABC):
     def __init__(self, cfg: RunConfig) -> None:
         self.cfg = cfg
 
+    def unit_kinds(self) -> dict[str, UnitKind]:
+        """Each kind of unit this stage runs and what it reads; by default one kind reading the stage's
+        own config section."""
+        return {self.name: UnitKind(config=(self.name,))}
+
+    def kind_hash(self, kind: str) -> str:
+        """Fingerprint of everything a unit of `kind` reads besides its input: units fold it in."""
+        k = self.unit_kinds()[kind]
+        return fingerprint(self.name, kind, self.cfg.settings(*k.config), sorted(k.steps), sorted(k.tools))
+
+    def kind_hashes(self) -> dict[str, str]:
+        return {kind: self.kind_hash(kind) for kind in self.unit_kinds()}
+
     @property
     def config_hash(self) -> str:
-        return self.cfg.stage_hash(self.name)
+        """The whole stage's settings (stage_runs.config_hash): every kind's hash together."""
+        return fingerprint(self.name, self.kind_hashes())
+
+    def resources(self, unit: WorkUnit) -> tuple[str, ...]:
+        """Shared resources one unit uses (`gpu`, `llm`, `download`, `host:<name>`): the tags Prefect's
+        concurrency limits key on. Only the stage knows what its units do."""
+        return ()
 
     @abstractmethod
     def candidates(self, con: duckdb.DuckDBPyConnection) -> Iterable[WorkUnit]:
@@ -96,6 +134,11 @@ class Stage(ABC):
     @abstractmethod
     def process(self, unit: WorkUnit) -> UnitResult:
         """Do the work for one unit. Must not touch the warehouse (it may run in a worker)."""
+
+    def prepare(self, pending: list[WorkUnit]) -> None:
+        """Optional whole-run step before any unit is processed, on the pending units only (the Batch API
+        answers them all at once); `candidates()` itself has no side effects."""
+        return None
 
     def finalize(self, con: duckdb.DuckDBPyConnection, report: StageReport) -> None:
         """Optional step that needs all units at once (dedup, training); runs in the writer."""
@@ -131,6 +174,9 @@ def code_version() -> str:
 
 def new_run_id() -> str:
     return now().strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+
+
+INCOMPLETE_SUFFIX = ":incomplete"  # on a work_log fingerprint: never equal to a unit's, so it is redone
 
 
 def pending_units(con: duckdb.DuckDBPyConnection, stage: Stage, units: Iterable[WorkUnit]) -> tuple[list[WorkUnit], int]:
@@ -181,7 +227,8 @@ def commit_units(
              "detail": r.detail, "run_id": run_id, "created_at": ts} for res in results for r in res.rejects
         ])
         insert_rows(con, "work_log", [{
-            "stage": stage.name, "unit_key": res.key, "fingerprint": res.fingerprint,
+            "stage": stage.name, "unit_key": res.key,
+            "fingerprint": res.fingerprint + INCOMPLETE_SUFFIX if res.incomplete else res.fingerprint,
             "n_out": len(res.rows.get(stage.main_table, [])), "n_rejected": len(res.rejects),
             "run_id": run_id, "done_at": ts,
         } for res in results])
@@ -230,8 +277,9 @@ def run_stage(
         report.items_in = len(pending)
         if on_progress:
             on_progress(0, len(pending))
+        stage.prepare(pending)
         for start in range(0, len(pending), max(1, batch_size)):
-            results = list(mapper(stage.safe_process, pending[start:start + batch_size]))
+            results = list(mapper(stage, pending[start:start + batch_size]))
             n_out, n_rej = _commit_batch(con, stage, results, run_id)
             report.items_out += n_out
             report.items_rejected += n_rej

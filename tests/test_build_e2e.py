@@ -121,3 +121,22 @@ def test_added_file_processes_only_that_file(build):
     assert reports["clean"]["items_in"] == 2  # the new image and its text
     assert reports["pair"]["items_in"] == 1
     assert reports["augment"]["items_in"] == 1
+
+
+def test_a_pdf_option_and_asr_threads_redo_only_the_pdfs(build):
+    """One unit kind's setting changed (plus a speed-only ASR setting): the rerun redoes that kind only."""
+    cfg = build["cfg"].model_copy(deep=True)
+    cfg.preprocess.pdf.caption_max_gap_pt += 10.0
+    cfg.preprocess.asr.cpu_threads, cfg.preprocess.asr.num_workers = 2, 1
+    con = connect(cfg.warehouse)
+    n_pdfs = con.execute("SELECT count(*) FROM collect_items WHERE kind = 'pdf'").fetchone()[0]
+    con.close()
+    reports = {r["stage"]: r for r in build["build"](cfg, run_id="run4")}
+    con = connect(cfg.warehouse)
+    redone = dict(con.execute(
+        "SELECT c.kind, count(*) FROM work_log w JOIN collect_items c ON c.item_id = w.unit_key "
+        "WHERE w.stage = 'preprocess' AND w.run_id = 'run4' GROUP BY c.kind").fetchall())
+    runs = dict(con.execute("SELECT stage, items_in FROM stage_runs WHERE run_id = 'run4'").fetchall())
+    con.close()
+    assert n_pdfs > 0 and redone == {"pdf": n_pdfs}
+    assert runs["collect"] == 0 and runs["preprocess"] == n_pdfs == reports["preprocess"]["items_in"]

@@ -36,11 +36,11 @@ def test_decide_and_phash(tmp_path):
     d = [bin(int(sa.phash, 16) ^ int(other.phash, 16)).count("1") for other in (sb, sc)]
     assert d[0] <= 6 < d[1]
     cfg = CleanConfig(min_side_px=64, skin_score_min=0.2)
-    assert decide(sa, cfg) is None
-    assert decide(sc, cfg) == "low_skin_score"
+    assert decide(sa, cfg, ()) is None
+    assert decide(sc, cfg, ()) == "low_skin_score"
     tiny = tmp_path / "t.jpg"
     _skin_photo((40, 30)).save(tiny)
-    assert decide(score_image(tiny), cfg) == "too_small"
+    assert decide(score_image(tiny), cfg, ()) == "too_small"
 
 
 def test_text_normalisation():

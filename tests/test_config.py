@@ -43,8 +43,8 @@ def test_classifier_model_path_resolves_but_a_pretrained_tag_stays(tmp_path):
     (tmp_path / "models" / "clip.pt").write_bytes(b"x")
     prof = tmp_path / "p.yaml"
     prof.write_text("root: .\nclean: {image_type: {backend: densenet, model_path: models/dn.pt}}\n")
-    assert load_config(prof).clean.image_type.model_path == tmp_path / "models" / "dn.pt"
+    assert load_config(prof).image_type.model_path == tmp_path / "models" / "dn.pt"
     prof.write_text("root: .\nclean: {image_type: {backend: clip, model_path: models/clip.pt}}\n")
-    assert load_config(prof).clean.image_type.model_path == tmp_path / "models" / "clip.pt"
+    assert load_config(prof).image_type.model_path == tmp_path / "models" / "clip.pt"
     prof.write_text("root: .\nclean: {image_type: {backend: clip, model_path: laion2b_s34b_b79k}}\n")
-    assert str(load_config(prof).clean.image_type.model_path) == "laion2b_s34b_b79k"
+    assert str(load_config(prof).image_type.model_path) == "laion2b_s34b_b79k"

@@ -97,14 +97,13 @@ def test_decide_rejects_unkept_type(tmp_path):
     chart, photo = tmp_path / "chart.png", tmp_path / "photo.jpg"
     bar_chart(np.random.default_rng(0)).save(chart)
     _skin_photo().save(photo, quality=92)
-    cfg = CleanConfig()
-    clf = make_classifier(cfg.image_type)
+    cfg, types = CleanConfig(), ImageTypeConfig()
+    clf = make_classifier(types)
     sc, sp = score_image(chart, clf), score_image(photo, clf)
     assert sc.image_type == "chart_or_diagram" and sc.type_backend == "heuristic"
-    assert decide(sc, cfg) == "image_type_chart_or_diagram"
-    assert decide(sp, cfg) is None
-    keep_all = CleanConfig(image_type=ImageTypeConfig(keep=list(IMAGE_TYPES)))
-    assert decide(sc, keep_all) is None
+    assert decide(sc, cfg, types.keep) == "image_type_chart_or_diagram"
+    assert decide(sp, cfg, types.keep) is None
+    assert decide(sc, cfg, list(IMAGE_TYPES)) is None
     assert score_image(chart).image_type is None  # no classifier: the baseline score alone
 
 

@@ -281,7 +281,7 @@ def test_augment_stage_llm_method_logs_calls_and_rejects(stub, onto, con):
                  "age": None, "gender": None, "skin_tone": None})
     cfg = RunConfig()
     cfg.augment.method = "llm"
-    cfg.augment.llm = LlmConfig(base_url=stub.url, model="test-model", api_key_env="DERM_TEST_UNSET_KEY",
+    cfg.llm = LlmConfig(base_url=stub.url, model="test-model", api_key_env="DERM_TEST_UNSET_KEY",
                                 timeout_s=5.0, max_retries=0)
     report = run_stage(con, AugmentStage(cfg, onto), "r1", batch_size=1)
     assert (report.items_out, report.items_rejected) == (1, 1)

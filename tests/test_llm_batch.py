@@ -200,7 +200,7 @@ def test_augment_stage_in_batch_mode(server: BatchServer, onto, con) -> None:
     server.answers = {"p1": completion(json.dumps(GOOD)), "p3": 500}
     cfg = RunConfig()
     cfg.augment.method = "llm"
-    cfg.augment.llm = LlmConfig(base_url=server.url, model="batch-model", api_key_env="DERM_TEST_UNSET_KEY",
+    cfg.llm = LlmConfig(base_url=server.url, model="batch-model", api_key_env="DERM_TEST_UNSET_KEY",
                                 timeout_s=5.0, max_retries=0, batch=True, batch_poll_s=0.01)
     report = run_stage(con, AugmentStage(cfg, onto), "r1")
     assert (report.items_out, report.items_rejected) == (2, 1)  # identical p2 shares p1's answer
@@ -215,12 +215,12 @@ def test_label_csv_batch_mode(server: BatchServer, onto, tmp_path) -> None:
     import csv
 
     from pipeline.augment.label_csv import label_csv
-    from pipeline.config import AugmentConfig
+    from pipeline.config import RunConfig
 
     src, dst = tmp_path / "in.csv", tmp_path / "out.csv"
     src.write_text("caption\nfirst\nsecond\n")
     server.answers = {"0": completion(json.dumps(GOOD)), "1": 500}
-    cfg = AugmentConfig(llm=LlmConfig(base_url=server.url, model="m", api_key_env="DERM_TEST_UNSET_KEY",
+    cfg = RunConfig(llm=LlmConfig(base_url=server.url, model="m", api_key_env="DERM_TEST_UNSET_KEY",
                                       timeout_s=5.0, max_retries=0, batch=True, batch_poll_s=0.01))
     assert label_csv(src, dst, "llm", cfg, onto) == {"rows": 2, "labelled": 1, "with_diagnosis": 1, "errors": 1}
     with dst.open(newline="") as fh:

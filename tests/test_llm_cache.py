@@ -18,7 +18,7 @@ stub, onto = test_llm.stub, test_llm.onto  # the stub server and ontology fixtur
 
 from pipeline.augment import llm as llm_module  # noqa: E402
 from pipeline.augment.llm import RateLimiter  # noqa: E402
-from pipeline.config import AugmentConfig, LlmConfig  # noqa: E402
+from pipeline.config import AugmentConfig, LlmConfig, RunConfig  # noqa: E402
 from pipeline.warehouse import insert_rows  # noqa: E402
 
 
@@ -103,7 +103,7 @@ def test_label_csv_llm_path_keeps_order_and_reports_errors(stub: Stub, tmp_path:
         stub.answer(answers[key])
     src, dst = tmp_path / "in.csv", tmp_path / "out.csv"
     src.write_text("caption\n" + "\n".join(f"text number {i}" for i in range(7)) + "\n")
-    cfg = AugmentConfig(method="llm", llm=LlmConfig(base_url=stub.url, model="m", api_key_env="DERM_TEST_UNSET_KEY",
+    cfg = RunConfig(augment=AugmentConfig(method="llm"), llm=LlmConfig(base_url=stub.url, model="m", api_key_env="DERM_TEST_UNSET_KEY",
                                                     timeout_s=5.0, max_retries=0, concurrency=3))
     counts = label_csv(src, dst, "llm", cfg, onto)
     assert counts["rows"] == 7 and counts["labelled"] == 7 and len(stub.requests) == 7
@@ -134,12 +134,14 @@ def test_stage_rerun_with_new_config_reads_the_cache(stub: Stub, onto, con) -> N
     stub.default = (200, completion(json.dumps(GOOD)), {})
     cfg = RunConfig()
     cfg.augment.method = "llm"
-    cfg.augment.llm = LlmConfig(base_url=stub.url, model="test-model", api_key_env="DERM_TEST_UNSET_KEY",
+    cfg.llm = LlmConfig(base_url=stub.url, model="test-model", api_key_env="DERM_TEST_UNSET_KEY",
                                 timeout_s=5.0, max_retries=0)
     first = run_stage(con, AugmentStage(cfg, onto), "r1", batch_size=2)
     assert first.items_out == 2 and len(stub.requests) == 1  # identical text: one call
     assert con.execute("SELECT count(*) FROM augment_llm_cache").fetchone()[0] == 1
-    cfg.augment.llm.price_per_1k_input = 1.0  # config changed: every pair is redone...
+    cfg.llm.price_per_1k_input = 1.0  # a price changes no answer: nothing is redone
+    assert run_stage(con, AugmentStage(cfg, onto), "r1b").items_skipped == 2
+    cfg.augment.refined_max_words = 30  # an output setting changed: every pair is redone...
     again = run_stage(con, AugmentStage(cfg, onto), "r2")
     assert again.items_in == 2 and again.items_out == 2
     assert len(stub.requests) == 1  # ...from the cache, at no cost

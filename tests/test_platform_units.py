@@ -61,20 +61,29 @@ def test_clean_and_export_read_images_from_an_fsspec_media_store(tmp_path):
         assert img.data in [tar.extractfile(m).read() for m in tar.getmembers() if m.name.endswith(".jpg")]
 
 
-def test_unit_tags_name_shared_resources():
-    from flows.runners import unit_tags
+def test_stages_name_the_shared_resources_their_units_use():
+    from pipeline.augment.stage import AugmentStage
+    from pipeline.clean.stage import CleanStage
+    from pipeline.collect.stage import CollectStage
+    from pipeline.pair.stage import PairStage
+    from pipeline.preprocess.stage import PreprocessStage
 
     cfg = RunConfig()
-    assert unit_tags("collect", cfg, WorkUnit("k", "f", {"source": "pubmed"})) == (
-        "download", "host:eutils.ncbi.nlm.nih.gov")
-    assert unit_tags("collect", cfg, WorkUnit("k", "f", {"source": "pdf_urls", "url": "https://Ex.org/a.pdf"})) == (
+    collect = CollectStage(cfg, sources=[])
+    assert collect.resources(WorkUnit("k", "f", {"source": "pubmed"})) == ("download", "host:eutils.ncbi.nlm.nih.gov")
+    assert collect.resources(WorkUnit("k", "f", {"source": "pdf_urls", "url": "https://Ex.org/a.pdf"})) == (
         "download", "host:ex.org")
-    assert unit_tags("collect", cfg, WorkUnit("k", "f", {"source": "local_pdfs", "path": "/x"})) == ()
-    assert unit_tags("preprocess", cfg, WorkUnit("k", "f", {"kind": "video"})) == ("gpu",)
-    assert unit_tags("preprocess", cfg, WorkUnit("k", "f", {"kind": "article"})) == ()
-    cfg.augment.method = "llm"
-    assert unit_tags("augment", cfg, WorkUnit("k", "f", {"text": "t"})) == ("llm",)
-    assert unit_tags("augment", cfg, WorkUnit("k", "f", {"text": "t", "cached": "{}"})) == ()
+    assert collect.resources(WorkUnit("k", "f", {"source": "local_pdfs", "path": "/x"})) == ()
+    assert PreprocessStage(cfg).resources(WorkUnit("k", "f", {"kind": "video"})) == ("gpu",)
+    assert PreprocessStage(cfg).resources(WorkUnit("k", "f", {"kind": "article"})) == ()
+    assert CleanStage(cfg).resources(WorkUnit("k", "f", {"kind": "transcript"})) == ()
+    assert PairStage(cfg).resources(WorkUnit("k", "f", {"kind": "keyframe"})) == ()
+    cfg.augment.method, cfg.clean.transcript.llm_correct, cfg.pair.caption_method = "llm", True, "llm"
+    augment = AugmentStage(cfg, llm_client=object())
+    assert augment.resources(WorkUnit("k", "f", {"text": "t"})) == ("llm",)
+    assert augment.resources(WorkUnit("k", "f", {"text": "t", "cached": "{}"})) == ()
+    assert CleanStage(cfg).resources(WorkUnit("k", "f", {"kind": "transcript"})) == ("llm",)
+    assert PairStage(cfg).resources(WorkUnit("k", "f", {"kind": "keyframe"})) == ("llm",)
 
 
 def test_stage_spec_pickles_and_rebuilds_once_per_process(tmp_path):

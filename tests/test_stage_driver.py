@@ -65,12 +65,12 @@ def test_kill_mid_stage_loses_and_duplicates_nothing(con):
 
     done = []
 
-    def dying_mapper(fn, units):
+    def dying_mapper(stage, units):
         for u in units:
             if len(done) == 4:  # dies inside the second batch of three
                 raise KeyboardInterrupt
             done.append(u.key)
-            yield fn(u)
+            yield stage.safe_process(u)
 
     with pytest.raises(KeyboardInterrupt):
         run_stage(con, stage, "killed", mapper=dying_mapper, batch_size=3)

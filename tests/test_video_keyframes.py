@@ -159,7 +159,7 @@ def _slide(photo: np.ndarray | None) -> np.ndarray:
 
 
 def test_lesion_photo_is_cut_out_of_a_slide() -> None:
-    """The default filter (clean.image_type's heuristic + the gutter detector) drops a text-only slide,
+    """The default filter (image_type's heuristic + the gutter detector) drops a text-only slide,
     keeps the lesion photo placed on a slide as a crop, and keeps a full-frame photo whole."""
     from PIL import Image
 

@@ -15,7 +15,7 @@ from itertools import islice
 from pathlib import Path
 
 from ontology import Ontology, default_ontology
-from pipeline.config import AugmentConfig
+from pipeline.config import RunConfig
 from pipeline.errors import ConfigError
 from pipeline.vocab.lexical import Labels, LexicalMatcher
 
@@ -24,7 +24,7 @@ LABEL_COLUMNS = ("disease_label", "hierarchical_disease_label", "skin_concept", 
 LabelFn = Callable[[str], tuple[Labels, str]]  # labels and an error ("" when labelled)
 
 
-def labeller_for(method: str, cfg: AugmentConfig, ontology: Ontology) -> tuple[LabelFn, str]:
+def labeller_for(method: str, cfg: RunConfig, ontology: Ontology) -> tuple[LabelFn, str]:
     """A label function and the method name written to `label_method` ("lexical" or "llm:<model>")."""
     if method == "lexical":
         matcher = LexicalMatcher(ontology)
@@ -33,7 +33,7 @@ def labeller_for(method: str, cfg: AugmentConfig, ontology: Ontology) -> tuple[L
         raise ConfigError(f"--method must be lexical or llm, not {method!r}")
     from pipeline.augment.llm import LlmLabeller
 
-    llm = LlmLabeller(cfg.llm, ontology, cfg.llm_prompt)
+    llm = LlmLabeller(cfg.llm, ontology, cfg.augment.llm_prompt)
 
     def label(text: str) -> tuple[Labels, str]:
         outcome = llm.label(text)
@@ -44,10 +44,10 @@ def labeller_for(method: str, cfg: AugmentConfig, ontology: Ontology) -> tuple[L
     return label, f"llm:{cfg.llm.model}"
 
 
-def label_csv(src: str | Path, dst: str | Path, method: str = "lexical", cfg: AugmentConfig | None = None,
+def label_csv(src: str | Path, dst: str | Path, method: str = "lexical", cfg: RunConfig | None = None,
               ontology: Ontology | None = None) -> dict[str, int]:
     """Label every row of `src` into `dst`; returns counts (rows, labelled, with_diagnosis, errors)."""
-    cfg = cfg or AugmentConfig()
+    cfg = cfg or RunConfig()
     label, method_name = labeller_for(method, cfg, ontology or default_ontology())
     counts = {"rows": 0, "labelled": 0, "with_diagnosis": 0, "errors": 0}
     with Path(src).open(newline="", encoding="utf-8-sig") as fin:
@@ -71,14 +71,14 @@ def label_csv(src: str | Path, dst: str | Path, method: str = "lexical", cfg: Au
     return counts
 
 
-def _batched(reader: csv.DictReader[str], cfg: AugmentConfig,
+def _batched(reader: csv.DictReader[str], cfg: RunConfig,
              ontology: Ontology) -> Iterator[tuple[dict[str, str], tuple[Labels, str]]]:
-    """Batch API mode (`augment.llm.batch`): every row in one batch, then written in input order."""
+    """Batch API mode (`llm.batch`): every row in one batch, then written in input order."""
     from pipeline.augment.batch import label_batch
     from pipeline.augment.llm import LlmLabeller
 
     rows = list(reader)
-    outcomes = label_batch(LlmLabeller(cfg.llm, ontology, cfg.llm_prompt),
+    outcomes = label_batch(LlmLabeller(cfg.llm, ontology, cfg.augment.llm_prompt),
                            {str(i): row.get("caption") or "" for i, row in enumerate(rows)})
     for i, row in enumerate(rows):
         out = outcomes[str(i)]

@@ -18,7 +18,7 @@ from ontology import Ontology
 from pipeline.augment.captions import concept_caption, ontology_caption, refined_caption, truncated_caption
 from pipeline.config import RunConfig
 from pipeline.hashing import fingerprint, stable_json
-from pipeline.stage import Stage, UnitResult, WorkUnit
+from pipeline.stage import Stage, UnitKind, UnitResult, WorkUnit
 from pipeline.vocab.lexical import Labels, LexicalMatcher
 
 
@@ -36,7 +36,7 @@ class AugmentStage(Stage):
         if cfg.augment.method == "llm":
             from pipeline.augment.llm import LlmLabeller  # the openai client is an optional extra
 
-            self.llm = LlmLabeller(cfg.augment.llm, self.ontology, cfg.augment.llm_prompt, client=llm_client)
+            self.llm = LlmLabeller(cfg.llm, self.ontology, cfg.augment.llm_prompt, client=llm_client)
 
     @cached_property
     def matcher(self) -> LexicalMatcher:
@@ -44,37 +44,42 @@ class AugmentStage(Stage):
 
     @property
     def method(self) -> str:
-        return f"llm:{self.cfg.augment.llm.model}" if self.llm else "lexical"
+        return f"llm:{self.cfg.llm.model}" if self.llm else "lexical"
+
+    def unit_kinds(self) -> dict[str, UnitKind]:
+        """One kind: every pair is labelled the same way; it reads the shared `llm` only in the llm method."""
+        return {"pair": UnitKind(("augment",) + (("llm",) if self.llm else ()), ("labels@1", "captions@1"))}
+
+    def resources(self, unit: WorkUnit) -> tuple[str, ...]:
+        return ("llm",) if self.llm is not None and "cached" not in unit.payload else ()
 
     def candidates(self, con: duckdb.DuckDBPyConnection) -> Iterator[WorkUnit]:
         prompt = self.llm.prompt_key if self.llm else None
         cache: dict[str, str] = {}
-        if self.llm is not None and self.cfg.augment.llm.cache:  # process() must not read the DB
+        if self.llm is not None and self.cfg.llm.cache:  # process() must not read the DB
             cache = dict(con.execute(
                 "SELECT input_hash, CAST(response AS VARCHAR) FROM augment_llm_cache WHERE prompt = ? AND model = ?",
-                [prompt, self.cfg.augment.llm.model]).fetchall())  # fmt: skip
-        units = []
+                [prompt, self.cfg.llm.model]).fetchall())  # fmt: skip
+        h = self.kind_hash("pair")
         for pair_id, text in con.execute("SELECT pair_id, text FROM pair_image_texts ORDER BY pair_id").fetchall():
             payload: dict[str, Any] = {"text": text}
             if self.llm is not None and (hit := cache.get(self.llm.cache_key(text))):
                 payload["cached"] = hit
-            units.append(WorkUnit(pair_id, fingerprint(text, self.ontology.version, self.config_hash, prompt),
-                                  payload))
-        if self.llm is not None and self.cfg.augment.llm.batch:
-            self._batch(con, units, cache)
-        yield from units
+            yield WorkUnit(pair_id, fingerprint(text, self.ontology.version, h, prompt), payload)
 
-    def _batch(self, con: duckdb.DuckDBPyConnection, units: list[WorkUnit], cache: dict[str, str]) -> None:
-        """Batch API mode: answer every not-yet-done unit in one batch before processing starts; the
-        outcome rides in the payload, so process() makes no call (except a corrective retry)."""
+    def prepare(self, pending: list[WorkUnit]) -> None:
+        """Batch API mode: answer every pending unit in one batch before processing starts; the outcome
+        rides in the payload, so process() makes no call (except a corrective retry)."""
+        if self.llm is None or not self.cfg.llm.batch or not pending:
+            return
         from pipeline.augment.batch import label_batch
 
-        assert self.llm is not None
-        done = dict(con.execute("SELECT unit_key, fingerprint FROM work_log WHERE stage = ?", [self.name]).fetchall())
-        todo = {u.key: u for u in units if done.get(u.key) != u.fingerprint}
-        outcomes = label_batch(self.llm, {k: u.payload["text"] for k, u in todo.items()}, cache)
-        for key, unit in todo.items():
-            unit.payload["outcome"] = outcomes[key]
+        cache = {u.key: u.payload["cached"] for u in pending if "cached" in u.payload}
+        outcomes = label_batch(self.llm, {u.key: u.payload["text"] for u in pending},
+                               {self.llm.cache_key(u.payload["text"]): c for u in pending
+                                if (c := cache.get(u.key)) is not None})
+        for unit in pending:
+            unit.payload["outcome"] = outcomes[unit.key]
 
     def process(self, unit: WorkUnit) -> UnitResult:
         res = UnitResult(unit.key, unit.fingerprint)

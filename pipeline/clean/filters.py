@@ -6,6 +6,7 @@ reason code that becomes a `rejects` row, as in datatrove and NeMo Curator.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -66,11 +67,11 @@ def score_image(path: Location, classifier: ImageTypeClassifier | None = None) -
                            t.confidence, t.backend)
 
 
-def decide(scores: ImageScores, cfg: CleanConfig) -> str | None:
-    """None to keep (pending dedup), else the reason code for dropping."""
+def decide(scores: ImageScores, cfg: CleanConfig, keep: Sequence[str]) -> str | None:
+    """None to keep (pending dedup), else the reason code for dropping; `keep`: the image types kept."""
     if min(scores.width, scores.height) < cfg.min_side_px:
         return TOO_SMALL
-    if scores.image_type is not None and scores.image_type not in cfg.image_type.keep:
+    if scores.image_type is not None and scores.image_type not in keep:
         return image_type_reason(scores.image_type)
     if scores.skin_score < cfg.skin_score_min:
         return LOW_SKIN_SCORE

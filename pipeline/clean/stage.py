@@ -18,7 +18,7 @@ from pipeline.clean.filters import decide, score_image
 from pipeline.clean.text import normalise_text, remove_fillers
 from pipeline.clean.translate import forum_text
 from pipeline.hashing import fingerprint
-from pipeline.stage import Stage, StageReport, UnitResult, WorkUnit
+from pipeline.stage import Stage, StageReport, UnitKind, UnitResult, WorkUnit
 from pipeline.vision.dedup import hash_columns
 
 if TYPE_CHECKING:
@@ -48,10 +48,32 @@ class CleanStage(Stage):
     unit_tables = ("clean_images", "clean_texts", "clean_transcript_segments", "clean_transcript_corrections",
                    "clean_transcript_sentences")
     shared_tables = ("augment_llm_calls",)  # calls of transcript_llm and translate: append-only
-    llm_client: Any = None  # an OpenAI-compatible client object; None: openai.OpenAI from augment.llm
+    llm_client: Any = None  # an OpenAI-compatible client object; None: openai.OpenAI from the profile's `llm`
+
+    def unit_kinds(self) -> dict[str, UnitKind]:
+        """Images read the size/skin thresholds and the shared classifier; texts the caption and PII rules;
+        transcripts the filler and transcript rules. A kind reads the shared `llm` only while an option of
+        it calls the model (translation, LLM transcript correction), so a model change redoes just those."""
+        c = self.cfg.clean
+        image = ("clean.min_side_px", "clean.skin_score_min") + (("image_type",) if self.cfg.image_type.enabled else ())
+        text: tuple[str, ...] = ("clean.caption", "clean.pii") + (("llm",) if c.pii.translate else ())
+        transcript: tuple[str, ...] = ("clean.filler_words", "clean.transcript")
+        if c.transcript.llm_correct:
+            transcript += ("llm",)
+        return {"image": UnitKind(image, ("image_scores@1", "dedup_views@1")),
+                "text": UnitKind(text, ("text_normalise@1", "pii@1", "caption_relevance@1")),
+                "transcript": UnitKind(transcript, ("transcript_clean@1",)),
+                # no units: finalize's near-duplicate clustering, so stage_runs.config_hash covers it
+                "clusters": UnitKind(("clean.phash_max_distance", "clean.dedup_max_distance"), ("clusters@1",))}
+
+    def resources(self, unit: WorkUnit) -> tuple[str, ...]:
+        c, kind = self.cfg.clean, unit.payload.get("kind")
+        uses_llm = (kind == "transcript" and c.transcript.llm_correct) or (kind == "text" and c.pii.translate)
+        return ("llm",) if uses_llm else ()
 
     def candidates(self, con: duckdb.DuckDBPyConnection) -> Iterator[WorkUnit]:
-        h = self.config_hash
+        hashes = self.kind_hashes()
+        h = hashes["image"]
         for image_id, path in con.execute(
             "SELECT image_id, path FROM preprocess_images WHERE image_id IN "
             "(SELECT image_id FROM preprocess_image_refs) ORDER BY image_id"
@@ -63,7 +85,7 @@ class CleanStage(Stage):
         ).fetchall():
             payload = {"kind": "text", "ref_id": ref_id, "item_id": item_id, "image_id": image_id,
                        "ref_kind": kind, "text": text, "context": context}
-            yield WorkUnit(f"text:{ref_id}", fingerprint(payload, h), payload)
+            yield WorkUnit(f"text:{ref_id}", fingerprint(payload, hashes["text"]), payload)
         segments: dict[str, list[tuple[int, float, float, str]]] = {}
         for item_id, idx, start, end, text in con.execute(
             "SELECT item_id, seg_index, start_s, end_s, text FROM preprocess_transcript_segments "
@@ -71,15 +93,15 @@ class CleanStage(Stage):
         ).fetchall():
             segments.setdefault(item_id, []).append((idx, start, end, text))
         for item_id, segs in segments.items():
-            yield WorkUnit(f"transcript:{item_id}", fingerprint(segs, h),
+            yield WorkUnit(f"transcript:{item_id}", fingerprint(segs, hashes["transcript"]),
                            {"kind": "transcript", "item_id": item_id, "segments": segs})
 
     def process(self, unit: WorkUnit) -> UnitResult:
         res = UnitResult(unit.key, unit.fingerprint)
         p = unit.payload
         if p["kind"] == "image":
-            scores = score_image(p["path"], image_classifier(self.cfg.clean.image_type))
-            reason = decide(scores, self.cfg.clean)
+            scores = score_image(p["path"], image_classifier(self.cfg.image_type))
+            reason = decide(scores, self.cfg.clean, self.cfg.image_type.keep)
             res.add("clean_images", {"image_id": p["image_id"], "width": scores.width, "height": scores.height,
                                      "phash": scores.phash, "skin_score": scores.skin_score,
                                      "image_type": scores.image_type, "type_confidence": scores.type_confidence,
@@ -121,7 +143,7 @@ class CleanStage(Stage):
         if tcfg.llm_correct:
             from pipeline.clean.transcript_llm import LlmTranscriptCorrector
 
-            llm = LlmTranscriptCorrector(self.cfg.augment.llm, default_corrector(), client=self.llm_client)
+            llm = LlmTranscriptCorrector(self.cfg.llm, default_corrector(), client=self.llm_client)
         kept: list[tuple[float, float, str]] = []
         for idx, start, end, raw in p["segments"]:
             text, n = remove_fillers(normalise_text(raw) or "", self.cfg.clean.filler_words)

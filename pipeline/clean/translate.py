@@ -103,7 +103,7 @@ def forum_text(
     extra: dict[str, Any] = {"pii_scrubbed": sum(counts.values()), "language": language, "translated_from": None}
     calls = []
     if language == "other" and pcfg.translate and text:
-        translator = translator or _openai_translator(cfg.augment.llm.model_dump_json())
+        translator = translator or _openai_translator(cfg.llm.model_dump_json())
         english, call = translator.translate(text)
         calls.append(call)
         if english:

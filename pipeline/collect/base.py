@@ -53,10 +53,12 @@ class Source(ABC):
 def file_unit(source: str, path: Path, sidecars: list[Path], config_hash: str) -> WorkUnit:
     """A unit keyed by the file's location, fingerprinted by its content and its sidecars' content."""
     hashes = [sha256_file(path)] + [f"{p.name}:{sha256_file(p)}" for p in sorted(sidecars) if p.is_file()]
+    content = combine(hashes)  # the item's sha256: content only, so collect settings never ripple downstream
     return WorkUnit(
         key=f"{source}:{path.resolve()}",
-        fingerprint=fingerprint(combine(hashes), config_hash),
-        payload={"source": source, "path": str(path.resolve()), "sidecars": [str(p) for p in sidecars]},
+        fingerprint=fingerprint(content, config_hash),
+        payload={"source": source, "path": str(path.resolve()), "sidecars": [str(p) for p in sidecars],
+                 "content_sha256": content},
     )
 
 

@@ -61,7 +61,7 @@ class LocalVideoSource(Source):
         url = info.get("webpage_url")
         yield CollectedItem(
             kind="video", source="youtube" if url and "youtu" in str(url) else "video", source_type="edu",
-            source_id=str(info.get("id") or path.stem), path=path, sha256=unit.fingerprint,
+            source_id=str(info.get("id") or path.stem), path=path, sha256=unit.payload["content_sha256"],
             title=info.get("title"), url=url, licence=info.get("license"),
             meta={"info": info, "subtitles": subs, "bytes": path.stat().st_size},
         )
@@ -87,7 +87,7 @@ class _SingleFileSource(Source):
     def items(self, unit: WorkUnit) -> Iterator[CollectedItem | Reject]:
         path = Path(unit.payload["path"])
         yield CollectedItem(kind=self.kind, source=self.source, source_type="knowledge", source_id=path.stem,
-                            path=path, sha256=unit.fingerprint, meta={"bytes": path.stat().st_size})
+                            path=path, sha256=unit.payload["content_sha256"], meta={"bytes": path.stat().st_size})
 
 
 class LocalJatsSource(_SingleFileSource):

@@ -58,9 +58,6 @@ def fetch_outcome(source: str, item_key: str, fetch: Fetch, licence: str | None 
         yield Reject(item_key, f"fetch_{fetch.status}", f"{fetch.url}: {fetch.error}"[:500])
 
 
-RETRY_SUFFIX = ":retry"
-
-
 NetEntry = CollectedItem | Reject | FetchRecord | CursorRecord
 
 NCBI_INTERVAL_S, NCBI_INTERVAL_KEY_S = 1 / 3 + 0.01, 1 / 10 + 0.01  # 3 requests/s, 10 with an API key

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from urllib.parse import urlparse
 
 import duckdb
 
@@ -14,22 +15,38 @@ from pipeline.collect.local import (
     LocalPdfSource,
     LocalVideoSource,
 )
-from pipeline.collect.netbase import RETRY_SUFFIX, CursorRecord, FetchRecord
+from pipeline.collect.netbase import CursorRecord, FetchRecord
 from pipeline.collect.network import NetworkSource, network_sources, read_cursors
 from pipeline.config import RunConfig
 from pipeline.hashing import stable_json
-from pipeline.stage import Reject, Stage, UnitResult, WorkUnit
+from pipeline.stage import Reject, Stage, UnitKind, UnitResult, WorkUnit
 from pipeline.warehouse import now
 
+LOCAL_KINDS: dict[str, UnitKind] = {
+    "local_videos": UnitKind(("collect.video_suffixes",), ("local_videos@1",)),
+    "local_jats": UnitKind((), ("local_jats@1",)),
+    "local_pdfs": UnitKind((), ("local_pdfs@1",)),
+    "local_forums": UnitKind((), ("local_forums@1",)),
+    "local_datasets": UnitKind(("collect.sources.datasets",), ("local_datasets@1",)),
+}
+# network sources fingerprint their own config section (pipeline/collect/network.py)
+NETWORK_KINDS: dict[str, UnitKind] = {
+    "youtube": UnitKind(("collect.sources.youtube",)),
+    "pubmed": UnitKind(("collect.sources.pubmed",)),
+    "reddit": UnitKind(("collect.sources.reddit",)),
+    "forum_dumps": UnitKind(("collect.sources.forum_dumps",)),
+    "pdf_urls": UnitKind(("collect.sources.pdf_urls",)),
+}
 
-def build_sources(cfg: RunConfig, config_hash: str) -> list[Source]:
+
+def build_sources(cfg: RunConfig, kind_hash: Callable[[str], str]) -> list[Source]:
     src = cfg.collect.sources
     return [
-        LocalVideoSource(src.videos, cfg.collect.video_suffixes, config_hash),
-        LocalJatsSource(src.jats, config_hash),
-        LocalPdfSource(src.pdfs, config_hash),
-        LocalForumSource(src.forums, config_hash),
-        LocalDatasetSource(src.datasets, config_hash),
+        LocalVideoSource(src.videos, cfg.collect.video_suffixes, kind_hash("local_videos")),
+        LocalJatsSource(src.jats, kind_hash("local_jats")),
+        LocalPdfSource(src.pdfs, kind_hash("local_pdfs")),
+        LocalForumSource(src.forums, kind_hash("local_forums")),
+        LocalDatasetSource(src.datasets, kind_hash("local_datasets")),
         *network_sources(cfg),
     ]
 
@@ -41,7 +58,20 @@ class CollectStage(Stage):
 
     def __init__(self, cfg: RunConfig, sources: list[Source] | None = None) -> None:
         super().__init__(cfg)
-        self.sources = {s.name: s for s in (sources or build_sources(cfg, self.config_hash))}
+        self.sources = {s.name: s for s in (sources or build_sources(cfg, self.kind_hash))}
+
+    def unit_kinds(self) -> dict[str, UnitKind]:
+        """One kind per source: a local folder reads only its own settings, so adding a PDF folder or
+        changing HTTP timeouts re-hashes no video."""
+        return {**LOCAL_KINDS, **NETWORK_KINDS}
+
+    def resources(self, unit: WorkUnit) -> tuple[str, ...]:
+        """Network units download (`download`, and `host:<name>` for per-host politeness limits)."""
+        p, src = unit.payload, self.cfg.collect.sources
+        hosts = {"youtube": "www.youtube.com", "pubmed": urlparse(src.pubmed.eutils_base).netloc.lower(),
+                 "reddit": "oauth.reddit.com", "forum_dumps": ""}
+        host = urlparse(p["url"]).netloc.lower() if p.get("url") else hosts.get(str(p.get("source")))
+        return ("download", f"host:{host}") if host else ()
 
     def candidates(self, con: duckdb.DuckDBPyConnection) -> Iterator[WorkUnit]:
         cursors = read_cursors(con)
@@ -59,7 +89,7 @@ class CollectStage(Stage):
             elif isinstance(entry, FetchRecord):
                 res.add("collect_fetches", entry.row())
                 if entry.fetch.transient:  # committed, but redone next run (see netbase)
-                    res.fingerprint = unit.fingerprint + RETRY_SUFFIX
+                    res.incomplete = True
             elif isinstance(entry, CursorRecord):
                 res.add("collect_cursors", entry.row())
             else:
@@ -79,7 +109,7 @@ def item_row(item: CollectedItem, retrieved_at: object) -> dict[str, object]:
 def dry_run_plan(cfg: RunConfig, cursors: dict[str, dict[str, set[str]]] | None = None) -> Iterator[str]:
     """What a collect run would fetch and from where: local folders' unit counts and each network unit.
     Offline: local sources only list files, network sources only print their planned requests."""
-    for source in build_sources(cfg, cfg.stage_hash("collect")):
+    for source in CollectStage(cfg).sources.values():
         if isinstance(source, NetworkSource):
             source.cursors = (cursors or {}).get(source.name, {})
             yield from source.plan()

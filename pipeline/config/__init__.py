@@ -7,10 +7,10 @@ profile are resolved against the profile's own folder, so a profile works from a
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from pipeline.config.sources import HttpConfig, PdfUrlListConfig, PubMedConfig, RedditConfig, YouTubeConfig
 from pipeline.errors import ConfigError
@@ -19,6 +19,30 @@ from pipeline.hashing import fingerprint
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+# Field(json_schema_extra=NOT_OUTPUT): a setting that changes how fast or where work runs, never what it
+# produces (threads, timeouts, prices, runners); fingerprints leave it out, so changing it redoes nothing.
+NOT_OUTPUT: dict[str, Any] = {"affects_output": False}
+
+
+def output_settings(value: Any) -> Any:
+    """`value` as JSON-able data without its NOT_OUTPUT fields, at any depth: what fingerprints hash."""
+    if isinstance(value, BaseModel):
+        out = {}
+        for name, info in type(value).model_fields.items():
+            extra = info.json_schema_extra
+            if isinstance(extra, dict) and extra.get("affects_output") is False:
+                continue
+            out[name] = output_settings(getattr(value, name))
+        return out
+    if isinstance(value, list | tuple):
+        return [output_settings(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): output_settings(v) for k, v in value.items()}
+    if isinstance(value, Path):
+        return str(value)
+    return value
 
 
 class DatasetSourceConfig(_Model):
@@ -80,8 +104,8 @@ class AsrConfig(_Model):
     beam_size: int = 1
     vad_filter: bool = True
     batch_size: int = 16  # faster-whisper: > 0 decodes VAD chunks in batches (always VAD-gated)
-    cpu_threads: int = 1
-    num_workers: int = Field(default=2, ge=1)  # faster-whisper: transcriptions that run in parallel
+    cpu_threads: int = Field(default=1, json_schema_extra=NOT_OUTPUT)
+    num_workers: int = Field(default=2, ge=1, json_schema_extra=NOT_OUTPUT)  # transcriptions at once
     prefer_subtitles: bool = True
     word_timestamps: bool = True
     ontology_prompt: bool = True  # initial prompt: ontology terms named in the video's metadata
@@ -101,7 +125,7 @@ class VideoConfig(_Model):
     threshold: float | None = None  # None: the detector's own default (2 for fast, 27 for content)
     min_scene_len_s: float = 1.0
     cluster_max_distance: float = 8.0
-    # image_type: keyframes through clean.image_type's classifier (kept types whole, skin photos cut out
+    # image_type: keyframes through image_type's classifier (kept types whole, skin photos cut out
     # of slides when crop_photos); none: every keyframe kept
     frame_filter: Literal["image_type", "none"] = "image_type"
     crop_photos: bool = True
@@ -147,7 +171,7 @@ class TranscriptCleanConfig(_Model):
     change logged in clean_transcript_corrections) and timed sentences."""
 
     correct_terms: bool = True
-    # then an LLM pass (pipeline.clean.transcript_llm) through augment.llm's server; every call logged
+    # then an LLM pass (pipeline.clean.transcript_llm) through the `llm` section's server; every call logged
     llm_correct: bool = False
     sentences: bool = True
 
@@ -199,7 +223,6 @@ class CleanConfig(_Model):
     skin_score_min: float = 0.0  # baseline score is stored; 0 keeps everything until it is calibrated
     filler_words: list[str] = Field(default_factory=lambda: ["um", "uh", "erm", "you know"])
     transcript: TranscriptCleanConfig = Field(default_factory=TranscriptCleanConfig)
-    image_type: ImageTypeConfig = Field(default_factory=ImageTypeConfig)
     caption: CaptionRelevanceConfig = Field(default_factory=CaptionRelevanceConfig)
     pii: PiiConfig = Field(default_factory=PiiConfig)
 
@@ -212,30 +235,34 @@ class PairConfig(_Model):
     min_text_chars: int = 12
     use_sentences: bool = True
     caption_max_words: int = 40
-    # llm: pipeline.pair.summary.LlmCaptioner through augment.llm's server (grounded, extractive fallback)
+    # llm: pipeline.pair.summary.LlmCaptioner through the `llm` section's server (grounded, extractive fallback)
     caption_method: Literal["extractive", "llm"] = "extractive"
 
 
 class LlmConfig(_Model):
+    """The one LLM every stage's LLM options call (pipeline.llm): augment's labeller, clean's transcript
+    correction and translation, pair's keyframe captions. Only `base_url`, `model` and `json_mode` change
+    answers; the rest is transport, pacing and accounting, so fingerprints leave it out."""
+
     base_url: str = "http://127.0.0.1:8080/v1"
     model: str = "gpt-4o-mini"
-    api_key_env: str = "OPENAI_API_KEY"
-    timeout_s: float = 60.0
-    max_retries: int = 3
+    api_key_env: str = Field(default="OPENAI_API_KEY", json_schema_extra=NOT_OUTPUT)
+    timeout_s: float = Field(default=60.0, json_schema_extra=NOT_OUTPUT)
+    max_retries: int = Field(default=3, json_schema_extra=NOT_OUTPUT)
     json_mode: Literal["json_schema", "json_object"] = "json_schema"
-    price_per_1k_input: float = 0.0  # USD per 1K prompt tokens, for augment_llm_calls.cost_usd
-    price_per_1k_output: float = 0.0  # USD per 1K completion tokens
-    concurrency: int = Field(default=4, ge=1)  # calls in flight at once, across threads
-    requests_per_minute: float = Field(default=0.0, ge=0.0)  # 0: no client-side rate limit
-    cache: bool = True  # reuse answers from augment_llm_cache (prompt version, model, input hash)
-    batch: bool = False  # OpenAI Batch API: one batch per stage run / label command (half price, slower)
-    batch_poll_s: float = Field(default=30.0, gt=0.0)  # Batch API mode: seconds between status polls
-    batch_timeout_s: float = Field(default=86400.0, gt=0.0)  # give up on a batch after this long
+    # USD per 1K prompt / completion tokens, for llm_calls.cost_usd
+    price_per_1k_input: float = Field(default=0.0, json_schema_extra=NOT_OUTPUT)
+    price_per_1k_output: float = Field(default=0.0, json_schema_extra=NOT_OUTPUT)
+    concurrency: int = Field(default=4, ge=1, json_schema_extra=NOT_OUTPUT)  # calls in flight, across threads
+    requests_per_minute: float = Field(default=0.0, ge=0.0, json_schema_extra=NOT_OUTPUT)  # 0: no limit
+    cache: bool = Field(default=True, json_schema_extra=NOT_OUTPUT)  # reuse answers (prompt, model, input hash)
+    batch: bool = Field(default=False, json_schema_extra=NOT_OUTPUT)  # OpenAI Batch API (half price, slower)
+    batch_poll_s: float = Field(default=30.0, gt=0.0, json_schema_extra=NOT_OUTPUT)
+    batch_timeout_s: float = Field(default=86400.0, gt=0.0, json_schema_extra=NOT_OUTPUT)
 
 
 class AugmentConfig(_Model):
-    method: Literal["lexical", "llm"] = "lexical"
-    llm: LlmConfig = Field(default_factory=LlmConfig)
+    method: Literal["lexical", "llm"] = "lexical"  # llm: the run profile's top-level `llm:`
     llm_prompt: str = "ontology_labels"  # latest version of prompts/<name>.v<N>.md
     refined_max_words: int = 60
 
@@ -301,12 +328,39 @@ class RunConfig(_Model):
     pair: PairConfig = Field(default_factory=PairConfig)
     augment: AugmentConfig = Field(default_factory=AugmentConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
+    # settings more than one stage reads, stated once: the image-type classifier (preprocess keyframes,
+    # clean images) and the LLM (clean, pair, augment); each unit kind that uses them declares so
+    image_type: ImageTypeConfig = Field(default_factory=ImageTypeConfig)
+    llm: LlmConfig = Field(default_factory=LlmConfig)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shared_sections_moved(cls, data: Any) -> Any:
+        """Profiles written before the shared sections kept them under `clean.image_type` and `augment.llm`."""
+        if not isinstance(data, dict):
+            return data
+        for stage, key in (("clean", "image_type"), ("augment", "llm")):
+            section = data.get(stage)
+            if isinstance(section, dict) and key in section:
+                if key in data:
+                    raise ValueError(f"`{stage}.{key}` and `{key}` both given; `{key}` alone is read now")
+                data = {**data, stage: {k: v for k, v in section.items() if k != key}, key: section[key]}
+        return data
+
+    def settings(self, *paths: str) -> dict[str, Any]:
+        """The output-changing settings at dotted `paths` ("preprocess.video", "llm.model"), for fingerprints."""
+        out: dict[str, Any] = {}
+        for path in paths:
+            value: Any = self
+            for part in path.split("."):
+                value = getattr(value, part)
+            out[path] = output_settings(value)
+        return out
 
     def stage_hash(self, stage: str) -> str:
-        """Hash of the settings that change a stage's output; paths and worker counts do not."""
-        section = getattr(self, stage, None)
-        data = section.model_dump(mode="json") if isinstance(section, BaseModel) else {}
-        return fingerprint(stage, data)
+        """Hash of the output-changing settings of a whole config section (see Stage.unit_kinds for the
+        per-unit-kind hashes the stages use)."""
+        return fingerprint(stage, self.settings(stage) if isinstance(getattr(self, stage, None), BaseModel) else {})
 
 
 def _resolve(path: Path, base: Path) -> Path:
@@ -359,7 +413,7 @@ def resolve_paths(cfg: RunConfig, base: Path) -> RunConfig:
     yt = src.youtube
     yt.cookies_file = _resolve(yt.cookies_file, base) if yt.cookies_file else None
     yt.channels_file = _resolve(yt.channels_file, base) if yt.channels_file else None
-    types = cfg.clean.image_type  # a CLIP model_path may also be a pretrained tag: only existing files move
+    types = cfg.image_type  # a CLIP model_path may also be a pretrained tag: only existing files move
     if types.model_path and (types.backend == "densenet" or (base / types.model_path).exists()):
         types.model_path = _resolve(types.model_path, base)
     return cfg

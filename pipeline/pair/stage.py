@@ -14,7 +14,7 @@ import duckdb
 from pipeline.hashing import fingerprint
 from pipeline.pair.pairers import PAIR_KINDS, NarrationPairer, TimedText
 from pipeline.pair.summary import LlmCaptioner, extractive_caption
-from pipeline.stage import Stage, UnitResult, WorkUnit
+from pipeline.stage import Stage, UnitKind, UnitResult, WorkUnit
 
 _REFS = """
 SELECT t.ref_id, t.item_id, t.kind, t.text, t.image_id, i.canonical_id, i.cluster_id,
@@ -33,9 +33,20 @@ class PairStage(Stage):
     main_table = "pair_image_texts"
     unit_tables = ("pair_image_texts",)
     shared_tables = ("augment_llm_calls",)  # LLM captions (pair.caption_method: llm): the call log
-    llm_client: Any = None  # an OpenAI-compatible client object; None: openai.OpenAI from augment.llm
+    llm_client: Any = None  # an OpenAI-compatible client object; None: openai.OpenAI from the profile's `llm`
+
+    def unit_kinds(self) -> dict[str, UnitKind]:
+        """Keyframes pair with narration (window, sentences, caption method, and the `llm` when it writes
+        their captions); figures, posts and dataset images keep their own text (only its minimum length)."""
+        keyframe: tuple[str, ...] = ("pair",) + (("llm",) if self.cfg.pair.caption_method == "llm" else ())
+        return {"keyframe": UnitKind(keyframe, ("narration_pairer@1", "keyframe_caption@1")),
+                "text": UnitKind(("pair.min_text_chars",), ("text_pair@1",))}
+
+    def resources(self, unit: WorkUnit) -> tuple[str, ...]:
+        return ("llm",) if unit.payload.get("kind") == "keyframe" and self.cfg.pair.caption_method == "llm" else ()
 
     def candidates(self, con: duckdb.DuckDBPyConnection) -> Iterator[WorkUnit]:
+        hashes = self.kind_hashes()
         speech: dict[str, list[tuple[float, float, str]]] = {}
         for item_id, start, end, text in con.execute(
             "SELECT item_id, start_s, end_s, text FROM clean_transcript_segments ORDER BY item_id, seg_index"
@@ -54,7 +65,7 @@ class PairStage(Stage):
             p = dict(zip(cols, row, strict=True))
             if p["kind"] == "keyframe":
                 p["segments"] = speech.get(p["item_id"], [])
-            yield WorkUnit(p["ref_id"], fingerprint(p, self.config_hash), p)
+            yield WorkUnit(p["ref_id"], fingerprint(p, hashes["keyframe" if p["kind"] == "keyframe" else "text"]), p)
 
     def process(self, unit: WorkUnit) -> UnitResult:
         res, p, cfg = UnitResult(unit.key, unit.fingerprint), unit.payload, self.cfg.pair
@@ -68,7 +79,7 @@ class PairStage(Stage):
                 res.reject(p["ref_id"], "no_narration", f"no speech within {cfg.context_window_s}s of the scene")
                 return res
             if cfg.caption_method == "llm":
-                captioner = LlmCaptioner(self.cfg.augment.llm, cfg.caption_max_words, client=self.llm_client)
+                captioner = LlmCaptioner(self.cfg.llm, cfg.caption_max_words, client=self.llm_client)
                 caption, method, call = captioner.caption(narration.text)
                 res.add("augment_llm_calls", call)
             else:

@@ -1,7 +1,7 @@
 """What happens to keyframes after they are decoded: type filter, photo crops, repeated-slide collapse, pHash.
 
 Derm1M keeps the frames of a lecture that show skin. Every keyframe goes through the same image-type
-classifier the clean stage uses for all sources (pipeline.vision.image_type, `clean.image_type` in the
+classifier the clean stage uses for all sources (pipeline.vision.image_type, `image_type` in the
 profile): a frame whose type is kept (clinical photo, dermoscopy, histopathology) is kept whole; any other
 frame (a slide, a chart, a talking head) is cut at its gutters by the compound-figure panel detector
 (pipeline.preprocess.subfigures) and each large piece that classifies as skin is kept as a crop, which is
@@ -138,8 +138,8 @@ def perceptual_hash(rgb: np.ndarray) -> str:
 
 
 def make_frame_filter(cfg: RunConfig) -> FrameFilter:
-    """The profile's keyframe filter: clean.image_type's backend and kept types, the subfigure detector."""
-    video, types = cfg.preprocess.video, cfg.clean.image_type
+    """The profile's keyframe filter: image_type's backend and kept types, the subfigure detector."""
+    video, types = cfg.preprocess.video, cfg.image_type
     if video.frame_filter == "none" or not types.enabled:
         return KeepEveryFrame()
     from pipeline.preprocess.subfigures import make_detector

@@ -19,7 +19,7 @@ from pipeline.errors import ItemError
 from pipeline.hashing import fingerprint, stable_json
 from pipeline.media import MediaStore, NormalisedImage, normalise_image
 from pipeline.preprocess.keyframe_filter import FrameFilter, FrameView, make_frame_filter
-from pipeline.stage import Stage, UnitResult, WorkUnit
+from pipeline.stage import Stage, UnitKind, UnitResult, WorkUnit
 
 
 class PreprocessStage(Stage):
@@ -46,26 +46,36 @@ class PreprocessStage(Stage):
     def frame_filter(self, value: FrameFilter) -> None:
         self._frame_filter = value
 
-    @property
-    def config_hash(self) -> str:
-        """Keyframe filtering uses the clean stage's classifier settings, so they are part of this hash, and
-        so is whether letter_reader "auto" found Tesseract (panels are keyed differently with it)."""
-        from pipeline.preprocess.panel_letters import tesseract_available
+    def unit_kinds(self) -> dict[str, UnitKind]:
+        """One kind per collected item kind. Keyframes go through the shared image-type classifier; figure
+        panels are keyed differently when letter_reader "auto" finds Tesseract, so that is a tool input."""
+        pp, image = self.cfg.preprocess, ("preprocess.image",)
+        video: tuple[str, ...] = ("preprocess.video", "preprocess.asr", *image)
+        if pp.video.frame_filter == "image_type" and self.cfg.image_type.enabled:
+            video += ("image_type",)
+        panels: tuple[str, ...] = ("preprocess.subfigures",) if pp.subfigures.enabled else ()
+        letters: tuple[str, ...] = ()
+        if pp.subfigures.enabled and pp.subfigures.letter_reader == "auto":
+            from pipeline.preprocess.panel_letters import tesseract_available
 
-        base = super().config_hash
-        if self.cfg.preprocess.subfigures.letter_reader == "auto" and tesseract_available():
-            base = fingerprint(base, "letters:tesseract")
-        video = self.cfg.preprocess.video
-        if video.frame_filter == "none" or not self.cfg.clean.image_type.enabled:
-            return base
-        return fingerprint(base, self.cfg.clean.image_type.model_dump(mode="json"))
+            letters = ("tesseract",) if tesseract_available() else ()
+        return {
+            "video": UnitKind(video, ("keyframes@1", "asr@1", "subtitles@1")),
+            "article": UnitKind((*image, *panels), ("jats_figures@1", "panels@1"), letters),
+            "pdf": UnitKind(("preprocess.pdf", *image, *panels), ("pdf_figures@1", "panels@1"), letters),
+            "post": UnitKind(image, ("post_images@1",)),
+            "dataset_image": UnitKind(image, ("dataset_images@1",)),
+        }
+
+    def resources(self, unit: WorkUnit) -> tuple[str, ...]:
+        return ("gpu",) if unit.payload.get("kind") == "video" and self.cfg.preprocess.asr.backend != "none" else ()
 
     def candidates(self, con: duckdb.DuckDBPyConnection) -> Iterator[WorkUnit]:
-        cols = ["item_id", "kind", "source", "path", "sha256", "title", "meta"]
+        cols, hashes = ["item_id", "kind", "source", "path", "sha256", "title", "meta"], self.kind_hashes()
         for row in con.execute(f"SELECT {', '.join(cols)} FROM collect_items ORDER BY item_id").fetchall():
             rec = dict(zip(cols, row, strict=True))
             rec["meta"] = json.loads(rec["meta"]) if rec["meta"] else {}
-            yield WorkUnit(rec["item_id"], fingerprint(rec["sha256"], self.config_hash), rec)
+            yield WorkUnit(rec["item_id"], fingerprint(rec["sha256"], hashes.get(rec["kind"], "unknown_kind")), rec)
 
     def process(self, unit: WorkUnit) -> UnitResult:
         res = UnitResult(unit.key, unit.fingerprint)

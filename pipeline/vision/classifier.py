@@ -22,7 +22,7 @@ def make_classifier(cfg: ImageTypeConfig) -> ImageTypeClassifier:
 
     if cfg.backend == "densenet":
         if cfg.model_path is None:
-            raise ValueError("clean.image_type.backend densenet needs model_path "
+            raise ValueError("image_type.backend densenet needs model_path "
                              "(a train-image-classifier checkpoint)")
         return backends.DenseNetClassifier.load(cfg.model_path)
     return backends.ClipZeroShotClassifier(cfg.clip_model, cfg.model_path, prompts=cfg.prompts or None)
