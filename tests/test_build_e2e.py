@@ -21,7 +21,7 @@ BOOKKEEPING = {"_migrations", "stage_runs", "rejects", "work_log"}
 # (tests/test_train_eval.py). Transcript corrections: with the ontology prompt and batched decoding,
 # tiny.en hears every ontology term of the sample narration ("tinea corporis", "annular"), so the
 # phonetic corrector has nothing to fix here; tests/test_transcript.py covers it on misheard text.
-NOT_IN_SAMPLE_PROFILE = {"augment_llm_calls", "augment_llm_cache", "collect_cursors", "collect_fetches",
+NOT_IN_SAMPLE_PROFILE = {"llm_calls", "llm_cache", "collect_cursors", "collect_fetches",
                          "train_eval_sets", "clean_transcript_corrections"}
 
 

@@ -139,8 +139,8 @@ def test_valid_answer_gives_lexical_style_labels(stub, onto, con):
     prompt = request["messages"][0]["content"]
     assert TEXT in prompt and "\nplaque psoriasis\n" in prompt and "{condition_list}" not in prompt
     assert stub.headers[0]["authorization"] == "Bearer not-needed"
-    assert insert_rows(con, "augment_llm_calls", out.calls) == 1  # the row fits migration 0008
-    assert con.execute("SELECT prompt_tokens, parsed->>'disease' FROM augment_llm_calls").fetchone() == (
+    assert insert_rows(con, "llm_calls", out.calls) == 1  # the row fits migration 0008
+    assert con.execute("SELECT prompt_tokens, parsed->>'disease' FROM llm_calls").fetchone() == (
         1000, "plaque psoriasis",
     )  # fmt: skip
 
@@ -233,7 +233,7 @@ def test_server_down_is_llm_unavailable(stub, onto, con):
     [row] = out.calls
     assert "503" in row["error"] and "InternalServerError" in row["error"] and row["response"] is None
     assert out.detail == row["error"]
-    assert insert_rows(con, "augment_llm_calls", out.calls) == 1
+    assert insert_rows(con, "llm_calls", out.calls) == 1
 
 
 def test_client_timeout_is_llm_unavailable(stub, onto):
@@ -288,7 +288,7 @@ def test_augment_stage_llm_method_logs_calls_and_rejects(stub, onto, con):
     row = con.execute("SELECT method, prompt_version, disease_label, age, gender FROM augment_captions").fetchall()
     assert row == [("llm:test-model", "ontology_labels.v2", "tinea corporis", "34", "female")]
     assert con.execute("SELECT reason FROM rejects").fetchall() == [("llm_invalid_output",)]
-    assert con.execute("SELECT count(*) FROM augment_llm_calls").fetchone()[0] == 3
+    assert con.execute("SELECT count(*) FROM llm_calls").fetchone()[0] == 3
     again = run_stage(con, AugmentStage(cfg, onto), "r2")
     assert again.items_in == 0 and len(stub.requests) == 3
 

@@ -155,10 +155,10 @@ def test_batch_round_trip_with_retry_failure_and_cache(server: BatchServer, onto
     assert len(out["p3"].calls) == 2 and "made-up disease" in out["p3"].calls[0]["error"]
     assert out["p4"].reason == "llm_unavailable" and "stub 500" in out["p4"].detail
     calls = [c for o in out.values() for c in o.calls]
-    assert insert_rows(con, "augment_llm_calls", calls) == 5
-    assert insert_rows(con, "augment_llm_cache", [r for o in out.values() for r in o.cache_rows]) == 3
+    assert insert_rows(con, "llm_calls", calls) == 5
+    assert insert_rows(con, "llm_cache", [r for o in out.values() for r in o.cache_rows]) == 3
     # a rerun: cached texts are not sent again, only the failed one
-    cache = dict(con.execute("SELECT input_hash, CAST(response AS VARCHAR) FROM augment_llm_cache").fetchall())
+    cache = dict(con.execute("SELECT input_hash, CAST(response AS VARCHAR) FROM llm_cache").fetchall())
     server.answers["p4"] = completion(json.dumps(GOOD))
     again = label_batch(make(server, onto), texts, cached=cache, sleep=slept.append)
     assert all(again[k].cached for k in ("p1", "p2", "p3")) and again["p4"].labels is not None
@@ -206,7 +206,7 @@ def test_augment_stage_in_batch_mode(server: BatchServer, onto, con) -> None:
     assert (report.items_out, report.items_rejected) == (2, 1)  # identical p2 shares p1's answer
     assert [line["custom_id"] for line in server.uploaded] == ["p1", "p3"]
     assert con.execute("SELECT reason FROM rejects").fetchall() == [("llm_unavailable",)]
-    assert con.execute("SELECT count(*) FROM augment_llm_calls").fetchone()[0] == 2
+    assert con.execute("SELECT count(*) FROM llm_calls").fetchone()[0] == 2
     again = run_stage(con, AugmentStage(cfg, onto), "r2")  # done units (rejects included) are not batched again
     assert again.items_in == 0 and len(server.uploaded) == 2
 

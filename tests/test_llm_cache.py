@@ -27,10 +27,10 @@ def test_cost_is_logged_per_call(stub: Stub, onto, con) -> None:
     out = labeller(stub, onto, price_per_1k_input=0.15, price_per_1k_output=0.6).label(TEXT)
     [row] = out.calls
     assert row["cost_usd"] == pytest.approx(0.15 + 0.3)
-    assert insert_rows(con, "augment_llm_calls", out.calls) == 1
-    assert con.execute("SELECT cost_usd FROM augment_llm_calls").fetchone()[0] == pytest.approx(0.45)
+    assert insert_rows(con, "llm_calls", out.calls) == 1
+    assert con.execute("SELECT cost_usd FROM llm_calls").fetchone()[0] == pytest.approx(0.45)
     [cache_row] = out.cache_rows
-    assert insert_rows(con, "augment_llm_cache", out.cache_rows) == 1
+    assert insert_rows(con, "llm_cache", out.cache_rows) == 1
     assert cache_row["call_id"] == row["call_id"] and json.loads(cache_row["response"])["disease"] == "plaque psoriasis"
 
 
@@ -138,12 +138,12 @@ def test_stage_rerun_with_new_config_reads_the_cache(stub: Stub, onto, con) -> N
                                 timeout_s=5.0, max_retries=0)
     first = run_stage(con, AugmentStage(cfg, onto), "r1", batch_size=2)
     assert first.items_out == 2 and len(stub.requests) == 1  # identical text: one call
-    assert con.execute("SELECT count(*) FROM augment_llm_cache").fetchone()[0] == 1
+    assert con.execute("SELECT count(*) FROM llm_cache").fetchone()[0] == 1
     cfg.llm.price_per_1k_input = 1.0  # a price changes no answer: nothing is redone
     assert run_stage(con, AugmentStage(cfg, onto), "r1b").items_skipped == 2
     cfg.augment.refined_max_words = 30  # an output setting changed: every pair is redone...
     again = run_stage(con, AugmentStage(cfg, onto), "r2")
     assert again.items_in == 2 and again.items_out == 2
     assert len(stub.requests) == 1  # ...from the cache, at no cost
-    assert con.execute("SELECT count(*) FROM augment_llm_calls").fetchone()[0] == 1
+    assert con.execute("SELECT count(*) FROM llm_calls").fetchone()[0] == 1
     assert con.execute("SELECT DISTINCT disease_label FROM augment_captions").fetchall() == [("plaque psoriasis",)]

@@ -95,6 +95,6 @@ def test_real_local_model_through_the_production_path(server_url: str, con) -> N
     assert llm.json_mode == "json_object"  # llama.cpp rejects json_schema; the labeller switched
     assert out.reason in (None, "llm_invalid_output"), out.detail
     assert out.calls and all(c["prompt_tokens"] and c["cost_usd"] is not None for c in out.calls)
-    assert insert_rows(con, "augment_llm_calls", out.calls) == len(out.calls)
+    assert insert_rows(con, "llm_calls", out.calls) == len(out.calls)
     print(f"\nSmolLM2-135M: {len(out.calls)} call(s), reason={out.reason}, "
           f"latency_ms={[round(c['latency_ms']) for c in out.calls]}, labels={out.labels}")

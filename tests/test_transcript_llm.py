@@ -1,5 +1,5 @@
 """LLM transcript correction (pipeline.clean.transcript_llm) with a scripted OpenAI-compatible client:
-kept corrections, rejected rewrites, failed calls, and every call logged as an augment_llm_calls row."""
+kept corrections, rejected rewrites, failed calls, and every call logged as an llm_calls row."""
 
 from __future__ import annotations
 
@@ -83,6 +83,6 @@ def test_clean_stage_llm_pass_logs_calls_and_changes() -> None:
                     (1, "eczema her pet icum", "eczema herpeticum", "llm:gpt-4o-mini")]
     assert [r["text"] for r in res.rows["clean_transcript_segments"]] == [
         "Psoriasis presents as plaques.", "Eczema herpeticum needs aciclovir."]
-    calls = res.rows["augment_llm_calls"]
+    calls = res.rows["llm_calls"]
     assert len(calls) == 2 and {c["prompt"] for c in calls} == {"transcript_correction.v1"}
-    assert "augment_llm_calls" in stage.shared_tables
+    assert "llm_calls" in stage.shared_tables

@@ -4,7 +4,7 @@ All uncached texts go into one JSONL file (one /v1/chat/completions request per 
 the caller's key), which is uploaded (`files.create`, purpose "batch"), submitted (`batches.create`),
 polled until it ends, and read back (`files.content` of the output and error files). Each answer then
 goes through the same path as a live call (`LlmLabeller.resume`): envelope checks, validation,
-ontology resolution, one corrective retry as a live call, a logged `augment_llm_calls` row with
+ontology resolution, one corrective retry as a live call, a logged `llm_calls` row with
 tokens and cost, and a cache row. A batch that fails, expires or times out leaves every item
 `llm_unavailable` with the reason, so nothing is lost and a rerun asks again.
 """

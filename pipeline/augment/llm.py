@@ -5,11 +5,11 @@ labels, answer with broken JSON, or be down. So the model is asked for one small
 annotation, every label in it must resolve to the ontology (otherwise one corrective retry that
 states the exact error), and the result fills the same `Labels` contract as the lexical matcher, so
 the augment table and the export do not depend on the method. Every HTTP call comes back as a row
-for `augment_llm_calls` (append-only) so cost, latency and failures can be audited in SQL.
+for `llm_calls` (append-only) so cost, latency and failures can be audited in SQL.
 Transport retries (429, 5xx, timeouts, with backoff and Retry-After) are left to the openai client;
 the labeller bounds calls in flight (`concurrency`) and paces them (`requests_per_minute`) across
 threads. Answers that resolved are cached by (prompt version, model, input hash): the caller passes a
-cached answer in, gets `cache_rows` back for `augment_llm_cache`, and identical texts within one
+cached answer in, gets `cache_rows` back for `llm_cache`, and identical texts within one
 process are answered from memory. A server that rejects json_schema (llama.cpp) is switched to
 json_object once, for the labeller's lifetime.
 """
@@ -62,14 +62,14 @@ class LlmAnnotation(BaseModel):
 class LlmOutcome:
     """Labels on success, else a reject reason (`llm_invalid_output` | `llm_unavailable`) and detail.
 
-    `calls` holds one `augment_llm_calls` row per API call made, whatever the outcome.
+    `calls` holds one `llm_calls` row per API call made, whatever the outcome.
     """
 
     labels: Labels | None
     calls: list[dict[str, Any]]
     reason: str | None = None
     detail: str = ""
-    cache_rows: list[dict[str, Any]] = field(default_factory=list)  # new augment_llm_cache rows
+    cache_rows: list[dict[str, Any]] = field(default_factory=list)  # new llm_cache rows
     cached: bool = False  # answered from the cache, no call made
 
 
@@ -188,7 +188,7 @@ class LlmLabeller:
     def label(self, text: str, cached: str | None = None) -> LlmOutcome:
         """Ask once; on an unusable answer ask once more, quoting the error. Never raises for the item.
 
-        `cached`: an answer from `augment_llm_cache` for this text's `cache_key`; used instead of a call.
+        `cached`: an answer from `llm_cache` for this text's `cache_key`; used instead of a call.
         """
         messages = self.messages(text)
         key = hashlib.sha256(stable_json(messages).encode()).hexdigest()
@@ -254,7 +254,7 @@ class LlmLabeller:
         return (row, *self.read_completion(row, body))
 
     def call_row(self, messages: list[dict[str, str]]) -> dict[str, Any]:
-        """A fresh `augment_llm_calls` row for one request of `messages`."""
+        """A fresh `llm_calls` row for one request of `messages`."""
         return call_row(self.prompt_key, self.cfg.model, messages, self.json_mode)
 
     def read_completion(self, row: dict[str, Any], body: Any) -> tuple[str | None, str | None]:

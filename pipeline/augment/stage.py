@@ -1,7 +1,7 @@
 """Stage 5, augment: map each pair's text onto the ontology and write Derm1M's caption kinds.
 
 `augment.method: lexical` (the offline default) uses the LexicalMatcher; `llm` asks any OpenAI-compatible
-server through LlmLabeller, logs every call in `augment_llm_calls`, and rejects a pair whose answer never
+server through LlmLabeller, logs every call in `llm_calls`, and rejects a pair whose answer never
 resolves onto the ontology. Both produce the same Labels, so the table and the export do not depend on
 the method; the method and prompt version are stored on every row.
 """
@@ -27,7 +27,7 @@ class AugmentStage(Stage):
     main_table = "augment_captions"
     unit_tables = ("augment_captions",)
     # append-only call log (a redone pair adds calls, never drops them) and the answer cache
-    shared_tables = ("augment_llm_calls", "augment_llm_cache")
+    shared_tables = ("llm_calls", "llm_cache")
 
     def __init__(self, cfg: RunConfig, ontology: Ontology | None = None, llm_client: Any | None = None) -> None:
         super().__init__(cfg)
@@ -58,7 +58,7 @@ class AugmentStage(Stage):
         cache: dict[str, str] = {}
         if self.llm is not None and self.cfg.llm.cache:  # process() must not read the DB
             cache = dict(con.execute(
-                "SELECT input_hash, CAST(response AS VARCHAR) FROM augment_llm_cache WHERE prompt = ? AND model = ?",
+                "SELECT input_hash, CAST(response AS VARCHAR) FROM llm_cache WHERE prompt = ? AND model = ?",
                 [prompt, self.cfg.llm.model]).fetchall())  # fmt: skip
         h = self.kind_hash("pair")
         for pair_id, text in con.execute("SELECT pair_id, text FROM pair_image_texts ORDER BY pair_id").fetchall():
@@ -88,8 +88,8 @@ class AugmentStage(Stage):
         labels, prompt_version = lexical, None
         if self.llm is not None:
             outcome = unit.payload.get("outcome") or self.llm.label(text, cached=unit.payload.get("cached"))
-            res.rows["augment_llm_calls"] = outcome.calls
-            res.rows["augment_llm_cache"] = outcome.cache_rows
+            res.rows["llm_calls"] = outcome.calls
+            res.rows["llm_cache"] = outcome.cache_rows
             if outcome.labels is None:
                 res.reject(unit.key, outcome.reason or "llm_invalid_output", outcome.detail)
                 return res

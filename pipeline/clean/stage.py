@@ -47,7 +47,7 @@ class CleanStage(Stage):
     main_table = "clean_texts"
     unit_tables = ("clean_images", "clean_texts", "clean_transcript_segments", "clean_transcript_corrections",
                    "clean_transcript_sentences")
-    shared_tables = ("augment_llm_calls",)  # calls of transcript_llm and translate: append-only
+    shared_tables = ("llm_calls",)  # calls of transcript_llm and translate: append-only
     llm_client: Any = None  # an OpenAI-compatible client object; None: openai.OpenAI from the profile's `llm`
 
     def unit_kinds(self) -> dict[str, UnitKind]:
@@ -114,7 +114,7 @@ class CleanStage(Stage):
             text, context = normalise_text(p["text"]), normalise_text(p["context"])
             text, context, forum, calls = forum_text(text, context, p["ref_kind"], self.cfg)  # PII, language
             for call in calls:
-                res.add("augment_llm_calls", call)
+                res.add("llm_calls", call)
             row = {"ref_id": p["ref_id"], "item_id": p["item_id"], "image_id": p["image_id"],
                    "kind": p["ref_kind"], "text": text, "context": context,
                    "changed": text != p["text"] or context != p["context"]}
@@ -156,7 +156,7 @@ class CleanStage(Stage):
             if llm is not None:  # char_start of its changes: in the text after the phonetic pass
                 text, more, call = llm.correct(text)
                 changes = [*changes, *more]
-                res.add("augment_llm_calls", call)
+                res.add("llm_calls", call)
             for k, c in enumerate(changes):
                 res.add("clean_transcript_corrections", {
                     "item_id": p["item_id"], "seg_index": idx, "corr_index": k, "char_start": c.start,

@@ -5,7 +5,7 @@ mend split words and context ("bristle cell carcinoma", "eczema her pet icum"). 
 prompts/transcript_correction with a short vocabulary (the ontology terms that sound like words of the
 segment, so the prompt stays small) and must answer `{corrected, changes}`. The answer is distrusted:
 one whose characters match the input less than 80 % (difflib ratio) is a paraphrase, not a correction, and is dropped with
-the original kept. Every call is an `augment_llm_calls` row; every kept change a
+the original kept. Every call is an `llm_calls` row; every kept change a
 `clean_transcript_corrections` row with method `llm:<model>`.
 """
 

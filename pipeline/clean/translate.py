@@ -58,7 +58,7 @@ class _Translation(BaseModel):
 
 class Translator:
     """prompts/translation through an OpenAI-compatible client (anything with chat.completions.create);
-    each call's `augment_llm_calls` row is returned with its answer."""
+    each call's `llm_calls` row is returned with its answer."""
 
     def __init__(self, client: Any, model: str, cfg: LlmConfig | None = None) -> None:
         from pipeline.llm.calls import JsonPromptCaller
@@ -88,7 +88,7 @@ def _openai_translator(cfg_json: str) -> Translator:
 def forum_text(
     text: str | None, context: str | None, kind: str, cfg: RunConfig, translator: Translator | None = None
 ) -> tuple[str | None, str | None, dict[str, Any], list[dict[str, Any]]]:
-    """(text, context, extra clean_texts columns, augment_llm_calls rows) for one image reference; kinds
+    """(text, context, extra clean_texts columns, llm_calls rows) for one image reference; kinds
     outside clean.pii.kinds pass through untouched. The translator defaults to the profile's LLM server
     when translate is on."""
     pcfg = cfg.clean.pii

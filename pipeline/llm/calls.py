@@ -2,7 +2,7 @@
 
 Transcript correction (clean) and keyframe caption summaries (pair) ask an OpenAI-compatible server for a
 JSON object and must leave the same audit trail as the labeller: every call, failed or not, becomes an
-`augment_llm_calls` row (prompt version, model, input hash, raw answer, tokens, latency, cost). The stage
+`llm_calls` row (prompt version, model, input hash, raw answer, tokens, latency, cost). The stage
 returns those rows with its unit, so the single writer stores them. JSON mode is `json_object`: every
 server this project meets accepts it (llama.cpp refuses `json_schema`), and the answer is validated with
 a pydantic model here anyway.
@@ -27,7 +27,7 @@ Answer = TypeVar("Answer", bound=BaseModel)
 
 
 def call_row(prompt_key: str, model: str, messages: list[dict[str, str]], json_mode: str) -> dict[str, Any]:
-    """A fresh `augment_llm_calls` row for one request of `messages`."""
+    """A fresh `llm_calls` row for one request of `messages`."""
     return {
         "call_id": uuid.uuid4().hex, "prompt": prompt_key, "model": model,
         "input_hash": hashlib.sha256(stable_json(messages).encode()).hexdigest(),

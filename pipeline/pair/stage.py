@@ -32,7 +32,7 @@ class PairStage(Stage):
     name = "pair"
     main_table = "pair_image_texts"
     unit_tables = ("pair_image_texts",)
-    shared_tables = ("augment_llm_calls",)  # LLM captions (pair.caption_method: llm): the call log
+    shared_tables = ("llm_calls",)  # LLM captions (pair.caption_method: llm): the call log
     llm_client: Any = None  # an OpenAI-compatible client object; None: openai.OpenAI from the profile's `llm`
 
     def unit_kinds(self) -> dict[str, UnitKind]:
@@ -81,7 +81,7 @@ class PairStage(Stage):
             if cfg.caption_method == "llm":
                 captioner = LlmCaptioner(self.cfg.llm, cfg.caption_max_words, client=self.llm_client)
                 caption, method, call = captioner.caption(narration.text)
-                res.add("augment_llm_calls", call)
+                res.add("llm_calls", call)
             else:
                 caption, method = extractive_caption(narration.text, cfg.caption_max_words), "extractive"
             row.update(text=narration.text, start_s=narration.start_s, end_s=narration.end_s,

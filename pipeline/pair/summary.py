@@ -64,7 +64,7 @@ class LlmCaptioner:
 
     A summary may not name a condition the narration does not name (the lexical matcher checks both
     sides), may not be empty or run far past max_words; otherwise the extractive caption is used. The
-    call row is returned either way, for `augment_llm_calls`.
+    call row is returned either way, for `llm_calls`.
     """
 
     def __init__(self, cfg: LlmConfig, max_words: int = 40, client: Any | None = None) -> None:
