@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE ?= 1
 export DO_NOT_TRACK ?= 1
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 
-.PHONY: help install test llm-local build-derm1m lint format bench samples clean-data eval-augment train-gpu
+.PHONY: help install test test-full llm-local build-derm1m lint format bench samples clean-data eval-augment train-gpu
 
 help:  ## list targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -27,7 +27,10 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)  ## create .venv with CPU torch and every extra (no CUDA packages)
 
-test: install llm-local report-browser ocr  ## run the test suite offline
+test: install  ## the test suite, offline; tests needing an optional extra skip with their reason
+	$(PY) -m pytest -q
+
+test-full: install llm-local report-browser ocr  ## the extras too (llama.cpp server, Chromium, Tesseract), then the suite
 	$(PY) -m pytest -q
 
 # A real local LLM for tests/test_llm_local.py: llama-cpp-python's OpenAI-compatible server (a ~4 min
