@@ -101,8 +101,11 @@ class Stage(ABC):
     unit_tables: ClassVar[tuple[str, ...]] = ()  # rows replaced whole when their unit is redone
     shared_tables: ClassVar[tuple[str, ...]] = ()  # content-addressed rows, inserted if absent
 
-    def __init__(self, cfg: RunConfig) -> None:
+    def __init__(self, cfg: RunConfig, *, llm_client: Any = None) -> None:
+        """`llm_client`: an OpenAI-compatible client object for every LLM option of the stage (the one way
+        tests inject a fake server's client); None: `openai.OpenAI` built from the profile's `llm`."""
         self.cfg = cfg
+        self.llm_client = llm_client
 
     def unit_kinds(self) -> dict[str, UnitKind]:
         """Each kind of unit this stage runs and what it reads; by default one kind reading the stage's

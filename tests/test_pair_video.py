@@ -75,8 +75,8 @@ def test_llm_caption_is_grounded_and_falls_back(tmp_path) -> None:  # type: igno
 
     cfg = RunConfig()
     cfg.pair.caption_method = "llm"
-    stage = PairStage(cfg)
-    stage.llm_client = ScriptedClient({"caption": "Chronic plaque psoriasis on the elbow.", "dropped": []})
+    stage = PairStage(cfg, llm_client=ScriptedClient({"caption": "Chronic plaque psoriasis on the elbow.",
+                                                       "dropped": []}))
     payload = {"ref_id": "v#scene0001", "item_id": "v", "kind": "keyframe", "text": None, "image_id": "i",
                "canonical_id": "i", "cluster_id": "c", "source": "local", "source_type": "video",
                "start_s": 0.0, "end_s": 10.0, "caption_scope": None, "parent_image_id": None,

@@ -70,12 +70,11 @@ def test_clean_stage_llm_pass_logs_calls_and_changes() -> None:
 
     cfg = RunConfig()
     cfg.clean.transcript.llm_correct = True
-    stage = CleanStage(cfg)
-    stage.llm_client = ScriptedClient(
+    stage = CleanStage(cfg, llm_client=ScriptedClient(
         {"corrected": "Psoriasis presents as plaques.", "changes": []},
         {"corrected": "Eczema herpeticum needs aciclovir.",
          "changes": [{"from": "eczema her pet icum", "to": "eczema herpeticum"}]},
-    )
+    ))
     segs = [(0, 0.0, 3.0, "Um, sorry asis presents as plaques."), (1, 3.0, 6.0, "Eczema her pet icum needs aciclovir.")]
     res = stage.process(WorkUnit("transcript:v", "fp", {"kind": "transcript", "item_id": "v", "segments": segs}))
     corr = [(r["seg_index"], r["original"], r["replacement"], r["method"]) for r in res.rows["clean_transcript_corrections"]]

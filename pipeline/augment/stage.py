@@ -29,8 +29,8 @@ class AugmentStage(Stage):
     # append-only call log (a redone pair adds calls, never drops them) and the answer cache
     shared_tables = ("llm_calls", "llm_cache")
 
-    def __init__(self, cfg: RunConfig, ontology: Ontology | None = None, llm_client: Any | None = None) -> None:
-        super().__init__(cfg)
+    def __init__(self, cfg: RunConfig, ontology: Ontology | None = None, *, llm_client: Any = None) -> None:
+        super().__init__(cfg, llm_client=llm_client)
         self.ontology = ontology or Ontology.load()
         self.llm = None
         if cfg.augment.method == "llm":

@@ -22,6 +22,7 @@ from pipeline.stage import Stage, StageReport, UnitKind, UnitResult, WorkUnit
 from pipeline.vision.dedup import hash_columns
 
 if TYPE_CHECKING:
+    from pipeline.clean.translate import Translator
     from pipeline.config import ImageTypeConfig
     from pipeline.vision.image_type import ImageTypeClassifier
 
@@ -48,7 +49,6 @@ class CleanStage(Stage):
     unit_tables = ("clean_images", "clean_texts", "clean_transcript_segments", "clean_transcript_corrections",
                    "clean_transcript_sentences")
     shared_tables = ("llm_calls",)  # calls of transcript_llm and translate: append-only
-    llm_client: Any = None  # an OpenAI-compatible client object; None: openai.OpenAI from the profile's `llm`
 
     def unit_kinds(self) -> dict[str, UnitKind]:
         """Images read the size/skin thresholds and the shared classifier; texts the caption and PII rules;
@@ -112,7 +112,8 @@ class CleanStage(Stage):
                            f"type {scores.image_type} ({scores.type_confidence})")
         elif p["kind"] == "text":
             text, context = normalise_text(p["text"]), normalise_text(p["context"])
-            text, context, forum, calls = forum_text(text, context, p["ref_kind"], self.cfg)  # PII, language
+            text, context, forum, calls = forum_text(text, context, p["ref_kind"], self.cfg,  # PII, language
+                                                      self._translator())
             for call in calls:
                 res.add("llm_calls", call)
             row = {"ref_id": p["ref_id"], "item_id": p["item_id"], "image_id": p["image_id"],
@@ -132,6 +133,13 @@ class CleanStage(Stage):
         else:
             self._transcript(p, res)
         return res
+
+    def _translator(self) -> Translator | None:
+        if self.llm_client is None or not self.cfg.clean.pii.translate:
+            return None  # forum_text builds the profile's client when it needs one
+        from pipeline.clean.translate import Translator
+
+        return Translator(self.llm_client, self.cfg.llm.model, self.cfg.llm)
 
     def _transcript(self, p: dict[str, Any], res: UnitResult) -> None:
         """Fillers out, misheard ontology terms corrected (each change a row), then timed sentences."""

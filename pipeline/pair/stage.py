@@ -7,7 +7,6 @@ the panels and the subcaptions did not match) and the whole figure's image id, s
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import duckdb
 
@@ -33,7 +32,6 @@ class PairStage(Stage):
     main_table = "pair_image_texts"
     unit_tables = ("pair_image_texts",)
     shared_tables = ("llm_calls",)  # LLM captions (pair.caption_method: llm): the call log
-    llm_client: Any = None  # an OpenAI-compatible client object; None: openai.OpenAI from the profile's `llm`
 
     def unit_kinds(self) -> dict[str, UnitKind]:
         """Keyframes pair with narration (window, sentences, caption method, and the `llm` when it writes
