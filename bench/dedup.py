@@ -11,6 +11,9 @@
   pipeline.media.normalise_image as the pipeline does; pairwise precision/recall of the clusters against the
   truth (an original and its copies; pixel-identical originals count as one), for the pipeline's dedup and
   for plain whole-image pHash at the same and at the old threshold.
+- components: pipeline.vision.dedup.components (the clustering's union-find) against scipy's
+  connected_components on 1M nodes: cluster()'s own edge list at 1% planted pairs, 1M random pairs, 1M
+  pairs in shuffled chains of 1,000, one shuffled chain, one chain in order; best of 3 (`--components-only`).
 The search runs the numba probe loop when numba is installed (extra `speed`); its compilation (or load from
 numba's on-disk cache) happens once in a warm-up and is reported apart. Writes bench/results/dedup-<date>.json.
 """
@@ -37,7 +40,7 @@ from PIL import Image, ImageEnhance
 
 from pipeline.config import CleanConfig, ImageConfig
 from pipeline.media import normalise_image
-from pipeline.vision.dedup import N_REGIONS, cluster, region_hashes
+from pipeline.vision.dedup import N_REGIONS, cluster, components, region_hashes
 
 REPO = Path(__file__).resolve().parents[1]
 CFG = CleanConfig()
@@ -92,6 +95,55 @@ def bench_scale(sizes: list[int], views: int = 1, seed: int = 0) -> list[dict[st
                     "planted_recall": round(found, 4), "clusters": int(len(np.unique(canonical))),
                     "cpu_us_per_n_log2n": round(cpu / (n * math.log2(n)) * 1e6, 3)})
         print(json.dumps(out[-1]), flush=True)
+    return out
+
+
+def _scipy_components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The same labels (smallest node of each component) through scipy.sparse.csgraph."""
+    from scipy.sparse import coo_array
+    from scipy.sparse.csgraph import connected_components
+
+    graph = coo_array((np.ones(len(a), np.int8), (a, b)), shape=(n, n))
+    k, labels = connected_components(graph, directed=False)
+    head = np.full(k, n, np.int64)
+    np.minimum.at(head, labels, np.arange(n))
+    return head[labels]
+
+
+def bench_components(n: int = 1_000_000, seed: int = 0, repeats: int = 3) -> dict[str, object]:
+    """Seconds (best of `repeats`) of ours and scipy's connected components on the same edges; labels
+    are checked equal."""
+    try:
+        import scipy
+    except ImportError:
+        return {"skipped": "scipy is not installed"}
+    rng = np.random.default_rng(seed)
+    perm = rng.permutation(n)
+    cut = np.arange(n - 1) % 1000 != 999
+    planted = n // 100
+    cases = {  # cluster() passes one (image, its exact-copy representative) edge per image, then the matches
+        "cluster_edges_1pct_pairs": (np.r_[np.arange(n), rng.integers(0, n, planted)],
+                                     np.r_[np.arange(n), rng.integers(0, n, planted)]),
+        "random_pairs": (rng.integers(0, n, n), rng.integers(0, n, n)),
+        "shuffled_chains_of_1000": (perm[:-1][cut], perm[1:][cut]),
+        "one_shuffled_chain": (perm[:-1], perm[1:]),
+        "one_chain_in_order": (np.arange(n - 1), np.arange(1, n)),
+    }
+    out: dict[str, object] = {"n": n, "scipy": scipy.__version__, "repeats": repeats}
+    for name, (a, b) in cases.items():
+        row: dict[str, float] = {"edges": len(a)}
+        labels = []
+        for label, fn in (("ours_s", components), ("scipy_s", _scipy_components)):
+            times = []
+            for _ in range(repeats):
+                t0 = time.perf_counter()
+                result = fn(n, a, b)
+                times.append(time.perf_counter() - t0)
+            labels.append(result)
+            row[label] = round(min(times), 3)
+        assert np.array_equal(*labels), name
+        out[name] = row
+        print(name, json.dumps(row), flush=True)
     return out
 
 
@@ -168,13 +220,18 @@ def main() -> None:
     ap.add_argument("--sizes", default="10000,100000,1000000", help="images for the 1-view scale run")
     ap.add_argument("--view-sizes", default="10000,100000,1000000", help=f"images for the {N_REGIONS}-view run")
     ap.add_argument("--skip-quality", action="store_true")
+    ap.add_argument("--components-only", action="store_true", help="only ours vs scipy's connected components")
     args = ap.parse_args()
+    if args.components_only:
+        print(json.dumps(bench_components(), indent=2))
+        return
     fixtures = Path(os.environ.get("DERM_FIXTURES", REPO.parent / "shared" / "fixtures"))
     results = {
         "date": date.today().isoformat(),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}",
         "thresholds": {"phash_max_distance": CFG.phash_max_distance, "dedup_max_distance": CFG.dedup_max_distance},
         "quality": {} if args.skip_quality else bench_quality(fixtures),
+        "components": bench_components(),
         "numba": warm_up(),
         "scale_1_view": bench_scale([int(s) for s in args.sizes.split(",") if s]),
         f"scale_{N_REGIONS}_views": bench_scale([int(s) for s in args.view_sizes.split(",") if s], N_REGIONS),

@@ -16,6 +16,13 @@ probes the buckets within that radius of its band values. Buckets are a counting
 argsort per band plus a start-offset table indexed by value), never a Python dict per hash. m comes from a
 cost model so that a band has about log2(index size) bits: buckets stay O(1) and the work grows close to
 n log n. Plain banding (t+1 bands, exact band match) is the m = t+1 case, which small indexes get.
+
+Clusters come from our vectorised union-find (`components`), not scipy.sparse.csgraph.connected_components:
+on 1M nodes ours took 0.026-0.028 s against scipy's 0.036-0.043 s for cluster()'s own edges (an edge per
+image plus 1% planted pairs), 0.099-0.115 s against 0.24-0.31 s for 1M random pairs, 0.11 s against
+0.33-0.36 s for 1M pairs in shuffled chains of 1,000 and 0.13-0.14 s against 0.32-0.34 s for one
+shuffled chain; scipy won only on one chain in node order (0.028 s against 0.039-0.042 s). Same labels
+in every case; best of 3, two runs, 2-core machine, scipy 1.17.1: `python -m bench.dedup --components-only`.
 """
 
 from __future__ import annotations
