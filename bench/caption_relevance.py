@@ -1,4 +1,4 @@
-"""Precision and recall of the figure-caption relevance scorer (pipeline.vocab.caption_relevance).
+"""Precision and recall of the figure-caption relevance scorer (pipeline.vocab.relevance, caption preset).
 
 Data: real PMC figure captions from the ROCO dataset, `captions/roco_train/captions.txt` in the shared
 fixtures folder (env DERM_FIXTURES, default ../shared/fixtures), read in place. Labels:
@@ -47,7 +47,7 @@ def load_labelled(path: Path | None = None) -> list[tuple[str, str, int, str]]:
 
 def evaluate(threshold: float | None = None) -> dict[str, object]:
     from pipeline.config import CaptionRelevanceConfig
-    from pipeline.vocab.caption_relevance import CaptionRelevanceScorer
+    from pipeline.vocab.relevance import CaptionRelevanceScorer
 
     thr = CaptionRelevanceConfig().min_score if threshold is None else threshold
     scorer = CaptionRelevanceScorer.default()

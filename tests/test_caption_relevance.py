@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from pipeline.config import CaptionRelevanceConfig, RunConfig
-from pipeline.vocab.caption_relevance import CaptionRelevanceScorer
+from pipeline.vocab.relevance import CaptionRelevanceScorer
 from tests.conftest import require_fixture
 
 THRESHOLD = CaptionRelevanceConfig().min_score

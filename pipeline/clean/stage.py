@@ -122,7 +122,7 @@ class CleanStage(Stage):
             row |= forum
             ccfg = self.cfg.clean.caption
             if ccfg.enabled and p["ref_kind"] in ccfg.kinds:
-                from pipeline.vocab.caption_relevance import CaptionRelevanceScorer
+                from pipeline.vocab.relevance import CaptionRelevanceScorer
 
                 rel = CaptionRelevanceScorer.default().score(text, context if ccfg.use_context else None)
                 row |= {"caption_score": rel.score, "caption_reason": rel.explanation[:500]}
