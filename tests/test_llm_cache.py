@@ -16,9 +16,9 @@ from test_llm import GOOD, TEXT, Stub, completion, labeller  # noqa: E402
 
 stub, onto = test_llm.stub, test_llm.onto  # the stub server and ontology fixtures, shared
 
-from pipeline.augment import llm as llm_module  # noqa: E402
-from pipeline.augment.llm import RateLimiter  # noqa: E402
 from pipeline.config import AugmentConfig, LlmConfig, RunConfig  # noqa: E402
+from pipeline.llm import caller as llm_module  # noqa: E402
+from pipeline.llm.caller import RateLimiter  # noqa: E402
 from pipeline.warehouse import insert_rows  # noqa: E402
 
 

@@ -38,17 +38,20 @@ def test_english_check():
 
 
 class _FakeClient:
-    """Just enough of openai.OpenAI: chat.completions.create records the prompt and answers JSON."""
+    """Just enough of openai.OpenAI: chat.completions.with_raw_response.create records the prompt and answers
+    a chat.completion body."""
 
     def __init__(self, answer: str | Exception) -> None:
         self.answer, self.calls = answer, []
-        self.chat = SimpleNamespace(completions=SimpleNamespace(create=self._create))
+        raw = SimpleNamespace(create=self._create)
+        self.chat = SimpleNamespace(completions=SimpleNamespace(with_raw_response=raw))
 
     def _create(self, **kw):
         self.calls.append(kw)
         if isinstance(self.answer, Exception):
             raise self.answer
-        return SimpleNamespace(choices=[SimpleNamespace(message=SimpleNamespace(content=self.answer))])
+        body = {"choices": [{"message": {"content": self.answer}}]}
+        return SimpleNamespace(http_response=SimpleNamespace(json=lambda: body, text=json.dumps(body)))
 
 
 SPANISH = "Tengo una mancha en la piel desde hace dos semanas, escribe a ana@correo.es"

@@ -16,11 +16,13 @@ from pipeline.vocab.transcript import default_corrector
 
 
 class ScriptedClient:
-    """`client.chat.completions.create(...)` answering from a list: a dict (JSON content) or an exception."""
+    """`client.chat.completions.with_raw_response.create(...)` answering from a list: a dict (JSON content),
+    a string (content as is) or an exception."""
 
     def __init__(self, *answers: object) -> None:
         self.answers, self.requests = list(answers), list[dict[str, Any]]()
-        self.chat = SimpleNamespace(completions=SimpleNamespace(create=self._create))
+        raw = SimpleNamespace(create=self._create)
+        self.chat = SimpleNamespace(completions=SimpleNamespace(with_raw_response=raw))
 
     def _create(self, **request: Any) -> object:
         self.requests.append(request)
@@ -28,8 +30,8 @@ class ScriptedClient:
         if isinstance(answer, Exception):
             raise answer
         content = answer if isinstance(answer, str) else json.dumps(answer)
-        return SimpleNamespace(choices=[SimpleNamespace(message=SimpleNamespace(content=content))],
-                               usage=SimpleNamespace(prompt_tokens=120, completion_tokens=30))
+        body = {"choices": [{"message": {"content": content}}], "usage": {"prompt_tokens": 120, "completion_tokens": 30}}
+        return SimpleNamespace(http_response=SimpleNamespace(json=lambda: body, text=json.dumps(body)))
 
 
 CFG = LlmConfig(model="stub-model", price_per_1k_input=1.0, price_per_1k_output=2.0)
@@ -54,8 +56,8 @@ def test_kept_correction_with_vocabulary_and_call_row() -> None:
 
 @pytest.mark.parametrize("answer, error", [
     ({"corrected": "A completely different sentence about acne treatment options.", "changes": []}, "rewrite"),
-    ("not json at all", "invalid answer"),
-    ({"changes": []}, "invalid answer"),
+    ("not json at all", "required form"),
+    ({"changes": []}, "required form"),
     (TimeoutError("read timed out"), "TimeoutError"),
 ])
 def test_bad_answers_keep_the_original(answer: object, error: str) -> None:

@@ -1,124 +1,24 @@
-"""OpenAI Batch API mode for the LLM labeller: half the price, answers within the completion window.
-
-All uncached texts go into one JSONL file (one /v1/chat/completions request per line, `custom_id` =
-the caller's key), which is uploaded (`files.create`, purpose "batch"), submitted (`batches.create`),
-polled until it ends, and read back (`files.content` of the output and error files). Each answer then
-goes through the same path as a live call (`LlmLabeller.resume`): envelope checks, validation,
-ontology resolution, one corrective retry as a live call, a logged `llm_calls` row with
-tokens and cost, and a cache row. A batch that fails, expires or times out leaves every item
-`llm_unavailable` with the reason, so nothing is lost and a rerun asks again.
-"""
+"""The labeller in Batch API mode (`llm.batch`): pipeline/llm/batch.py with the labeller's label lists and
+ontology resolution, outcomes read as labels."""
 
 from __future__ import annotations
 
-import json
-import tempfile
 import time
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
-import openai
-
 from pipeline.augment.llm import LlmLabeller, LlmOutcome
-from pipeline.hashing import stable_json
-
-_FINAL = ("completed", "failed", "expired", "cancelled")
-
-
-class BatchError(RuntimeError):
-    """The batch as a whole did not complete; the message says why."""
+from pipeline.llm import batch
 
 
 def batch_lines(llm: LlmLabeller, texts: Mapping[str, str]) -> list[dict[str, Any]]:
     """One Batch API request per text, keyed by the caller's id."""
-    fmt = llm.response_format()
-    return [{"custom_id": key, "method": "POST", "url": "/v1/chat/completions",
-             "body": {"model": llm.cfg.model, "messages": llm.messages(text), "response_format": fmt}}
-            for key, text in texts.items()]  # fmt: skip
-
-
-def submit_and_wait(llm: LlmLabeller, lines: list[dict[str, Any]],
-                    sleep: Callable[[float], None] = time.sleep) -> tuple[dict[str, Any], dict[str, str]]:
-    """Upload, create, poll, download: (results by custom_id, errors by custom_id). Raises BatchError."""
-    client, cfg = llm.client, llm.cfg
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "augment_batch.jsonl"
-        path.write_text("".join(stable_json(line) + "\n" for line in lines), encoding="utf-8")
-        with path.open("rb") as fh:
-            upload = client.files.create(file=fh, purpose="batch")
-    batch = client.batches.create(input_file_id=upload.id, endpoint="/v1/chat/completions",
-                                  completion_window="24h", metadata={"prompt": llm.prompt_key})
-    deadline = time.monotonic() + cfg.batch_timeout_s
-    while batch.status not in _FINAL:
-        if time.monotonic() > deadline:
-            client.batches.cancel(batch.id)
-            raise BatchError(f"batch {batch.id} still {batch.status} after {cfg.batch_timeout_s:.0f} s; cancelled")
-        sleep(cfg.batch_poll_s)
-        batch = client.batches.retrieve(batch.id)
-    if batch.status != "completed":
-        errors = getattr(batch, "errors", None)
-        raise BatchError(f"batch {batch.id} ended {batch.status}: {errors}")
-    results: dict[str, Any] = {}
-    failures: dict[str, str] = {}
-    for file_id, into_errors in ((batch.output_file_id, False), (batch.error_file_id, True)):
-        if not file_id:
-            continue
-        for raw in client.files.content(file_id).text.splitlines():
-            if not raw.strip():
-                continue
-            item = json.loads(raw)
-            response = item.get("response") or {}
-            if item.get("error") or into_errors or response.get("status_code", 200) >= 400:
-                failures[item["custom_id"]] = stable_json(item.get("error") or response.get("body"))
-            else:
-                results[item["custom_id"]] = response.get("body")
-    return results, failures
+    return batch.batch_lines(llm.caller, {key: {"text": text} for key, text in texts.items()})
 
 
 def label_batch(llm: LlmLabeller, texts: Mapping[str, str], cached: Mapping[str, str] | None = None,
                 sleep: Callable[[float], None] = time.sleep) -> dict[str, LlmOutcome]:
-    """Outcomes for every key of `texts`; `cached` maps cache keys (input hashes) to cached answers.
-    Identical texts are sent once; the other keys share the answer without logging a call again."""
-    outcomes: dict[str, LlmOutcome] = {}
-    todo: dict[str, str] = {}
-    twins: dict[str, list[str]] = {}  # first key -> later keys with the same cache key
-    first_of: dict[str, str] = {}
-    for key, text in texts.items():
-        cache_key = llm.cache_key(text)
-        hit = (cached or {}).get(cache_key) or llm.memo.get(cache_key)
-        if hit and llm.cfg.cache and (labels := llm.from_cache(hit)) is not None:
-            outcomes[key] = LlmOutcome(labels, [], cached=True)
-        elif cache_key in first_of:
-            twins[first_of[cache_key]].append(key)
-        else:
-            first_of[cache_key], todo[key], twins[key] = key, text, []
-    if todo:
-        _run(llm, todo, outcomes, sleep)
-    for first, keys in twins.items():
-        done = outcomes[first]
-        for key in keys:
-            outcomes[key] = LlmOutcome(done.labels, [], done.reason, done.detail, cached=done.labels is not None)
-    return outcomes
-
-
-def _run(llm: LlmLabeller, todo: dict[str, str], outcomes: dict[str, LlmOutcome],
-         sleep: Callable[[float], None]) -> None:
-    lines = batch_lines(llm, todo)
-    try:
-        results, failures = submit_and_wait(llm, lines, sleep)
-    except (BatchError, openai.APIError) as exc:
-        detail = f"{type(exc).__name__}: {exc}"
-        for key, line in zip(todo, lines, strict=True):
-            row = llm.call_row(line["body"]["messages"])
-            row["error"] = detail
-            outcomes[key] = LlmOutcome(None, [row], "llm_unavailable", detail)
-        return
-    for key, line in zip(todo, lines, strict=True):
-        row = llm.call_row(line["body"]["messages"])
-        if key not in results:
-            row["error"] = f"batch item failed: {failures.get(key, 'no result returned')}"
-            outcomes[key] = LlmOutcome(None, [row], "llm_unavailable", row["error"])
-            continue
-        content, problem = llm.read_completion(row, results[key])
-        outcomes[key] = llm.resume(todo[key], (row, content, problem))
+    """Outcomes for every key of `texts`; `cached` maps cache keys (input hashes) to cached answers."""
+    outcomes = batch.ask_batch(llm.caller, {key: {"text": text} for key, text in texts.items()},
+                               llm._labels, cached, sleep)
+    return {key: LlmOutcome.of(out) for key, out in outcomes.items()}

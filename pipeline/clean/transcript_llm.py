@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from pipeline.config import LlmConfig
-from pipeline.llm.calls import JsonPromptCaller
+from pipeline.llm.caller import JsonPromptCaller
 from pipeline.vocab.transcript import Correction, TermCorrector, phonetic_key
 
 
@@ -35,7 +35,8 @@ class TranscriptAnswer(BaseModel):
 class LlmTranscriptCorrector:
     def __init__(self, cfg: LlmConfig, terms: TermCorrector, client: Any | None = None,
                  min_similarity: float = 0.8, vocabulary_size: int = 60) -> None:
-        self.caller = JsonPromptCaller(cfg, "transcript_correction", TranscriptAnswer, client=client)
+        self.caller = JsonPromptCaller(cfg, "transcript_correction", TranscriptAnswer, client,
+                                       json_mode="json_object")
         self.terms, self.model = terms, cfg.model
         self.min_similarity, self.vocabulary_size = min_similarity, vocabulary_size
 

@@ -61,10 +61,10 @@ class Translator:
     each call's `llm_calls` row is returned with its answer."""
 
     def __init__(self, client: Any, model: str, cfg: LlmConfig | None = None) -> None:
-        from pipeline.llm.calls import JsonPromptCaller
+        from pipeline.llm.caller import JsonPromptCaller
 
         cfg = (cfg or LlmConfig()).model_copy(update={"model": model})
-        self.caller = JsonPromptCaller(cfg, "translation", _Translation, client=client)
+        self.caller = JsonPromptCaller(cfg, "translation", _Translation, client, json_mode="json_object")
 
     def translate(self, text: str) -> tuple[str | None, dict[str, Any]]:
         """(the English text, or None when the call or its answer fails: the caller keeps the original;

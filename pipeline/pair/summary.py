@@ -68,9 +68,9 @@ class LlmCaptioner:
     """
 
     def __init__(self, cfg: LlmConfig, max_words: int = 40, client: Any | None = None) -> None:
-        from pipeline.llm.calls import JsonPromptCaller
+        from pipeline.llm.caller import JsonPromptCaller
 
-        self.caller = JsonPromptCaller(cfg, "refine_caption", _Refined, client=client)
+        self.caller = JsonPromptCaller(cfg, "refine_caption", _Refined, client, json_mode="json_object")
         self.max_words, self.model = max_words, cfg.model
 
     def caption(self, narration: str) -> tuple[str, str, dict[str, Any]]:
