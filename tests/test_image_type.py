@@ -189,3 +189,48 @@ def test_clip_zero_shot_backend_with_random_tiny_model(tmp_path):
     assert res.image_type in ("clinical_photo", "chart_or_diagram") and res.backend == "clip:DermMicro"
     assert abs(res.scores["clinical_photo"] + res.scores["chart_or_diagram"] - 1) < 1e-3
     assert abs(res.skin_score - res.scores["clinical_photo"]) < 1e-3
+
+
+def test_each_image_is_classified_once_per_classifier(tmp_path, con, monkeypatch):
+    """A keyframe preprocess already classified is not classified again by clean; a new clean setting redoes
+    the image units from the recorded classifications; a new classifier setting classifies again."""
+    import pipeline.clean.stage as clean_stage
+    from pipeline.clean.stage import CleanStage
+    from pipeline.config import RunConfig
+    from pipeline.stage import run_stage
+    from pipeline.vision.classifier import classifier_key, make_classifier
+
+    classified: list[int] = []
+
+    class Counting:
+        def __init__(self, inner: ImageTypeClassifier) -> None:
+            self.inner, self.name = inner, inner.name
+
+        def classify(self, images):
+            classified.append(len(images))
+            return self.inner.classify(images)
+
+    monkeypatch.setattr(clean_stage, "image_classifier", lambda cfg: Counting(make_classifier(cfg)))
+    chart, photo = tmp_path / "chart.png", tmp_path / "photo.jpg"
+    bar_chart(np.random.default_rng(0)).save(chart)
+    _skin_photo().save(photo, quality=92)
+    for image_id, path in (("c" * 64, chart), ("p" * 64, photo)):
+        con.execute("INSERT INTO preprocess_images (image_id, path, width, height, ext, bytes) "
+                    "VALUES (?, ?, 320, 240, 'png', 1)", [image_id, str(path)])
+        con.execute("INSERT INTO preprocess_image_refs (ref_id, unit_key, run_id, item_id, image_id, kind, locator) "
+                    "VALUES (?, 'u', 'r', 'item', ?, 'keyframe', 'x')", [f"ref-{image_id[0]}", image_id])
+    cfg = RunConfig()
+    con.execute("INSERT INTO vision_image_types VALUES (?, ?, 'dermoscopy', 0.9, 0.8, 'heuristic', 'preprocess')",
+                ["p" * 64, classifier_key(cfg.image_type)])  # the keyframe filter classified this one
+    run_stage(con, CleanStage(cfg), "run1")
+    assert classified == [1]  # the chart only
+    rows = dict(con.execute("SELECT image_id, image_type FROM clean_images").fetchall())
+    assert rows == {"c" * 64: "chart_or_diagram", "p" * 64: "dermoscopy"}
+    assert con.execute("SELECT classified_by FROM vision_image_types WHERE image_id = ?",
+                       ["c" * 64]).fetchone() == ("clean",)
+    cfg.clean.min_side_px = 32  # a decision changed: both images redone, neither classified again
+    assert run_stage(con, CleanStage(cfg), "run2").items_in >= 2 and classified == [1]
+    cfg.image_type.skin_score_min = 0.3  # the classifier changed: both classified anew
+    run_stage(con, CleanStage(cfg), "run3")
+    assert classified == [1, 1, 1]
+    assert con.execute("SELECT count(*) FROM vision_image_types").fetchone()[0] == 4

@@ -29,7 +29,7 @@ def test_every_table_documented(repo, con):
 
 def test_tables_follow_naming(con):
     """A stage's tables start with its name; shared capabilities' tables with theirs (llm_calls, llm_cache)."""
-    prefixes = ("collect", "preprocess", "clean", "pair", "augment", "train", "llm")
+    prefixes = ("collect", "preprocess", "clean", "pair", "augment", "train", "llm", "vision")
     for t in user_tables(con):
         assert t in ("_migrations", "stage_runs", "rejects", "work_log") or t.split("_")[0] in prefixes, t
 

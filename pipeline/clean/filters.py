@@ -19,7 +19,7 @@ from pipeline.config import CleanConfig
 from pipeline.storage import Location
 
 if TYPE_CHECKING:
-    from pipeline.vision.image_type import ImageTypeClassifier
+    from pipeline.vision.image_type import ImageTypeClassifier, ImageTypeResult
 
 TOO_SMALL = "too_small"
 LOW_SKIN_SCORE = "low_skin_score"
@@ -35,6 +35,7 @@ class ImageScores:
     image_type: str | None = None  # set when an image-type classifier ran (pipeline.vision.image_type)
     type_confidence: float | None = None
     type_backend: str | None = None
+    result: ImageTypeResult | None = None  # the classifier's result, when it ran here
 
 
 def image_type_reason(image_type: str) -> str:
@@ -55,16 +56,21 @@ def skin_score(img: Image.Image, side: int = 96) -> float:
     return round(float(mask.mean()), 4)
 
 
-def score_image(path: Location, classifier: ImageTypeClassifier | None = None) -> ImageScores:
-    """Size, perceptual hash and skin score; with a classifier, its type and skin score replace the baseline.
-    `path` is a stored image: a local path or a media-store URL (pipeline.storage)."""
+def score_image(path: Location, classifier: ImageTypeClassifier | None = None,
+                known: ImageTypeResult | None = None) -> ImageScores:
+    """Size, perceptual hash and skin score; with a classifier (or a classification `known` from before),
+    its type and skin score replace the baseline. `path` is a stored image: a local path or a media-store
+    URL (pipeline.storage)."""
     with storage.open_file(path) as fh, Image.open(fh) as img:
         img.load()
+        phash = str(imagehash.phash(img))
+        if known is not None:
+            return ImageScores(img.width, img.height, phash, known.skin_score, known.image_type, known.confidence,
+                               known.backend)
         if classifier is None:
-            return ImageScores(img.width, img.height, str(imagehash.phash(img)), skin_score(img))
+            return ImageScores(img.width, img.height, phash, skin_score(img))
         t = classifier.classify([img])[0]
-        return ImageScores(img.width, img.height, str(imagehash.phash(img)), t.skin_score, t.image_type,
-                           t.confidence, t.backend)
+        return ImageScores(img.width, img.height, phash, t.skin_score, t.image_type, t.confidence, t.backend, t)
 
 
 def decide(scores: ImageScores, cfg: CleanConfig, keep: Sequence[str]) -> str | None:

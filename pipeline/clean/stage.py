@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from pipeline.clean.filters import decide, score_image
+from pipeline.clean.filters import ImageScores, decide, score_image
 from pipeline.clean.text import normalise_text, remove_fillers
 from pipeline.clean.translate import forum_text
 from pipeline.hashing import fingerprint
@@ -48,7 +48,7 @@ class CleanStage(Stage):
     main_table = "clean_texts"
     unit_tables = ("clean_images", "clean_texts", "clean_transcript_segments", "clean_transcript_corrections",
                    "clean_transcript_sentences")
-    shared_tables = ("llm_calls",)  # calls of transcript_llm and translate: append-only
+    shared_tables = ("llm_calls", "vision_image_types")  # calls of transcript_llm and translate: append-only
 
     def unit_kinds(self) -> dict[str, UnitKind]:
         """Images read the size/skin thresholds and the shared classifier; texts the caption and PII rules;
@@ -74,12 +74,15 @@ class CleanStage(Stage):
     def candidates(self, con: duckdb.DuckDBPyConnection) -> Iterator[WorkUnit]:
         hashes = self.kind_hashes()
         h = hashes["image"]
+        known = self._known_types(con)
         for image_id, path in con.execute(
             "SELECT image_id, path FROM preprocess_images WHERE image_id IN "
             "(SELECT image_id FROM preprocess_image_refs) ORDER BY image_id"
         ).fetchall():
-            yield WorkUnit(f"image:{image_id}", fingerprint(image_id, h), {"kind": "image", "image_id": image_id,
-                                                                              "path": path})
+            payload = {"kind": "image", "image_id": image_id, "path": path}
+            if image_id in known:  # classified before (a keyframe in preprocess, or an earlier clean run)
+                payload["known_type"] = known[image_id]
+            yield WorkUnit(f"image:{image_id}", fingerprint(image_id, h), payload)
         for ref_id, item_id, image_id, kind, text, context in con.execute(
             "SELECT ref_id, item_id, image_id, kind, text, context FROM preprocess_image_refs ORDER BY ref_id"
         ).fetchall():
@@ -96,11 +99,21 @@ class CleanStage(Stage):
             yield WorkUnit(f"transcript:{item_id}", fingerprint(segs, hashes["transcript"]),
                            {"kind": "transcript", "item_id": item_id, "segments": segs})
 
+    def _known_types(self, con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, Any]]:
+        if not self.cfg.image_type.enabled:
+            return {}
+        from pipeline.vision.classifier import classifier_key
+
+        cols = ["image_id", "image_type", "confidence", "skin_score", "backend"]
+        rows = con.execute(f"SELECT {', '.join(cols)} FROM vision_image_types WHERE classifier = ?",
+                           [classifier_key(self.cfg.image_type)]).fetchall()
+        return {r[0]: dict(zip(cols, r, strict=True)) for r in rows}
+
     def process(self, unit: WorkUnit) -> UnitResult:
         res = UnitResult(unit.key, unit.fingerprint)
         p = unit.payload
         if p["kind"] == "image":
-            scores = score_image(p["path"], image_classifier(self.cfg.image_type))
+            scores = self._score(p, res)
             reason = decide(scores, self.cfg.clean, self.cfg.image_type.keep)
             res.add("clean_images", {"image_id": p["image_id"], "width": scores.width, "height": scores.height,
                                      "phash": scores.phash, "skin_score": scores.skin_score,
@@ -133,6 +146,19 @@ class CleanStage(Stage):
         else:
             self._transcript(p, res)
         return res
+
+    def _score(self, p: dict[str, Any], res: UnitResult) -> ImageScores:
+        """Scores with the shared classifier's result: the one recorded for this image, else a new one,
+        recorded in `vision_image_types` for every later run."""
+        from pipeline.vision.classifier import classifier_key, known_result, type_row
+
+        if "known_type" in p:
+            return score_image(p["path"], known=known_result(p["known_type"]))
+        scores = score_image(p["path"], image_classifier(self.cfg.image_type))
+        if scores.result is not None:
+            res.add("vision_image_types", type_row(p["image_id"], classifier_key(self.cfg.image_type),
+                                                   scores.result, self.name))
+        return scores
 
     def _translator(self) -> Translator | None:
         if self.llm_client is None or not self.cfg.clean.pii.translate:

@@ -192,8 +192,8 @@ class ImageTypeConfig(_Model):
 
 
 class CaptionRelevanceConfig(_Model):
-    """Dermatology relevance of figure captions (pipeline.vocab.caption_relevance): the score is stored on
-    every scored text; captions of the listed kinds scoring below min_score are rejected."""
+    """Dermatology relevance of figure captions (pipeline.vocab.relevance.CaptionRelevanceScorer): the score is
+    stored on every scored text; captions of the listed kinds scoring below min_score are rejected."""
 
     enabled: bool = True
     kinds: list[str] = Field(default_factory=lambda: ["jats_figure", "pdf_figure"])

@@ -28,7 +28,7 @@ import numpy as np
 if TYPE_CHECKING:
     from pipeline.config import RunConfig
     from pipeline.preprocess.subfigures import PanelDetector
-    from pipeline.vision.image_type import ImageTypeClassifier
+    from pipeline.vision.image_type import ImageTypeClassifier, ImageTypeResult
 
 
 Box = tuple[int, int, int, int]
@@ -42,6 +42,7 @@ class FrameView:
     image_type: str
     skin_score: float
     crop: Box | None = None
+    result: ImageTypeResult | None = None  # the classifier's whole result, kept so nothing classifies it again
 
 
 class FrameFilter(Protocol):
@@ -74,7 +75,7 @@ class ImageTypeFrameFilter:
 
         whole = self.classifier.classify([Image.fromarray(rgb)])[0]
         if whole.image_type in self.keep:
-            return whole.image_type, whole.skin_score, [FrameView(rgb, whole.image_type, whole.skin_score)]
+            return whole.image_type, whole.skin_score, [FrameView(rgb, whole.image_type, whole.skin_score, None, whole)]
         if self.detector is None:
             return whole.image_type, whole.skin_score, []
         h, w = rgb.shape[:2]
@@ -86,7 +87,7 @@ class ImageTypeFrameFilter:
                 boxes.append(panel.bbox)
         crops = [np.ascontiguousarray(rgb[y0:y1, x0:x1]) for x0, y0, x1, y1 in boxes]
         results = self.classifier.classify([Image.fromarray(c) for c in crops]) if crops else []
-        kept = [FrameView(c, r.image_type, r.skin_score, b)
+        kept = [FrameView(c, r.image_type, r.skin_score, b, r)
                 for c, r, b in zip(crops, results, boxes, strict=True) if r.image_type in self.keep]
         return whole.image_type, whole.skin_score, kept
 

@@ -27,7 +27,7 @@ class PreprocessStage(Stage):
     main_table = "preprocess_image_refs"
     unit_tables = ("preprocess_items", "preprocess_image_refs", "preprocess_scenes", "preprocess_transcript_segments",
                    "preprocess_subfigures")
-    shared_tables = ("preprocess_images",)
+    shared_tables = ("preprocess_images", "vision_image_types")  # content-addressed: inserted if absent
 
     def __init__(self, cfg: RunConfig) -> None:
         super().__init__(cfg)
@@ -160,6 +160,11 @@ class PreprocessStage(Stage):
             kf, view, n = kept[group.representative]
             repeats = [kept[m][0] for m in group.members if m != group.representative]
             image_id = self._store(res, normalise_image(view.rgb, self.cfg.preprocess.image))
+            if view.result is not None:  # classified here, so clean does not classify it again
+                from pipeline.vision.classifier import classifier_key, type_row
+
+                res.add("vision_image_types", type_row(image_id, classifier_key(self.cfg.image_type), view.result,
+                                                       self.name))
             key = f"scene{kf.scene_index:04d}" + ("" if view.crop is None else f"_crop{n}")
             self._ref(res, item_id, image_id, "keyframe", key,
                       start_s=kf.start_s, end_s=kf.end_s, timestamp_s=kf.timestamp_s,

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pipeline.vision.image_type import HeuristicClassifier, ImageTypeClassifier
+from pipeline.hashing import fingerprint
+from pipeline.vision.image_type import HeuristicClassifier, ImageTypeClassifier, ImageTypeResult
 
 if TYPE_CHECKING:
     from pipeline.config import ImageTypeConfig
@@ -26,3 +27,24 @@ def make_classifier(cfg: ImageTypeConfig) -> ImageTypeClassifier:
                              "(a train-image-classifier checkpoint)")
         return backends.DenseNetClassifier.load(cfg.model_path)
     return backends.ClipZeroShotClassifier(cfg.clip_model, cfg.model_path, prompts=cfg.prompts or None)
+
+
+def classifier_key(cfg: ImageTypeConfig) -> str:
+    """What makes two classifications of one image the same: every setting but the kept types (a decision,
+    not a classification) and the on/off switch. Keys `vision_image_types`."""
+    from pipeline.config import output_settings
+
+    return fingerprint(output_settings(cfg.model_copy(update={"keep": [], "enabled": True})))
+
+
+def type_row(image_id: str, key: str, result: ImageTypeResult, stage: str) -> dict[str, object]:
+    """A `vision_image_types` row: one classification of one stored image."""
+    return {"image_id": image_id, "classifier": key, "image_type": result.image_type,
+            "confidence": result.confidence, "skin_score": result.skin_score, "backend": result.backend,
+            "classified_by": stage}
+
+
+def known_result(row: dict[str, object]) -> ImageTypeResult:
+    """A classification read back from `vision_image_types`."""
+    return ImageTypeResult(str(row["image_type"]), float(row["confidence"] or 0.0),  # type: ignore[arg-type]
+                           float(row["skin_score"] or 0.0), str(row["backend"]))  # type: ignore[arg-type]
