@@ -72,10 +72,10 @@ eval-augment: install  ## score the augment labels against Derm1M and SkinCAP de
 TRAIN_EXPORT ?= data/export
 TRAIN_OUT ?= data/train/dermlip
 NPROC ?= 1
-train-gpu:  ## train DermLIP (configs/train_dermlip.yaml) on CUDA GPUs: TRAIN_EXPORT, TRAIN_OUT, NPROC; resumes
+train-gpu:  ## derm1m train with configs/derm1m.yaml's recipe (DermLIP) on CUDA GPUs: TRAIN_EXPORT, TRAIN_OUT, NPROC; resumes
 	@$(PY) -c "import sys, torch; sys.exit(0) if torch.cuda.is_available() else sys.exit('train-gpu: no CUDA GPU visible to torch ' + torch.__version__ + ' (a CUDA build of torch and a GPU are needed; make install sets up CPU torch)')"
-	$(PY) -m torch.distributed.run --standalone --nproc_per_node $(NPROC) -m pipeline.train.cli train \
-		--profile configs/train_dermlip.yaml --export $(TRAIN_EXPORT) --out $(TRAIN_OUT) --resume latest --device cuda
+	$(PY) -m torch.distributed.run --standalone --nproc_per_node $(NPROC) -m flows.cli --config configs/derm1m.yaml \
+		train --export $(TRAIN_EXPORT) --out $(TRAIN_OUT) --resume latest --device cuda
 
 samples: install  ## regenerate the sample corpus (needs espeak-ng)
 	$(PY) scripts/make_samples.py

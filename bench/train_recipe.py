@@ -1,8 +1,9 @@
 """Training-loop throughput (`python -m bench.train_recipe`): images/s and peak memory of the DermLIP loop.
 
-On CPU it trains the tiny profile's model on a synthetic export (noisy 256 px JPEGs, 3 caption kinds);
-with CUDA it trains ViT-B-16 with the DermLIP recipe (bf16, gradient checkpointing) instead. Steps are
-few: this measures the loop (decode + augmentation + forward/backward + optimiser), not convergence.
+On CPU it trains the sample profile's recipe (configs/sample.yaml: DermTiny) on a synthetic export (noisy
+256 px JPEGs, 3 caption kinds); with CUDA the full profile's (configs/derm1m.yaml: the DermLIP recipe,
+ViT-B-16, bf16, gradient checkpointing) instead, through the trainer builds and `derm1m train` run. Steps
+are few: this measures the loop (decode + augmentation + forward/backward + optimiser), not convergence.
 Results print as JSON and go to bench/results/train_recipe-<date>.json.
 """
 
@@ -39,18 +40,19 @@ def synthetic_export(root: Path, n_images: int) -> Path:
 
 
 def main() -> dict[str, object]:
-    from pipeline.train.recipe import load_recipe
+    from pipeline.config import load_config
+    from pipeline.train.jobs import profile_recipe
     from pipeline.train.trainer import train
 
     cuda = torch.cuda.is_available()
-    profile = REPO / "configs" / ("train_dermlip.yaml" if cuda else "train_tiny.yaml")
+    profile = REPO / "configs" / ("derm1m.yaml" if cuda else "sample.yaml")
     steps = int(os.environ.get("BENCH_TRAIN_STEPS", 20 if cuda else 8))
     micro = int(os.environ.get("BENCH_TRAIN_MICRO", 128 if cuda else 16))
     overrides = {"micro_batch_size": micro, "global_batch_size": micro * 2, "max_steps": steps, "epochs": 1,
                  "warmup_steps": 1, "save_every_steps": 10_000}  # fmt: skip
     if cuda:
         overrides["workers"] = 8
-    recipe = load_recipe(profile, **overrides)
+    recipe = profile_recipe(load_config(profile), **overrides)
     with tempfile.TemporaryDirectory() as tmp:
         export = synthetic_export(Path(tmp), recipe.global_batch_size * steps)
         summary = train(recipe, export, Path(tmp) / "run")

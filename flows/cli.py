@@ -134,6 +134,56 @@ def cmd_train_image_classifier(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    """The warehouse's pairs as a Derm1M-format export (CSVs, images, WebDataset shards), split as the
+    train stage splits them; the warehouse is only read."""
+    import duckdb
+
+    from pipeline.config import load_config
+    from pipeline.train.jobs import corpus_rows, export_corpus
+
+    cfg = load_config(args.config)
+    con = duckdb.connect(str(cfg.warehouse), read_only=True)
+    try:
+        rows = corpus_rows(con)
+    finally:
+        con.close()
+    if not rows:
+        print(f"derm1m export: no captioned pairs in {cfg.warehouse}; run the build first", file=sys.stderr)
+        return 2
+    m = export_corpus(rows, cfg.train, Path(args.out) if args.out else cfg.data_dir / "export").manifest
+    print(f"exported {m.n_rows.get('train', 0)} train + {m.n_rows.get('validation', 0)} validation pair(s), "
+          f"{m.n_images} image(s), {len(m.shards)} shard(s) -> {m.out_dir}")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Train the profile's `train.recipe` on an export with the trainer the build's train stage runs, then
+    evaluate the checkpoint on rank 0 (pipeline/train/jobs.py). Under torchrun every rank runs this."""
+    import json
+
+    from pipeline.config import load_config
+    from pipeline.train.jobs import train_and_evaluate
+
+    cfg = load_config(args.config)
+    export = Path(args.export) if args.export else cfg.data_dir / "export"
+    try:
+        run = train_and_evaluate(cfg, export, Path(args.out), args.resume, evaluate=not args.no_eval,
+                                 device=args.device, max_steps=args.max_steps, epochs=args.epochs)
+    except (OSError, RuntimeError, ValueError) as exc:  # no CUDA, no shards, checkpoints in the way
+        print(f"derm1m train: {exc}", file=sys.stderr)
+        return 2
+    s = run.summary
+    if os.environ.get("RANK", "0") == "0":
+        print(json.dumps({"model": run.recipe.model, "start_step": s.start_step, "end_step": s.end_step,
+                          "total_steps": s.total_steps, "images_per_s": round(s.images_per_s, 2),
+                          "peak_memory_bytes": s.peak_memory_bytes, "device": s.device,
+                          "checkpoint": str(s.checkpoint)}))
+        if run.suite is not None and cfg.train.report:
+            print(f"report: {Path(args.out) / 'report.md'}")
+    return 0
+
+
 def cmd_sql(args: argparse.Namespace) -> int:
     """One query, printed tab-separated; with no query, an interactive shell (flows/shell.py)."""
     from flows.shell import print_result, repl
@@ -250,6 +300,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--image-size", type=int, default=224)
     p.add_argument("--init-weights", type=Path, help="torchvision densenet121 state dict (e.g. ImageNet)")
     p.set_defaults(fn=cmd_train_image_classifier)
+    p = sub.add_parser("export", help="write the warehouse's pairs as a Derm1M-format export (CSVs, shards)")
+    p.add_argument("--out", help="export folder (default <data_dir>/export)")
+    p.set_defaults(fn=cmd_export)
+    p = sub.add_parser("train", help="train the profile's train.recipe on an export, then evaluate it")
+    p.add_argument("--export", help="export folder with shards/ (default <data_dir>/export)")
+    p.add_argument("--out", required=True, help="run folder: checkpoints, logs, checkpoint.pt, report")
+    p.add_argument("--resume", help="'latest' (the newest checkpoint in --out, if any) or a checkpoint path")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), help="override the recipe's device")
+    p.add_argument("--max-steps", type=int, help="stop (with a checkpoint) after this many steps in total")
+    p.add_argument("--epochs", type=int, help="override the recipe's epochs")
+    p.add_argument("--no-eval", action="store_true", help="train only; no evaluation suite")
+    p.set_defaults(fn=cmd_train)
     p = sub.add_parser("serve", help="serve a scheduled deployment of the build flow")
     p.add_argument("--name", default="derm1m-nightly")
     p.add_argument("--cron", default="0 3 * * *")

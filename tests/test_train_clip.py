@@ -1,4 +1,5 @@
-"""CLIP validation run: shim, training lowers the loss, checkpoints reload, evaluation is well-formed."""
+"""open_clip behind the torchvision shim, and the trainer's checkpoints through the evaluation suite:
+training lowers the loss on a fixed batch, the checkpoint reloads, validation metrics are well-formed."""
 
 from __future__ import annotations
 
@@ -14,9 +15,13 @@ import pytest
 import torch
 from PIL import Image
 
-from pipeline.train.clip import ClipTrainSettings, TrainResult, contrastive_loss, evaluate_clip, train_clip
-from pipeline.train.clip_data import CaptionImageDataset, load_caption_variants, read_rows
+from pipeline.train.evaluate import load_encoder
 from pipeline.train.export import ExportManifest, ExportRow, assign_splits, write_export
+from pipeline.train.recipe import Recipe
+from pipeline.train.suite import ModelSpec, run_suite
+from pipeline.train.trainer import TrainSummary, train
+from pipeline.train.wds import ShardStream, list_shards
+from pipeline.vision.clip_model import open_clip_module
 from pipeline.vision.tvshim import ensure_torchvision
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -28,6 +33,8 @@ COLOURS = {
 }
 CLASSES = list(COLOURS)
 KEYS = {"n_val", "i2t_R@1", "i2t_R@5", "i2t_R@10", "t2i_R@1", "t2i_R@5", "t2i_R@10"}
+
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def make_rows(tmp: Path, n_images: int = 24) -> list[ExportRow]:
@@ -50,15 +57,13 @@ def make_rows(tmp: Path, n_images: int = 24) -> list[ExportRow]:
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[ExportManifest, TrainResult]:
+def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[ExportManifest, TrainSummary]:
     tmp = tmp_path_factory.mktemp("clip")
     rows = make_rows(tmp)
     manifest = write_export(rows, assign_splits(rows, 0.25, 0), tmp / "export", shard_size=50)
-    settings = ClipTrainSettings(epochs=2, batch_size=4, lr=1e-3, seed=0)
-    result = train_clip(
-        manifest.csv_paths["train"], manifest.out_dir, settings, tmp / "run", manifest.captions_json["train"]
-    )
-    return manifest, result
+    recipe = Recipe(epochs=4, global_batch_size=4, micro_batch_size=4, lr=1e-3, precision="fp32",
+                    device="cpu", threads=1)  # fmt: skip
+    return manifest, train(recipe, manifest.out_dir, tmp / "run")
 
 
 def test_shim_open_clip_and_nms() -> None:
@@ -95,51 +100,52 @@ def test_shim_coexists_with_predefined_ops() -> None:
     assert out.stdout.strip() == "[1]"
 
 
-def test_caption_sampling_is_seeded(run: tuple[ExportManifest, TrainResult]) -> None:
+def test_stream_captions_are_seeded(run: tuple[ExportManifest, TrainSummary]) -> None:
+    """The trainer's stream draws caption variants per (seed, epoch, position): they vary across epochs
+    and repeat exactly when an epoch is streamed again (what makes a resume exact)."""
     manifest, _ = run
-    rows = read_rows(manifest.csv_paths["train"])
-    variants = load_caption_variants(manifest.captions_json["train"], ("raw", "refined"))
-    assert all(len(v) >= 2 for v in variants.values())
-    ds = CaptionImageDataset(rows, manifest.out_dir, lambda im: torch.zeros(1), variants, seed=3)
+    stream = ShardStream(list_shards(manifest.out_dir, "train"), lambda im: torch.zeros(1), 4, 4,
+                         {"raw": 1.0, "refined": 1.0}, seed=3)  # fmt: skip
     draws = []
-    for epoch in range(4):
-        ds.set_epoch(epoch)
-        draws.append([ds.caption(i) for i in range(len(ds))])
-    assert len({tuple(d) for d in draws}) > 1  # captions vary across epochs
-    ds.set_epoch(2)
-    assert [ds.caption(i) for i in range(len(ds))] == draws[2]  # and are reproducible
-    assert all(c in variants[r["filename"]] for c, r in zip(draws[0], rows, strict=True))
-    assert (
-        CaptionImageDataset(rows, manifest.out_dir, lambda im: torch.zeros(1)).caption(0)
-        == rows[0]["caption"]
-    )
+    for epoch in (0, 1, 2, 1):
+        stream.set_epoch(epoch)
+        draws.append([c for _, caps in stream for c in caps])
+    assert draws[1] == draws[3] and len({tuple(d) for d in draws}) > 1
 
 
-def test_training_lowers_loss_and_checkpoint_loads(run: tuple[ExportManifest, TrainResult]) -> None:
-    manifest, result = run
-    assert result.checkpoint.is_file() and result.n_train == manifest.n_rows["train"]
-    assert len(result.epoch_losses) == 2 and all(math.isfinite(x) for x in result.epoch_losses)
-    assert result.steps > 0 and result.images_per_s > 0 and result.n_params > 1_000_000
-    before = contrastive_loss(None, "DermTiny", manifest.csv_paths["train"], manifest.out_dir, seed=0)
-    after = contrastive_loss(result.checkpoint, "DermTiny", manifest.csv_paths["train"], manifest.out_dir)
-    rate = result.steps / result.seconds
-    print(
-        f"\nfixed-batch loss {before:.3f} -> {after:.3f}; {rate:.1f} steps/s, {result.images_per_s:.0f} img/s"
-    )
+def _fixed_batch_loss(checkpoint: Path | None, manifest: ExportManifest) -> float:
+    """ClipLoss of the model over every training pair as one batch (eval transform); checkpoint=None is
+    the seeded init the trainer started from."""
+    from pipeline.train.clip_data import read_rows
+
+    rows = read_rows(manifest.csv_paths["train"])
+    enc = load_encoder("DermTiny", checkpoint)
+    img = enc.images([manifest.out_dir / r["filename"] for r in rows])
+    txt = enc.texts([r["caption"] for r in rows])
+    with torch.no_grad():
+        return float(open_clip_module().ClipLoss()(img, txt, enc.net.logit_scale.exp()))
+
+
+def test_training_lowers_loss_and_checkpoint_loads(run: tuple[ExportManifest, TrainSummary]) -> None:
+    manifest, summary = run
+    assert summary.checkpoint.is_file() and summary.end_step == summary.total_steps > 0
+    assert all(math.isfinite(x) for x in summary.step_losses) and summary.n_params > 1_000_000
+    before, after = _fixed_batch_loss(None, manifest), _fixed_batch_loss(summary.checkpoint, manifest)
+    print(f"\nfixed-batch loss {before:.3f} -> {after:.3f}; {summary.images_per_s:.0f} img/s")
     assert math.isfinite(before) and after < before - 0.05
 
 
-def test_evaluate_trained_and_untrained(run: tuple[ExportManifest, TrainResult]) -> None:
-    manifest, result = run
-    val = manifest.csv_paths["validation"]
-    for ckpt in (result.checkpoint, None):
-        start = time.perf_counter()
-        metrics = evaluate_clip(ckpt, "DermTiny", val, manifest.out_dir, CLASSES)
-        print(f"\neval ({'trained' if ckpt else 'untrained'}) {time.perf_counter() - start:.2f} s: {metrics}")
+def test_suite_on_trained_and_untrained(run: tuple[ExportManifest, TrainSummary]) -> None:
+    manifest, summary = run
+    start = time.perf_counter()
+    models = [ModelSpec("trained", "DermTiny", summary.checkpoint), ModelSpec("untrained", "DermTiny", None)]
+    result = run_suite(models, manifest.out_dir, [], classes=CLASSES)
+    print(f"\nsuite {time.perf_counter() - start:.2f} s: {result.metrics}")
+    for state in ("trained", "untrained"):
+        metrics = result.metrics[state]["validation"]
         assert KEYS | {"zero_shot_top1", "zero_shot_top5", "zero_shot_n"} <= set(metrics)
-        assert (
-            metrics["n_val"] == manifest.n_rows["validation"] and metrics["zero_shot_n"] == metrics["n_val"]
-        )
+        assert metrics["n_val"] == manifest.n_rows["validation"]
+        assert metrics["zero_shot_n"] == metrics["n_val_images"]  # every image is labelled
         for key, value in metrics.items():
             assert math.isfinite(value)
             if "R@" in key or key.startswith("zero_shot_top"):
@@ -148,17 +154,14 @@ def test_evaluate_trained_and_untrained(run: tuple[ExportManifest, TrainResult])
         assert metrics["i2t_R@1"] <= metrics["i2t_R@5"] <= metrics["i2t_R@10"]
 
 
-def test_evaluate_without_labels_or_rows(run: tuple[ExportManifest, TrainResult], tmp_path: Path) -> None:
+def test_suite_without_labels_or_rows(run: tuple[ExportManifest, TrainSummary], tmp_path: Path) -> None:
     manifest, _ = run
-    metrics = evaluate_clip(None, "DermTiny", manifest.csv_paths["validation"], manifest.out_dir, ["lupus"])
-    assert metrics["zero_shot_n"] == 0 and "zero_shot_top1" not in metrics and KEYS <= set(metrics)
     with pytest.raises(FileNotFoundError):
-        evaluate_clip(
-            tmp_path / "missing.pt", "DermTiny", manifest.csv_paths["validation"], manifest.out_dir, []
-        )
-    empty = tmp_path / "empty.csv"
-    empty.write_text(manifest.csv_paths["validation"].read_text().splitlines()[0] + "\n")
-    assert evaluate_clip(None, "DermTiny", empty, manifest.out_dir, CLASSES) == {
-        "n_val": 0.0,
-        "zero_shot_n": 0.0,
-    }
+        run_suite([ModelSpec("trained", "DermTiny", tmp_path / "missing.pt")], manifest.out_dir, [])
+    empty = tmp_path / "export"
+    empty.mkdir()
+    header = manifest.csv_paths["validation"].read_text().splitlines()[0] + "\n"
+    for split in ("train", "validation"):
+        (empty / f"{split}.csv").write_text(header)
+    result = run_suite([ModelSpec("untrained", "DermTiny", None)], empty, [])
+    assert result.metrics == {"untrained": {"validation": {"n_val": 0.0}}}

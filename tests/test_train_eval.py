@@ -1,5 +1,5 @@
 """Evaluation suite: external-set presets and dedup against training images, metrics on toy features,
-and an end-to-end run on real ISIC and Derm7pt images through the training application's CLI."""
+and an end-to-end run on real ISIC and Derm7pt images through `derm1m train`."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import yaml
 from conftest import require_fixture
 from test_train_recipe import SAMPLE, sample_corpus_rows
 
-from pipeline.train.cli import main as cli_main
+from flows.cli import main as derm1m
 from pipeline.train.evaluate import class_prompts, linear_probe, ontology_parents, retrieval
 from pipeline.train.export import ExportManifest, assign_splits, write_export
 from pipeline.train.external import load_labelled_set, remove_training_duplicates
@@ -81,24 +82,29 @@ def test_ontology_prompts() -> None:
 
 
 def test_isic_and_derm7pt_end_to_end(export: ExportManifest, tmp_path: Path) -> None:
-    """Train briefly with the CLI, then evaluate trained / untrained / a local 'pretrained' checkpoint on
-    the validation split, real ISIC (nevus vs melanoma) and Derm7pt (concepts); metrics and report land."""
+    """Train briefly with `derm1m train`, then resume the finished run to evaluate it: trained / untrained /
+    a local 'pretrained' checkpoint on the validation split, real ISIC (nevus vs melanoma) and Derm7pt
+    (concepts) from the profile's eval settings; metrics and report land next to the checkpoint."""
     isic = require_fixture("images", "isic")
     derm7pt = require_fixture("images", "derm7pt", "meta.csv")
-    profile = tmp_path / "profile.yaml"
-    profile.write_text("train:\n  model: DermMicro\n  global_batch_size: 4\n  micro_batch_size: 4\n"
-                       "  threads: 1\n  device: cpu\n  precision: fp32\n")  # fmt: skip
     run = tmp_path / "run"
-    assert cli_main(["train", "--profile", str(profile), "--export", str(export.out_dir), "--out", str(run),
-                     "--max-steps", "2"]) == 0  # fmt: skip
+    recipe = {"model": "DermMicro", "global_batch_size": 4, "micro_batch_size": 4, "threads": 1,
+              "device": "cpu", "precision": "fp32"}  # fmt: skip
+    train = {"recipe": recipe, "eval_pretrained": [{"name": "local", "model": "DermMicro",
+                                                    "checkpoint": str(run / "checkpoint.pt")}],
+             "eval_sets": [{"name": "isic", "layout": "isic-json", "path": str(isic)},
+                           {"name": "derm7pt", "layout": "derm7pt", "path": str(derm7pt),
+                            "image_dir": str(derm7pt.parent / "images")}]}  # fmt: skip
+    profile = tmp_path / "profile.yaml"
+    profile.write_text(yaml.safe_dump({"root": ".", "train": train}))
+    args = ["--config", str(profile), "train", "--export", str(export.out_dir), "--out", str(run),
+            "--max-steps", "2"]
+    assert derm1m([*args, "--no-eval"]) == 0
     assert json.loads((run / "train_summary.json").read_text())["end_step"] == 2
-    out = tmp_path / "eval"
-    rc = cli_main(["evaluate", "--profile", str(profile), "--export", str(export.out_dir), "--out", str(out),
-                   "--checkpoint", str(run / "checkpoint.pt"), "--pretrained", f"local:DermMicro:{run / 'checkpoint.pt'}",
-                   "--external", f"isic:isic-json:{isic}",
-                   "--external", f"derm7pt:derm7pt:{derm7pt}:{derm7pt.parent / 'images'}"])  # fmt: skip
-    assert rc == 0
-    result = json.loads((out / "eval_metrics.json").read_text())
+    assert not (run / "eval_metrics.json").exists()
+    assert derm1m([*args, "--resume", "latest"]) == 0  # nothing left to train: evaluation only
+    assert json.loads((run / "train_summary.json").read_text())["start_step"] == 2
+    result = json.loads((run / "eval_metrics.json").read_text())
     sets = {s["eval_set"]: s for s in result["sets"]}
     assert sets["isic"]["n_images"] + sets["isic"]["n_duplicates_removed"] == 134  # one JSON has no diagnosis
     assert sets["isic"]["n_classes"] == 2 and sets["derm7pt"]["n_images"] > 40
@@ -110,8 +116,9 @@ def test_isic_and_derm7pt_end_to_end(export: ExportManifest, tmp_path: Path) -> 
         assert 0.0 <= by_set["derm7pt"]["concept_auroc_mean"] <= 1.0 and by_set["derm7pt"]["concept_auroc_n"] >= 5
         assert {"i2t_R@1", "i2t_R@50", "t2i_R@10"} <= set(by_set["validation"])
     assert result["metrics"]["trained"] == result["metrics"]["pretrained:local"]  # same weights, same numbers
-    report = (out / "report.md").read_text()
+    report = (run / "report.md").read_text()
     assert "## isic" in report and "| zero_shot_top1 |" in report and "removed as training duplicates" in report
+    assert "| end_step | 2 |" in report
 
 
 def test_report_renders_missing_cells() -> None:
@@ -136,7 +143,8 @@ def test_stage_writes_suite_tables(tmp_path: Path) -> None:
                 "concept_caption": r.captions["concept"], "disease_label": r.disease_label,
                 "hierarchical_disease_label": "", "skin_concept": "", "body_location": "", "symptoms": "", "age": "",
                 "gender": ""} for r in sample_corpus_rows()]  # fmt: skip
-    train_cfg = TrainConfig(model="DermMicro", epochs=1, batch_size=4, threads=1, val_fraction=0.25,
+    recipe = {"model": "DermMicro", "epochs": 1, "global_batch_size": 4, "micro_batch_size": 4, "threads": 1}
+    train_cfg = TrainConfig(recipe=recipe, val_fraction=0.25,
                             eval_sets=[{"name": "derm7pt", "layout": "derm7pt", "path": str(derm7pt),
                                        "image_dir": str(derm7pt.parent / "images")}])  # fmt: skip
     cfg = RunConfig(data_dir=tmp_path / "data", train=train_cfg)

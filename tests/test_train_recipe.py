@@ -16,7 +16,7 @@ import pytest
 import torch
 from PIL import Image
 
-from pipeline.train.cli import main as cli_main
+from flows.cli import main as derm1m
 from pipeline.train.evaluate import load_encoder, retrieval
 from pipeline.train.export import ExportManifest, ExportRow, assign_splits, write_export
 from pipeline.train.recipe import Recipe, RecipeError, load_recipe
@@ -161,15 +161,19 @@ def test_profiles_and_devices(tmp_path: Path, sample_export: ExportManifest) -> 
     with pytest.raises(RecipeError, match="not a multiple"):
         dermlip.accum_steps(3)
     bad = tmp_path / "bad.yaml"
-    bad.write_text("train:\n  lerning_rate: 1\n")
+    bad.write_text("lerning_rate: 1\n")
     with pytest.raises(RecipeError, match="lerning_rate"):
         load_recipe(bad)
+    bad.write_text("train:\n  lr: 1\n")
+    with pytest.raises(RecipeError, match="train"):  # a recipe file is the recipe itself, not a run profile
+        load_recipe(bad)
+    assert load_recipe({"lr": 0.5}, lr=None, epochs=1) == Recipe(lr=0.5, epochs=1)
     assert isinstance(autocast_for(torch.device("cpu"), "bf16"), type(autocast_for(torch.device("cpu"), "fp32")))
     if not torch.cuda.is_available():
         with pytest.raises(RuntimeError, match="no CUDA"):
             resolve_device("cuda")
-        rc = cli_main(["train", "--profile", str(REPO / "configs" / "train_dermlip.yaml"), "--export",
-                       str(sample_export.out_dir), "--out", str(tmp_path / "gpu")])  # fmt: skip
+        rc = derm1m(["--config", str(REPO / "configs" / "derm1m.yaml"), "train", "--export",
+                     str(sample_export.out_dir), "--out", str(tmp_path / "gpu")])  # fmt: skip
         assert rc == 2 and not (tmp_path / "gpu").exists()
     assert resolve_device("cpu").type == "cpu"
 
@@ -192,12 +196,14 @@ def test_gradient_caching_equals_full_batch(sample_export: ExportManifest, tmp_p
 
 @pytest.mark.slow
 def test_torchrun_two_processes(sample_export: ExportManifest, tmp_path: Path) -> None:
-    """torchrun with 2 CPU ranks (gloo): DDP, local loss over gathered features, gradient caching, resume."""
+    """`derm1m train` under torchrun with 2 CPU ranks (gloo): DDP, local loss over gathered features,
+    gradient caching, resume; rank 0 alone writes the summary and evaluates."""
     profile = tmp_path / "p.yaml"
-    profile.write_text("train:\n  model: DermMicro\n  global_batch_size: 4\n  micro_batch_size: 1\n  epochs: 1\n"
-                       "  threads: 1\n  device: cpu\n  precision: fp32\n  save_every_steps: 1\n")  # fmt: skip
+    profile.write_text("root: .\ntrain:\n  recipe:\n    model: DermMicro\n    global_batch_size: 4\n"
+                       "    micro_batch_size: 1\n    epochs: 1\n    threads: 1\n    device: cpu\n"
+                       "    precision: fp32\n    save_every_steps: 1\n")  # fmt: skip
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m",
-           "pipeline.train.cli", "train", "--profile", str(profile), "--export", str(sample_export.out_dir),
+           "flows.cli", "--config", str(profile), "train", "--export", str(sample_export.out_dir),
            "--out", str(tmp_path / "run"), "--resume", "latest"]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
     for max_steps in ("1", "2"):
@@ -208,3 +214,4 @@ def test_torchrun_two_processes(sample_export: ExportManifest, tmp_path: Path) -
     assert (summary["start_step"], summary["end_step"], summary["world_size"]) == (1, 2, 2)
     log = [json.loads(x) for x in (tmp_path / "run" / "train_log.jsonl").read_text().splitlines()]
     assert [e["step"] for e in log] == [1, 2] and all(np.isfinite(e["loss"]) for e in log)
+    assert "trained" in json.loads((tmp_path / "run" / "eval_metrics.json").read_text())["metrics"]

@@ -268,28 +268,27 @@ class AugmentConfig(_Model):
 
 
 class TrainConfig(_Model):
-    """Export and the validation model. Defaults are the tiny CPU profile; DermLIP's recipe is in
-    configs/derm1m.yaml."""
+    """The train stage and `derm1m train`: one recipe, the export it trains on, the evaluation after it.
+
+    `recipe` is a pipeline.train.recipe.Recipe, inline or as the path of a recipe YAML (relative to the
+    profile root): the build's train stage and `derm1m train` / `make train-gpu` read it alike and run the
+    same trainer. It is validated by the train code (this layer cannot import it), when the train stage
+    starts or `derm1m train` loads it. Empty: Recipe's defaults, the tiny CPU profile.
+    """
 
     enabled: bool = True
+    recipe: dict[str, object] | Path = Field(default_factory=dict)
+    # the export (pipeline/train/export.py): the leak-free validation split and the WebDataset shards
     val_fraction: float = 0.2
-    seed: int = 0
+    split_seed: int = 0
     shard_size: int = 1000
-    model: str = "DermTiny"
-    epochs: int = 3
-    batch_size: int = 16
-    lr: float = 5e-4
-    weight_decay: float = 0.1
-    image_size: int = 64
-    threads: int = 2
-    zero_shot_template: str = "This is a skin image of {c}"
     # evaluation suite (pipeline/train/suite.py): external sets as {name, layout, path, image_dir?},
     # local open_clip checkpoints to compare as {name, model, checkpoint}, Derm1M ontology for prompts
     eval_sets: list[dict[str, str]] = Field(default_factory=list)
     eval_pretrained: list[dict[str, str]] = Field(default_factory=list)
     eval_ontology: Path | None = None
     eval_dedup_max_distance: int = 6
-    report: bool = True  # write data_dir/train/<export_id>/report.md
+    report: bool = True  # eval_metrics.json and report.md next to the checkpoint
 
     @field_validator("val_fraction")
     @classmethod

@@ -1,31 +1,35 @@
-"""The training recipe as data: DermLIP's published hyper-parameters, or a tiny CPU profile, from YAML.
+"""The training recipe as data: DermLIP's published hyper-parameters, or a tiny CPU profile.
 
-Why a typed recipe apart from the loop: the recipe is configuration (configs/train_dermlip.yaml,
-configs/train_tiny.yaml), the loop is code; a profile that names an unknown field or an impossible batch
-split fails when it is loaded, not hours into a GPU run. The augmentation is open_clip's own
-(``AugmentationCfg``: RandomResizedCrop scale, SimCLR-style colour jitter and grayscale) so the library,
-not a copy of it, defines what the recipe means.
+Why a typed recipe apart from the loop: the recipe is configuration (a run profile's ``train.recipe``,
+inline as in configs/sample.yaml or a file it names such as configs/train_dermlip.yaml), the loop is code;
+a recipe that names an unknown field or an impossible batch split fails when it is loaded, before any
+export or GPU hour. The augmentation is open_clip's own (``AugmentationCfg``: RandomResizedCrop scale,
+SimCLR-style colour jitter and grayscale) so the library, not a copy of it, defines what the recipe means.
 """
 
 from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
+from pipeline.errors import ConfigError
+
 __all__ = ["Recipe", "RecipeError", "load_recipe", "lr_lambda", "train_transform"]
 
 
-class RecipeError(ValueError):
-    """A training profile that cannot be run as written."""
+class RecipeError(ConfigError):
+    """A training recipe that cannot be run as written (a ConfigError: the CLI reports it, no traceback)."""
 
 
 class Recipe(BaseModel):
-    """Every knob of a training run. Defaults are the tiny CPU profile; DermLIP's are in its YAML."""
+    """Every knob of a training run. Defaults are the tiny CPU profile; DermLIP's are in
+    configs/train_dermlip.yaml."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
 
@@ -83,22 +87,28 @@ class Recipe(BaseModel):
         return self.global_batch_size // per_step
 
 
-def load_recipe(path: Path | None = None, **overrides: Any) -> Recipe:
-    """Recipe from a YAML profile (a top-level mapping, or one under ``train:``) plus overrides."""
+def load_recipe(source: Path | Mapping[str, Any] | None = None, **overrides: Any) -> Recipe:
+    """Recipe from a recipe YAML file (its top-level mapping is the recipe) or a mapping, plus overrides.
+
+    None-valued overrides are ignored, so optional command-line flags can be passed straight through.
+    """
     raw: dict[str, Any] = {}
-    if path is not None:
+    if isinstance(source, Mapping):
+        raw = dict(source)
+    elif source is not None:
         try:
-            raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+            loaded = yaml.safe_load(Path(source).read_text(encoding="utf-8")) or {}
         except (OSError, yaml.YAMLError) as exc:
-            raise RecipeError(f"cannot read training profile {path}: {exc}") from exc
-        if not isinstance(raw, dict):
-            raise RecipeError(f"training profile {path} must be a mapping")
-        raw = raw.get("train", raw)
+            raise RecipeError(f"cannot read training recipe {source}: {exc}") from exc
+        if not isinstance(loaded, dict):
+            raise RecipeError(f"training recipe {source} must be a mapping of Recipe fields")
+        raw = loaded
     raw.update({k: v for k, v in overrides.items() if v is not None})
     try:
         return Recipe(**raw)
     except ValidationError as exc:
-        raise RecipeError(f"invalid training profile {path or '(defaults)'}: {exc}") from exc
+        where = "(defaults)" if source is None else "(inline)" if isinstance(source, Mapping) else source
+        raise RecipeError(f"invalid training recipe {where}: {exc}") from exc
 
 
 def lr_lambda(warmup_steps: int, total_steps: int) -> Any:
