@@ -144,10 +144,10 @@ def _image_row(image_id: str, side: int, p: np.ndarray, d: np.ndarray) -> dict[s
 def test_warehouse_clusters_are_incremental(con, bigger_later):
     base = _lesion(11)
     small, other = region_hashes(base.resize((128, 128))), region_hashes(_lesion(12))
-    insert_rows(con, "clean_images", [_image_row("a", 128, *small), _image_row("z", 256, *other)])
+    insert_rows(con, "clean_image_scores", [_image_row("a", 128, *small), _image_row("z", 256, *other)])
     assert update_clusters(con, CleanConfig(), "clean", "run1") == 0
     side = 256 if bigger_later else 64
-    insert_rows(con, "clean_images", [_image_row("b", side, *region_hashes(base.resize((side, side))))])
+    insert_rows(con, "clean_image_scores", [_image_row("b", side, *region_hashes(base.resize((side, side))))])
     assert update_clusters(con, CleanConfig(), "clean", "run2") == 1
     rows = dict(con.execute("SELECT image_id, status || ':' || canonical_id FROM clean_images").fetchall())
     canon = "b" if bigger_later else "a"
@@ -156,14 +156,42 @@ def test_warehouse_clusters_are_incremental(con, bigger_later):
     rejects = con.execute("SELECT item_id, run_id FROM rejects WHERE reason = 'near_duplicate'").fetchall()
     assert rejects == [(dup, "run2")]
     assert update_clusters(con, CleanConfig(), "clean", "run3") == 0  # nothing pending: nothing searched
+    scores = con.execute("SELECT DISTINCT status FROM clean_image_scores").fetchall()
+    assert scores == [("pending",)]  # the units' own rows are never edited: clusters are rows of their own
 
 
 def test_cluster_whose_canonical_was_dropped_is_released(con):
     base = _lesion(21)
-    insert_rows(con, "clean_images", [_image_row("a", 256, *region_hashes(base)),
+    insert_rows(con, "clean_image_scores", [_image_row("a", 256, *region_hashes(base)),
                                       _image_row("b", 128, *region_hashes(base.resize((128, 128))))])
     update_clusters(con, CleanConfig(), "clean", "run1")
-    con.execute("UPDATE clean_images SET status = 'too_small' WHERE image_id = 'a'")  # its unit was redone
+    # its unit was redone (the driver replaces its scores row: a new run_id) and dropped it
+    con.execute("UPDATE clean_image_scores SET status = 'too_small', run_id = 'r2' WHERE image_id = 'a'")
     update_clusters(con, CleanConfig(), "clean", "run2")
     assert con.execute("SELECT status, canonical_id FROM clean_images WHERE image_id = 'b'").fetchone() == ("kept", "b")
     assert con.execute("SELECT count(*) FROM rejects WHERE item_id = 'b'").fetchone() == (0,)
+
+
+def test_migration_0021_moves_clusters_out_of_the_image_rows(tmp_path):
+    """A warehouse written before migration 0021 reads the same through the clean_images view after it."""
+    import shutil
+
+    from pipeline.warehouse import MIGRATIONS_DIR, apply_migrations, connect, migration_files
+
+    before = tmp_path / "before"
+    before.mkdir()
+    for f in migration_files():
+        if f.name < "0021":
+            shutil.copy(f, before / f.name)
+    con = connect(migrate=False)
+    apply_migrations(con, before)
+    rows = [("a", "kept", "a", 0), ("b", "near_duplicate", "a", 4), ("c", "too_small", None, None),
+            ("d", "pending", None, None)]
+    for image_id, status, canonical, hamming in rows:
+        con.execute("INSERT INTO clean_images (image_id, unit_key, run_id, width, height, phash, skin_score, status, "
+                    "cluster_id, canonical_id, hamming) VALUES (?, ?, 'r1', 64, 64, '0', 0.5, ?, ?, ?, ?)",
+                    [image_id, f"image:{image_id}", status, canonical, canonical, hamming])
+    apply_migrations(con, MIGRATIONS_DIR)
+    view = con.execute("SELECT image_id, status, canonical_id, hamming FROM clean_images ORDER BY image_id").fetchall()
+    assert view == [(i, s, c, h) for i, s, c, h in rows]
+    assert con.execute("SELECT count(*) FROM clean_clusters").fetchone() == (2,)

@@ -1,11 +1,13 @@
-"""Near-duplicate clusters in the warehouse: read clean_images, cluster with pipeline.vision.dedup, write back.
+"""Near-duplicate clusters in the warehouse: read clean_images, cluster with pipeline.vision.dedup, write
+clean_clusters.
 
 Why this shape: the clean stage's finalize() runs once per build over the whole table, so it must cost
 what the new images cost, not what the corpus costs. Images still `pending` (new, or redone because their
 unit changed) are searched; `kept` and `near_duplicate` images are the index and keep their clusters unless a
 new image joins or bridges them. A cluster whose canonical image is gone (its unit was redone and rejected
-or is pending) is released: its members are searched again. Only rows whose cluster changed are rewritten,
-and their near_duplicate rejects replaced, in one transaction. Duplicates lose nothing: the pair stage
+or is pending) is released: its members are searched again. The image units' own rows (clean_image_scores)
+are never edited: finalize owns clean_clusters, whose rows for the images whose cluster changed are replaced,
+with their near_duplicate rejects, in one transaction (the view clean_images joins the two). Duplicates lose nothing: the pair stage
 reads their texts through `canonical_id`, and `cluster_id` keeps the whole cluster on one side of the split.
 """
 
@@ -18,33 +20,12 @@ import numpy as np
 import pyarrow as pa
 
 from pipeline.config import CleanConfig
-from pipeline.errors import ItemError
-from pipeline.vision.dedup import N_REGIONS, cluster, hash_columns
+from pipeline.vision.dedup import N_REGIONS, cluster
 from pipeline.warehouse import insert_rows, now
 
 log = logging.getLogger(__name__)
 NEAR_DUPLICATE = "near_duplicate"
 _LIVE = "('pending', 'kept', 'near_duplicate')"
-
-
-def backfill_hashes(con: duckdb.DuckDBPyConnection) -> int:
-    """Hash rows written before migration 0014 (their unit was not redone), from the stored image file."""
-    rows = con.execute(
-        f"SELECT c.image_id, p.path FROM clean_images c JOIN preprocess_images p USING (image_id) "
-        f"WHERE c.status IN {_LIVE} AND c.dedup_phash IS NULL"
-    ).fetchall()
-    updates = []
-    for image_id, path in rows:
-        try:
-            updates.append({"image_id": image_id, **hash_columns(path)})
-        except (OSError, ItemError) as exc:
-            log.warning("dedup: cannot hash %s (%s); it is searched on its phash only", image_id, exc)
-    if updates:
-        con.register("_dedup_backfill", pa.Table.from_pylist(updates))
-        con.execute("UPDATE clean_images SET dedup_phash = b.dedup_phash, dedup_dhash = b.dedup_dhash "
-                    "FROM _dedup_backfill b WHERE clean_images.image_id = b.image_id")
-        con.unregister("_dedup_backfill")
-    return len(updates)
 
 
 def _hash_matrix(column: pa.ChunkedArray, fallback: np.ndarray) -> np.ndarray:
@@ -61,9 +42,8 @@ def _hash_matrix(column: pa.ChunkedArray, fallback: np.ndarray) -> np.ndarray:
 
 def update_clusters(con: duckdb.DuckDBPyConnection, cfg: CleanConfig, stage: str, run_id: str) -> int:
     """Cluster pending images into the kept ones; return the number of near_duplicate rejects written."""
-    backfill_hashes(con)
     t: pa.Table = con.sql(
-        f"SELECT image_id, width * height AS area, status, canonical_id, phash, dedup_phash, dedup_dhash "
+        f"SELECT image_id, run_id, width * height AS area, status, canonical_id, phash, dedup_phash, dedup_dhash "
         f"FROM clean_images WHERE status IN {_LIVE} ORDER BY image_id"
     ).to_arrow_table()
     if t.num_rows == 0:
@@ -88,9 +68,10 @@ def update_clusters(con: duckdb.DuckDBPyConnection, cfg: CleanConfig, stage: str
     changed = np.flatnonzero(affected & ((new_status != status) | (ids[canonical] != old_canon_id) | is_new))
     if not len(changed):
         return 0
-    updates = pa.table({"image_id": ids[changed].tolist(), "status": new_status[changed].tolist(),
-                        "canonical_id": ids[canonical[changed]].tolist(),
-                        "hamming": distance[changed].astype(np.int32)})
+    scores_run = np.asarray(t.column("run_id").to_pylist(), dtype=object)
+    updates = pa.table({"image_id": ids[changed].tolist(), "scores_run_id": scores_run[changed].tolist(),
+                        "status": new_status[changed].tolist(), "canonical_id": ids[canonical[changed]].tolist(),
+                        "hamming": distance[changed].astype(np.int32), "run_id": [run_id] * len(changed)})
     ts = now()
     rejects = [{"stage": stage, "unit_key": f"image:{ids[i]}", "item_id": ids[i], "reason": NEAR_DUPLICATE,
                 "run_id": run_id, "created_at": ts,
@@ -99,9 +80,9 @@ def update_clusters(con: duckdb.DuckDBPyConnection, cfg: CleanConfig, stage: str
     con.execute("BEGIN TRANSACTION")
     try:
         con.register("_dedup_updates", updates)
-        con.execute("UPDATE clean_images SET status = u.status, cluster_id = u.canonical_id, "
-                    "canonical_id = u.canonical_id, hamming = u.hamming FROM _dedup_updates u "
-                    "WHERE clean_images.image_id = u.image_id")
+        con.execute("DELETE FROM clean_clusters WHERE image_id IN (SELECT image_id FROM _dedup_updates)")
+        con.execute("INSERT INTO clean_clusters (image_id, scores_run_id, status, canonical_id, hamming, run_id) "
+                    "SELECT image_id, scores_run_id, status, canonical_id, hamming, run_id FROM _dedup_updates")
         con.execute("DELETE FROM rejects WHERE stage = ? AND reason = ? AND item_id IN "
                     "(SELECT image_id FROM _dedup_updates)", [stage, NEAR_DUPLICATE])
         insert_rows(con, "rejects", rejects)
@@ -111,6 +92,6 @@ def update_clusters(con: duckdb.DuckDBPyConnection, cfg: CleanConfig, stage: str
         raise
     finally:
         con.unregister("_dedup_updates")
-    log.info("dedup: %d images searched, %d rows updated, %d near-duplicates", int(is_new.sum()), len(changed),
+    log.info("dedup: %d images searched, %d cluster rows written, %d near-duplicates", int(is_new.sum()), len(changed),
              len(rejects))
     return len(rejects)

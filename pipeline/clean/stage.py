@@ -46,7 +46,7 @@ def image_classifier(cfg: ImageTypeConfig) -> ImageTypeClassifier | None:
 class CleanStage(Stage):
     name = "clean"
     main_table = "clean_texts"
-    unit_tables = ("clean_images", "clean_texts", "clean_transcript_segments", "clean_transcript_corrections",
+    unit_tables = ("clean_image_scores", "clean_texts", "clean_transcript_segments", "clean_transcript_corrections",
                    "clean_transcript_sentences")
     shared_tables = ("llm_calls", "vision_image_types")  # calls of transcript_llm and translate: append-only
 
@@ -115,11 +115,11 @@ class CleanStage(Stage):
         if p["kind"] == "image":
             scores = self._score(p, res)
             reason = decide(scores, self.cfg.clean, self.cfg.image_type.keep)
-            res.add("clean_images", {"image_id": p["image_id"], "width": scores.width, "height": scores.height,
+            res.add("clean_image_scores", {"image_id": p["image_id"], "width": scores.width, "height": scores.height,
                                      "phash": scores.phash, "skin_score": scores.skin_score,
                                      "image_type": scores.image_type, "type_confidence": scores.type_confidence,
                                      "type_backend": scores.type_backend, "status": reason or "pending"})
-            res.rows["clean_images"][-1] |= hash_columns(p["path"])  # dedup views (pipeline.vision.dedup)
+            res.rows["clean_image_scores"][-1] |= hash_columns(p["path"])  # dedup views (pipeline.vision.dedup)
             if reason:
                 res.reject(p["image_id"], reason, f"{scores.width}x{scores.height}, skin {scores.skin_score}, "
                            f"type {scores.image_type} ({scores.type_confidence})")
