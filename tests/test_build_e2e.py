@@ -90,8 +90,10 @@ def test_model_metrics_in_warehouse(build):
         "SELECT metric, value FROM train_metrics WHERE model_state = 'trained'").fetchall())
     for key in ("i2t_R@1", "i2t_R@5", "i2t_R@10", "t2i_R@1", "t2i_R@5", "t2i_R@10", "zero_shot_top1"):
         assert 0.0 <= metrics[key] <= 1.0
+    from pipeline.train.jobs import profile_recipe
+
     losses = [r[0] for r in con.execute("SELECT loss FROM train_epochs ORDER BY epoch").fetchall()]
-    assert len(losses) == build["cfg"].train.epochs
+    assert len(losses) == profile_recipe(build["cfg"]).epochs
 
 
 def test_video_pairs_carry_narration(build):

@@ -48,3 +48,33 @@ def test_classifier_model_path_resolves_but_a_pretrained_tag_stays(tmp_path):
     assert load_config(prof).image_type.model_path == tmp_path / "models" / "clip.pt"
     prof.write_text("root: .\nclean: {image_type: {backend: clip, model_path: laion2b_s34b_b79k}}\n")
     assert str(load_config(prof).image_type.model_path) == "laion2b_s34b_b79k"
+
+
+def test_recipes_are_validated_when_the_profile_loads(tmp_path):
+    from pipeline.config import Recipe
+
+    prof = tmp_path / "p.yaml"
+    prof.write_text("root: .\ntrain: {recipe: {epochs: 0}}\n")
+    with pytest.raises(ConfigError, match="epochs"):
+        load_config(prof)
+    prof.write_text("root: .\ntrain: {recipe: recipes/tiny.yaml}\n")
+    with pytest.raises(ConfigError, match="cannot read training recipe"):
+        load_config(prof)
+    (tmp_path / "recipes").mkdir()
+    (tmp_path / "recipes" / "tiny.yaml").write_text("epochs: 2\nmicro_batch_sise: 8\n")
+    with pytest.raises(ConfigError, match="micro_batch_sise"):
+        load_config(prof)
+    (tmp_path / "recipes" / "tiny.yaml").write_text("epochs: 2\nmicro_batch_size: 8\n")
+    assert load_config(prof).train.recipe == tmp_path / "recipes" / "tiny.yaml"
+    prof.write_text("root: .\ntrain: {recipe: {epochs: 2}}\n")
+    assert load_config(prof).train.recipe == Recipe(epochs=2)
+
+
+def test_profiles_of_the_old_training_loop_load_into_the_recipe():
+    cfg = RunConfig.model_validate({"train": {"model": "DermTiny", "epochs": 5, "batch_size": 8, "lr": 1e-3,
+                                              "seed": 3, "image_size": 64, "val_fraction": 0.3}})
+    r = cfg.train.recipe
+    assert (r.epochs, r.global_batch_size, r.micro_batch_size, r.lr, r.seed) == (5, 8, 8, 1e-3, 3)
+    assert (cfg.train.split_seed, cfg.train.val_fraction) == (3, 0.3)
+    with pytest.raises(ValueError, match="recipe file"):
+        RunConfig.model_validate({"train": {"epochs": 5, "recipe": "configs/train_dermlip.yaml"}})

@@ -109,3 +109,14 @@ def test_old_profiles_with_stage_scoped_shared_sections_still_load():
     assert cfg.image_type.skin_score_min == 0.4 and cfg.llm.model == "m2" and cfg.augment.method == "llm"
     with pytest.raises(ValueError, match="both given"):
         RunConfig.model_validate({"llm": {}, "augment": {"llm": {}}})
+
+
+def test_recipe_threads_retrain_nothing_but_epochs_do():
+    from pipeline.train.stage import TrainStage
+
+    cfg = RunConfig()
+    new = cfg.model_copy(deep=True)
+    new.train.recipe = new.train.recipe.model_copy(update={"threads": 1, "workers": 2, "save_every_steps": 5})
+    assert TrainStage(cfg).config_hash == TrainStage(new).config_hash
+    new.train.recipe = new.train.recipe.model_copy(update={"epochs": 4})
+    assert TrainStage(cfg).config_hash != TrainStage(new).config_hash

@@ -12,6 +12,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from pipeline.config.base import NOT_OUTPUT, output_settings
+from pipeline.config.recipe import Recipe, load_recipe
 from pipeline.config.sources import HttpConfig, PdfUrlListConfig, PubMedConfig, RedditConfig, YouTubeConfig
 from pipeline.errors import ConfigError
 from pipeline.hashing import fingerprint
@@ -19,30 +21,6 @@ from pipeline.hashing import fingerprint
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-# Field(json_schema_extra=NOT_OUTPUT): a setting that changes how fast or where work runs, never what it
-# produces (threads, timeouts, prices, runners); fingerprints leave it out, so changing it redoes nothing.
-NOT_OUTPUT: dict[str, Any] = {"affects_output": False}
-
-
-def output_settings(value: Any) -> Any:
-    """`value` as JSON-able data without its NOT_OUTPUT fields, at any depth: what fingerprints hash."""
-    if isinstance(value, BaseModel):
-        out = {}
-        for name, info in type(value).model_fields.items():
-            extra = info.json_schema_extra
-            if isinstance(extra, dict) and extra.get("affects_output") is False:
-                continue
-            out[name] = output_settings(getattr(value, name))
-        return out
-    if isinstance(value, list | tuple):
-        return [output_settings(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): output_settings(v) for k, v in value.items()}
-    if isinstance(value, Path):
-        return str(value)
-    return value
 
 
 class DatasetSourceConfig(_Model):
@@ -270,14 +248,15 @@ class AugmentConfig(_Model):
 class TrainConfig(_Model):
     """The train stage and `derm1m train`: one recipe, the export it trains on, the evaluation after it.
 
-    `recipe` is a pipeline.train.recipe.Recipe, inline or as the path of a recipe YAML (relative to the
-    profile root): the build's train stage and `derm1m train` / `make train-gpu` read it alike and run the
-    same trainer. It is validated by the train code (this layer cannot import it), when the train stage
-    starts or `derm1m train` loads it. Empty: Recipe's defaults, the tiny CPU profile.
+    `recipe` is a Recipe (pipeline/config/recipe.py), inline or as the path of a recipe YAML (relative to
+    the profile root, read and validated when the profile loads): the build's train stage and
+    `derm1m train` / `make train-gpu` read it alike and run the same trainer. Empty: Recipe's defaults, the
+    tiny CPU profile. Profiles from before the one trainer (`train.epochs`, `train.model`, ...) load with
+    those keys moved into the recipe.
     """
 
     enabled: bool = True
-    recipe: dict[str, object] | Path = Field(default_factory=dict)
+    recipe: Recipe | Path = Field(default_factory=Recipe)
     # the export (pipeline/train/export.py): the leak-free validation split and the WebDataset shards
     val_fraction: float = 0.2
     split_seed: int = 0
@@ -289,6 +268,31 @@ class TrainConfig(_Model):
     eval_ontology: Path | None = None
     eval_dedup_max_distance: int = 6
     report: bool = True  # eval_metrics.json and report.md next to the checkpoint
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_keys(cls, data: Any) -> Any:
+        """The keys of the old second training loop, moved to where the one trainer reads them."""
+        if not isinstance(data, dict):
+            return data
+        moved = {"model": "model", "epochs": "epochs", "lr": "lr", "weight_decay": "weight_decay",
+                 "threads": "threads"}
+        legacy = {k: data[k] for k in (*moved, "batch_size", "seed", "image_size", "zero_shot_template")
+                  if k in data}
+        if not legacy:
+            return data
+        if not isinstance(data.get("recipe", {}), dict):
+            raise ValueError(f"train.{', train.'.join(legacy)} belong in the recipe file train.recipe names")
+        out = {k: v for k, v in data.items() if k not in legacy}
+        recipe = {**{moved[k]: v for k, v in legacy.items() if k in moved}, **dict(data.get("recipe") or {})}
+        if "batch_size" in legacy:
+            recipe.setdefault("global_batch_size", legacy["batch_size"])
+            recipe.setdefault("micro_batch_size", legacy["batch_size"])
+        if "seed" in legacy:
+            out.setdefault("split_seed", legacy["seed"])
+            recipe.setdefault("seed", legacy["seed"])
+        out["recipe"] = recipe  # image_size and zero_shot_template were never read: dropped
+        return out
 
     @field_validator("val_fraction")
     @classmethod
@@ -380,6 +384,8 @@ def load_config(path: str | Path, base_dir: str | Path | None = None) -> RunConf
         raise ConfigError(f"invalid config {p}: {exc}") from exc
     base = Path(base_dir) if base_dir else _resolve(cfg.root, p.resolve().parent)
     cfg = resolve_paths(cfg, base)
+    if isinstance(cfg.train.recipe, Path):
+        load_recipe(cfg.train.recipe)  # a recipe file that is missing or invalid fails now, not at training
     missing = missing_sources(cfg)
     if missing:
         raise ConfigError(f"{p}: source path(s) not found (relative paths resolve against {base}): "
@@ -412,6 +418,8 @@ def resolve_paths(cfg: RunConfig, base: Path) -> RunConfig:
     yt = src.youtube
     yt.cookies_file = _resolve(yt.cookies_file, base) if yt.cookies_file else None
     yt.channels_file = _resolve(yt.channels_file, base) if yt.channels_file else None
+    if isinstance(cfg.train.recipe, Path):
+        cfg.train.recipe = _resolve(cfg.train.recipe, base)
     types = cfg.image_type  # a CLIP model_path may also be a pretrained tag: only existing files move
     if types.model_path and (types.backend == "densenet" or (base / types.model_path).exists()):
         types.model_path = _resolve(types.model_path, base)

@@ -48,7 +48,7 @@ def profile_recipe(cfg: RunConfig, **overrides: Any) -> Recipe:
     source = cfg.train.recipe
     if isinstance(source, Path):
         return load_recipe(source if source.is_absolute() else cfg.root / source, **overrides)
-    return load_recipe(source, **overrides)
+    return load_recipe(source.model_dump(), **overrides)
 
 
 def corpus_rows(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:

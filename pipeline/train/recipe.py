@@ -1,9 +1,7 @@
-"""The training recipe as data: DermLIP's published hyper-parameters, or a tiny CPU profile.
+"""What a training recipe means to the loop: the learning-rate schedule and the augmentation.
 
-Why a typed recipe apart from the loop: the recipe is configuration (a run profile's ``train.recipe``,
-inline as in configs/sample.yaml or a file it names such as configs/train_dermlip.yaml), the loop is code;
-a recipe that names an unknown field or an impossible batch split fails when it is loaded, before any
-export or GPU hour. The augmentation is open_clip's own (``AugmentationCfg``: RandomResizedCrop scale,
+The recipe itself is configuration (pipeline/config/recipe.py, validated when the profile loads); this is
+the code side. The augmentation is open_clip's own (``AugmentationCfg``: RandomResizedCrop scale,
 SimCLR-style colour jitter and grayscale) so the library, not a copy of it, defines what the recipe means.
 """
 
@@ -11,104 +9,11 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Mapping
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
-
-from pipeline.errors import ConfigError
+from pipeline.config.recipe import Recipe, RecipeError, load_recipe
 
 __all__ = ["Recipe", "RecipeError", "load_recipe", "lr_lambda", "train_transform"]
-
-
-class RecipeError(ConfigError):
-    """A training recipe that cannot be run as written (a ConfigError: the CLI reports it, no traceback)."""
-
-
-class Recipe(BaseModel):
-    """Every knob of a training run. Defaults are the tiny CPU profile; DermLIP's are in
-    configs/train_dermlip.yaml."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
-
-    model: str = "DermTiny"
-    pretrained: str | None = None  # local checkpoint to start from (offline; never a hub tag)
-    epochs: int = 3
-    global_batch_size: int = 16  # images per optimiser step over all ranks
-    micro_batch_size: int = 16  # images per forward pass per rank; the rest is gradient caching
-    lr: float = 5e-4
-    weight_decay: float = 0.1
-    betas: tuple[float, float] = (0.9, 0.98)
-    eps: float = 1e-6
-    warmup_steps: int = 0
-    grad_clip_norm: float | None = None
-    precision: Literal["bf16", "fp32"] = "bf16"  # bf16 autocast applies on CUDA only
-    grad_checkpointing: bool = False
-    local_loss: bool = True
-    gather_with_grad: bool = True
-    aug_scale: tuple[float, float] = (0.4, 1.0)
-    color_jitter: tuple[float, float, float, float] = (0.32, 0.32, 0.32, 0.08)
-    color_jitter_prob: float = 0.8
-    gray_scale_prob: float = 0.2
-    caption_weights: dict[str, float] = {"refined": 1.0, "ontology": 1.0, "concept": 1.0, "raw": 1.0}
-    seed: int = 0
-    workers: int = 0
-    threads: int = 2
-    shuffle_buffer: int = 1000
-    save_every_steps: int = 1000
-    keep_checkpoints: int = 2
-    max_steps: int | None = None  # stop (with a checkpoint) after this many steps in total
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-
-    @field_validator("epochs", "global_batch_size", "micro_batch_size", "save_every_steps", "keep_checkpoints")
-    @classmethod
-    def _positive(cls, v: int) -> int:
-        if v < 1:
-            raise ValueError("must be >= 1")
-        return v
-
-    @field_validator("caption_weights")
-    @classmethod
-    def _weights(cls, v: dict[str, float]) -> dict[str, float]:
-        if not v or any(w < 0 for w in v.values()) or not any(w > 0 for w in v.values()):
-            raise ValueError("caption_weights need a positive weight and none negative")
-        return v
-
-    def accum_steps(self, world_size: int) -> int:
-        """Micro-batches per optimiser step on each rank; the global batch must split evenly."""
-        per_step = self.micro_batch_size * world_size
-        if self.global_batch_size % per_step:
-            raise RecipeError(
-                f"global_batch_size {self.global_batch_size} is not a multiple of micro_batch_size "
-                f"{self.micro_batch_size} x {world_size} ranks"
-            )
-        return self.global_batch_size // per_step
-
-
-def load_recipe(source: Path | Mapping[str, Any] | None = None, **overrides: Any) -> Recipe:
-    """Recipe from a recipe YAML file (its top-level mapping is the recipe) or a mapping, plus overrides.
-
-    None-valued overrides are ignored, so optional command-line flags can be passed straight through.
-    """
-    raw: dict[str, Any] = {}
-    if isinstance(source, Mapping):
-        raw = dict(source)
-    elif source is not None:
-        try:
-            loaded = yaml.safe_load(Path(source).read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise RecipeError(f"cannot read training recipe {source}: {exc}") from exc
-        if not isinstance(loaded, dict):
-            raise RecipeError(f"training recipe {source} must be a mapping of Recipe fields")
-        raw = loaded
-    raw.update({k: v for k, v in overrides.items() if v is not None})
-    try:
-        return Recipe(**raw)
-    except ValidationError as exc:
-        where = "(defaults)" if source is None else "(inline)" if isinstance(source, Mapping) else source
-        raise RecipeError(f"invalid training recipe {where}: {exc}") from exc
 
 
 def lr_lambda(warmup_steps: int, total_steps: int) -> Any:

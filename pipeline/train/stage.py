@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 import duckdb
 
+from pipeline.config import output_settings
 from pipeline.hashing import fingerprint
 from pipeline.stage import Stage, UnitResult, WorkUnit
 from pipeline.train.jobs import corpus_rows, export_corpus, profile_recipe, train_and_evaluate
@@ -27,7 +28,7 @@ class TrainStage(Stage):
     def config_hash(self) -> str:
         """The train section's hash with the recipe read in: a recipe file named by path is part of the
         config, and an invalid recipe fails here, before the export."""
-        return fingerprint(super().config_hash, profile_recipe(self.cfg).model_dump(mode="json"))
+        return fingerprint(super().config_hash, output_settings(profile_recipe(self.cfg)))
 
     def resources(self, unit: WorkUnit) -> tuple[str, ...]:
         return ("gpu",)

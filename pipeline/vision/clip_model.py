@@ -1,8 +1,8 @@
-"""open_clip plumbing for the CLIP validation run: import (behind the torchvision shim), model configs.
+"""open_clip plumbing: import (behind the torchvision shim), the project's model configs, model creation.
 
-Why separate: clip.py keeps the training/evaluation logic; this file holds what touches open_clip's
-registry and construction, including the seeded random init that makes the "untrained" baseline equal
-to the exact starting point of training.
+Why a capability of its own: the trainer and evaluation (pipeline/train) and the CLIP zero-shot image
+classifier (image_type_backends) all build models here, including the seeded random init that makes the
+"untrained" baseline equal to the exact starting point of training.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, 
 
 def create_model(model: str, checkpoint: Path | None, seed: int) -> tuple[Any, Any, Any, Any]:
     """(model, train transform, eval transform, tokenizer). Random init is seeded, so checkpoint=None
-    with the training seed reproduces exactly the initial weights train_clip started from."""
+    with the training seed reproduces exactly the initial weights the trainer started from."""
     if checkpoint is not None and not Path(checkpoint).is_file():
         # open_clip would treat a missing path as an unknown hub tag and try the network
         raise FileNotFoundError(f"checkpoint not found: {checkpoint}")
