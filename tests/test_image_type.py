@@ -107,11 +107,8 @@ def test_decide_rejects_unkept_type(tmp_path):
     assert score_image(chart).image_type is None  # no classifier: the baseline score alone
 
 
-def test_clean_stage_stores_type_and_rejects(tmp_path, con):
-    from pipeline.clean.stage import CleanStage
-    from pipeline.config import RunConfig
-    from pipeline.stage import run_stage
-
+def _chart_and_photo(tmp_path, con, ref_kind: str) -> None:
+    """A bar chart (image id c...) and a skin photo (p...) stored by preprocess, each with one reference."""
     chart, photo = tmp_path / "chart.png", tmp_path / "photo.jpg"
     bar_chart(np.random.default_rng(0)).save(chart)
     _skin_photo().save(photo, quality=92)
@@ -119,8 +116,16 @@ def test_clean_stage_stores_type_and_rejects(tmp_path, con):
         con.execute("INSERT INTO preprocess_images (image_id, path, width, height, ext, bytes) "
                     "VALUES (?, ?, 320, 240, 'png', 1)", [image_id, str(path)])
         con.execute("INSERT INTO preprocess_image_refs (ref_id, unit_key, run_id, item_id, image_id, kind, locator, "
-                    "text) VALUES (?, 'u', 'r', 'item', ?, 'post_image', 'x', 'A red papule on the arm.')",
-                    [f"ref-{image_id[0]}", image_id])
+                    "text) VALUES (?, 'u', 'r', 'item', ?, ?, 'x', 'A red papule on the arm.')",
+                    [f"ref-{image_id[0]}", image_id, ref_kind])
+
+
+def test_clean_stage_stores_type_and_rejects(tmp_path, con):
+    from pipeline.clean.stage import CleanStage
+    from pipeline.config import RunConfig
+    from pipeline.stage import run_stage
+
+    _chart_and_photo(tmp_path, con, "post_image")
     run_stage(con, CleanStage(RunConfig()), "run1")
     rows = dict(con.execute("SELECT image_id, image_type || '/' || status FROM clean_images").fetchall())
     assert rows["c" * 64] == "chart_or_diagram/image_type_chart_or_diagram"
@@ -211,14 +216,7 @@ def test_each_image_is_classified_once_per_classifier(tmp_path, con, monkeypatch
             return self.inner.classify(images)
 
     monkeypatch.setattr(clean_stage, "image_classifier", lambda cfg: Counting(make_classifier(cfg)))
-    chart, photo = tmp_path / "chart.png", tmp_path / "photo.jpg"
-    bar_chart(np.random.default_rng(0)).save(chart)
-    _skin_photo().save(photo, quality=92)
-    for image_id, path in (("c" * 64, chart), ("p" * 64, photo)):
-        con.execute("INSERT INTO preprocess_images (image_id, path, width, height, ext, bytes) "
-                    "VALUES (?, ?, 320, 240, 'png', 1)", [image_id, str(path)])
-        con.execute("INSERT INTO preprocess_image_refs (ref_id, unit_key, run_id, item_id, image_id, kind, locator) "
-                    "VALUES (?, 'u', 'r', 'item', ?, 'keyframe', 'x')", [f"ref-{image_id[0]}", image_id])
+    _chart_and_photo(tmp_path, con, "keyframe")
     cfg = RunConfig()
     con.execute("INSERT INTO vision_image_types VALUES (?, ?, 'dermoscopy', 0.9, 0.8, 'heuristic', 'preprocess')",
                 ["p" * 64, classifier_key(cfg.image_type)])  # the keyframe filter classified this one
