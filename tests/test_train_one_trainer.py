@@ -15,9 +15,10 @@ from test_train_recipe import sample_corpus_rows
 import pipeline.train.trainer as trainer_module
 from flows.cli import main as derm1m
 from pipeline.config import load_config
+from pipeline.errors import ConfigError
 from pipeline.stage import run_stage
 from pipeline.train.jobs import profile_recipe
-from pipeline.train.recipe import Recipe, RecipeError
+from pipeline.train.recipe import Recipe
 from pipeline.train.stage import TrainStage
 from pipeline.warehouse import connect, insert_rows
 
@@ -128,16 +129,15 @@ def test_build_stage_and_cli_run_the_same_trainer(tmp_path: Path, spy: Calls) ->
 
 def test_profiles_name_one_recipe_schema(tmp_path: Path) -> None:
     """The sample profile holds the tiny recipe inline; the full profile names DermLIP's recipe file; both
-    are Recipes, and an unknown recipe field fails the train stage before it exports anything."""
+    are Recipes, and an unknown recipe field fails the profile's loading, before anything runs."""
     sample = profile_recipe(load_config(REPO / "configs" / "sample.yaml"))
     assert (sample.model, sample.device, sample.global_batch_size, sample.micro_batch_size) == (
         "DermTiny", "cpu", 16, 8)
     full = load_config(REPO / "configs" / "derm1m.yaml")
-    assert full.train.recipe == Path("configs/train_dermlip.yaml")
+    assert full.train.recipe == REPO / "configs" / "train_dermlip.yaml"  # resolved against the profile root
     assert profile_recipe(full).model == "ViT-B-16" and profile_recipe(full, epochs=1).epochs == 1
-    bad = load_config(write_profile(tmp_path, RECIPE | {"lerning_rate": 1}))
-    with pytest.raises(RecipeError, match="lerning_rate"):
-        _ = TrainStage(bad).config_hash
+    with pytest.raises(ConfigError, match="lerning_rate"):  # when the profile loads, before any stage runs
+        load_config(write_profile(tmp_path, RECIPE | {"lerning_rate": 1}))
     named = tmp_path / "recipe.yaml"
     named.write_text(yaml.safe_dump(RECIPE))
     by_path = load_config(write_profile(tmp_path, "recipe.yaml"))
