@@ -46,9 +46,13 @@ class UnitKind:
 
 @dataclass
 class WorkUnit:
+    """One unit of work: a stable key, the fingerprint of everything its output depends on, and the payload
+    `process()` gets (a typed dataclass where a stage has one, e.g. pipeline/clean/units.py; else a dict).
+    Payloads must pickle: on Dask they travel to worker processes."""
+
     key: str
     fingerprint: str
-    payload: dict[str, Any] = field(default_factory=dict)
+    payload: Any = field(default_factory=dict)
 
 
 @dataclass

@@ -54,7 +54,7 @@ def test_llm_caption_is_grounded_and_falls_back(tmp_path) -> None:  # type: igno
     from test_transcript_llm import ScriptedClient
 
     from pipeline.config import LlmConfig, RunConfig
-    from pipeline.pair.stage import PairStage
+    from pipeline.pair.stage import PairInput, PairStage
     from pipeline.pair.summary import LlmCaptioner, extractive_caption
     from pipeline.stage import WorkUnit
 
@@ -77,10 +77,8 @@ def test_llm_caption_is_grounded_and_falls_back(tmp_path) -> None:  # type: igno
     cfg.pair.caption_method = "llm"
     stage = PairStage(cfg, llm_client=ScriptedClient({"caption": "Chronic plaque psoriasis on the elbow.",
                                                        "dropped": []}))
-    payload = {"ref_id": "v#scene0001", "item_id": "v", "kind": "keyframe", "text": None, "image_id": "i",
-               "canonical_id": "i", "cluster_id": "c", "source": "local", "source_type": "video",
-               "start_s": 0.0, "end_s": 10.0, "caption_scope": None, "parent_image_id": None,
-               "segments": [(0.0, 9.0, narration)]}
+    payload = PairInput("v#scene0001", "v", "keyframe", None, "i", "i", "c", "local", "video", 0.0, 10.0,
+                        segments=((0.0, 9.0, narration),))
     res = stage.process(WorkUnit("v#scene0001", "fp", payload))
     pair = res.rows["pair_image_texts"][0]
     assert pair["caption"] == "Chronic plaque psoriasis on the elbow." and pair["caption_method"] == "llm:gpt-4o-mini"

@@ -11,6 +11,7 @@ import pytest
 from pipeline.clean.stage import CleanStage
 from pipeline.clean.text import scrub_pii
 from pipeline.clean.translate import Translator, english_score, forum_text
+from pipeline.clean.units import TextUnit
 from pipeline.config import RunConfig
 from pipeline.stage import WorkUnit
 
@@ -89,8 +90,8 @@ def test_clean_stage_scrubs_posts_but_not_captions():
     stage = CleanStage(RunConfig())
     rows = {}
     for kind in ("post_image", "dataset_image"):
-        payload = {"kind": "text", "ref_id": f"r-{kind}", "item_id": "i", "image_id": "x", "ref_kind": kind,
-                   "text": "Itchy plaque, see https://imgur.com/abc and ask u/dermdoc", "context": None}
+        payload = TextUnit(f"r-{kind}", "i", "x", kind, "Itchy plaque, see https://imgur.com/abc and ask u/dermdoc",
+                           None)
         res = stage.process(WorkUnit(f"text:r-{kind}", "f", payload))
         rows[kind] = res.rows["clean_texts"][0]
     post = rows["post_image"]

@@ -64,11 +64,13 @@ def test_clean_and_export_read_images_from_an_fsspec_media_store(tmp_path):
 def test_stages_name_the_shared_resources_their_units_use():
     from pipeline.augment.stage import AugmentStage
     from pipeline.clean.stage import CleanStage
+    from pipeline.clean.units import TranscriptUnit
     from pipeline.collect.stage import CollectStage
-    from pipeline.pair.stage import PairStage
+    from pipeline.pair.stage import PairInput, PairStage
     from pipeline.preprocess.stage import PreprocessStage
 
     cfg = RunConfig()
+    keyframe = PairInput("v#scene0001", "v", "keyframe", None, "i", "i", "i", "local", "video")
     collect = CollectStage(cfg, sources=[])
     assert collect.resources(WorkUnit("k", "f", {"source": "pubmed"})) == ("download", "host:eutils.ncbi.nlm.nih.gov")
     assert collect.resources(WorkUnit("k", "f", {"source": "pdf_urls", "url": "https://Ex.org/a.pdf"})) == (
@@ -76,14 +78,14 @@ def test_stages_name_the_shared_resources_their_units_use():
     assert collect.resources(WorkUnit("k", "f", {"source": "local_pdfs", "path": "/x"})) == ()
     assert PreprocessStage(cfg).resources(WorkUnit("k", "f", {"kind": "video"})) == ("gpu",)
     assert PreprocessStage(cfg).resources(WorkUnit("k", "f", {"kind": "article"})) == ()
-    assert CleanStage(cfg).resources(WorkUnit("k", "f", {"kind": "transcript"})) == ()
-    assert PairStage(cfg).resources(WorkUnit("k", "f", {"kind": "keyframe"})) == ()
+    assert CleanStage(cfg).resources(WorkUnit("k", "f", TranscriptUnit("v", ()))) == ()
+    assert PairStage(cfg).resources(WorkUnit("k", "f", keyframe)) == ()
     cfg.augment.method, cfg.clean.transcript.llm_correct, cfg.pair.caption_method = "llm", True, "llm"
     augment = AugmentStage(cfg, llm_client=object())
     assert augment.resources(WorkUnit("k", "f", {"text": "t"})) == ("llm",)
     assert augment.resources(WorkUnit("k", "f", {"text": "t", "cached": "{}"})) == ()
-    assert CleanStage(cfg).resources(WorkUnit("k", "f", {"kind": "transcript"})) == ("llm",)
-    assert PairStage(cfg).resources(WorkUnit("k", "f", {"kind": "keyframe"})) == ("llm",)
+    assert CleanStage(cfg).resources(WorkUnit("k", "f", TranscriptUnit("v", ()))) == ("llm",)
+    assert PairStage(cfg).resources(WorkUnit("k", "f", keyframe)) == ("llm",)
 
 
 def test_stage_spec_pickles_and_rebuilds_once_per_process(tmp_path):

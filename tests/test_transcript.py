@@ -52,11 +52,12 @@ def test_sentences_and_their_times() -> None:
 
 def test_clean_stage_logs_every_correction() -> None:
     from pipeline.clean.stage import CleanStage
+    from pipeline.clean.units import TranscriptUnit
 
     stage = CleanStage(RunConfig())
     segs = [(0, 0.0, 3.0, "Um, sorry asis presents as plaques."), (1, 3.0, 6.0, "Uh"),
             (2, 6.0, 9.0, "Tylia forms a ring. It is, um, scaly.")]
-    res = stage.process(WorkUnit("transcript:v", "fp", {"kind": "transcript", "item_id": "v", "segments": segs}))
+    res = stage.process(WorkUnit("transcript:v", "fp", TranscriptUnit("v", tuple(segs))))
     corr = res.rows["clean_transcript_corrections"]
     assert [(r["seg_index"], r["original"], r["replacement"]) for r in corr] == [
         (0, "sorry asis", "psoriasis"), (2, "Tylia", "Tinea")]

@@ -69,6 +69,7 @@ def test_bad_answers_keep_the_original(answer: object, error: str) -> None:
 
 def test_clean_stage_llm_pass_logs_calls_and_changes() -> None:
     from pipeline.clean.stage import CleanStage
+    from pipeline.clean.units import TranscriptUnit
 
     cfg = RunConfig()
     cfg.clean.transcript.llm_correct = True
@@ -78,7 +79,7 @@ def test_clean_stage_llm_pass_logs_calls_and_changes() -> None:
          "changes": [{"from": "eczema her pet icum", "to": "eczema herpeticum"}]},
     ))
     segs = [(0, 0.0, 3.0, "Um, sorry asis presents as plaques."), (1, 3.0, 6.0, "Eczema her pet icum needs aciclovir.")]
-    res = stage.process(WorkUnit("transcript:v", "fp", {"kind": "transcript", "item_id": "v", "segments": segs}))
+    res = stage.process(WorkUnit("transcript:v", "fp", TranscriptUnit("v", tuple(segs))))
     corr = [(r["seg_index"], r["original"], r["replacement"], r["method"]) for r in res.rows["clean_transcript_corrections"]]
     assert corr == [(0, "sorry asis", "psoriasis", "phonetic_exact"),
                     (1, "eczema her pet icum", "eczema herpeticum", "llm:gpt-4o-mini")]

@@ -17,6 +17,7 @@ import duckdb
 from pipeline.clean.filters import ImageScores, decide, score_image
 from pipeline.clean.text import normalise_text, remove_fillers
 from pipeline.clean.translate import forum_text
+from pipeline.clean.units import CleanUnit, ImageUnit, Segment, TextUnit, TranscriptUnit
 from pipeline.hashing import fingerprint
 from pipeline.stage import Stage, StageReport, UnitKind, UnitResult, WorkUnit
 from pipeline.vision.dedup import hash_columns
@@ -67,29 +68,26 @@ class CleanStage(Stage):
                 "clusters": UnitKind(("clean.phash_max_distance", "clean.dedup_max_distance"), ("clusters@1",))}
 
     def resources(self, unit: WorkUnit) -> tuple[str, ...]:
-        c, kind = self.cfg.clean, unit.payload.get("kind")
-        uses_llm = (kind == "transcript" and c.transcript.llm_correct) or (kind == "text" and c.pii.translate)
+        c, p = self.cfg.clean, unit.payload
+        uses_llm = (isinstance(p, TranscriptUnit) and c.transcript.llm_correct) or (
+            isinstance(p, TextUnit) and c.pii.translate)
         return ("llm",) if uses_llm else ()
 
     def candidates(self, con: duckdb.DuckDBPyConnection) -> Iterator[WorkUnit]:
         hashes = self.kind_hashes()
-        h = hashes["image"]
         known = self._known_types(con)
         for image_id, path in con.execute(
             "SELECT image_id, path FROM preprocess_images WHERE image_id IN "
             "(SELECT image_id FROM preprocess_image_refs) ORDER BY image_id"
-        ).fetchall():
-            payload = {"kind": "image", "image_id": image_id, "path": path}
-            if image_id in known:  # classified before (a keyframe in preprocess, or an earlier clean run)
-                payload["known_type"] = known[image_id]
-            yield WorkUnit(f"image:{image_id}", fingerprint(image_id, h), payload)
+        ).fetchall():  # known_type: classified before (a keyframe in preprocess, or an earlier clean run)
+            yield WorkUnit(f"image:{image_id}", fingerprint(image_id, hashes["image"]),
+                           ImageUnit(image_id, path, known.get(image_id)))
         for ref_id, item_id, image_id, kind, text, context in con.execute(
             "SELECT ref_id, item_id, image_id, kind, text, context FROM preprocess_image_refs ORDER BY ref_id"
         ).fetchall():
-            payload = {"kind": "text", "ref_id": ref_id, "item_id": item_id, "image_id": image_id,
-                       "ref_kind": kind, "text": text, "context": context}
-            yield WorkUnit(f"text:{ref_id}", fingerprint(payload, hashes["text"]), payload)
-        segments: dict[str, list[tuple[int, float, float, str]]] = {}
+            unit = TextUnit(ref_id, item_id, image_id, kind, text, context)
+            yield WorkUnit(f"text:{ref_id}", fingerprint(unit.content(), hashes["text"]), unit)
+        segments: dict[str, list[Segment]] = {}
         for item_id, idx, start, end, text in con.execute(
             "SELECT item_id, seg_index, start_s, end_s, text FROM preprocess_transcript_segments "
             "ORDER BY item_id, seg_index"
@@ -97,7 +95,7 @@ class CleanStage(Stage):
             segments.setdefault(item_id, []).append((idx, start, end, text))
         for item_id, segs in segments.items():
             yield WorkUnit(f"transcript:{item_id}", fingerprint(segs, hashes["transcript"]),
-                           {"kind": "transcript", "item_id": item_id, "segments": segs})
+                           TranscriptUnit(item_id, tuple(segs)))
 
     def _known_types(self, con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, Any]]:
         if not self.cfg.image_type.enabled:
@@ -111,52 +109,59 @@ class CleanStage(Stage):
 
     def process(self, unit: WorkUnit) -> UnitResult:
         res = UnitResult(unit.key, unit.fingerprint)
-        p = unit.payload
-        if p["kind"] == "image":
-            scores = self._score(p, res)
-            reason = decide(scores, self.cfg.clean, self.cfg.image_type.keep)
-            res.add("clean_image_scores", {"image_id": p["image_id"], "width": scores.width, "height": scores.height,
-                                     "phash": scores.phash, "skin_score": scores.skin_score,
-                                     "image_type": scores.image_type, "type_confidence": scores.type_confidence,
-                                     "type_backend": scores.type_backend, "status": reason or "pending"})
-            res.rows["clean_image_scores"][-1] |= hash_columns(p["path"])  # dedup views (pipeline.vision.dedup)
-            if reason:
-                res.reject(p["image_id"], reason, f"{scores.width}x{scores.height}, skin {scores.skin_score}, "
-                           f"type {scores.image_type} ({scores.type_confidence})")
-        elif p["kind"] == "text":
-            text, context = normalise_text(p["text"]), normalise_text(p["context"])
-            text, context, forum, calls = forum_text(text, context, p["ref_kind"], self.cfg,  # PII, language
-                                                      self._translator())
-            for call in calls:
-                res.add("llm_calls", call)
-            row = {"ref_id": p["ref_id"], "item_id": p["item_id"], "image_id": p["image_id"],
-                   "kind": p["ref_kind"], "text": text, "context": context,
-                   "changed": text != p["text"] or context != p["context"]}
-            row |= forum
-            ccfg = self.cfg.clean.caption
-            if ccfg.enabled and p["ref_kind"] in ccfg.kinds:
-                from pipeline.vocab.relevance import CaptionRelevanceScorer
-
-                rel = CaptionRelevanceScorer.default().score(text, context if ccfg.use_context else None)
-                row |= {"caption_score": rel.score, "caption_reason": rel.explanation[:500]}
-                if rel.score < ccfg.min_score:  # no clean_texts row: the pair stage never sees it
-                    res.reject(p["ref_id"], CAPTION_NOT_DERMATOLOGY, f"score {rel.score}: {rel.explanation}"[:500])
-                    return res
-            res.add("clean_texts", row)
-        else:
+        p: CleanUnit = unit.payload
+        if isinstance(p, ImageUnit):
+            self._image(p, res)
+        elif isinstance(p, TextUnit):
+            self._text(p, res)
+        elif isinstance(p, TranscriptUnit):
             self._transcript(p, res)
+        else:
+            raise TypeError(f"clean cannot process a {type(p).__name__} unit")
         return res
 
-    def _score(self, p: dict[str, Any], res: UnitResult) -> ImageScores:
+    def _image(self, p: ImageUnit, res: UnitResult) -> None:
+        scores = self._score(p, res)
+        reason = decide(scores, self.cfg.clean, self.cfg.image_type.keep)
+        res.add("clean_image_scores", {"image_id": p.image_id, "width": scores.width, "height": scores.height,
+                                       "phash": scores.phash, "skin_score": scores.skin_score,
+                                       "image_type": scores.image_type, "type_confidence": scores.type_confidence,
+                                       "type_backend": scores.type_backend, "status": reason or "pending",
+                                       **hash_columns(p.path)})  # dedup views (pipeline.vision.dedup)
+        if reason:
+            res.reject(p.image_id, reason, f"{scores.width}x{scores.height}, skin {scores.skin_score}, "
+                       f"type {scores.image_type} ({scores.type_confidence})")
+
+    def _text(self, p: TextUnit, res: UnitResult) -> None:
+        text, context = normalise_text(p.text), normalise_text(p.context)
+        text, context, forum, calls = forum_text(text, context, p.ref_kind, self.cfg,  # PII, language
+                                                  self._translator())
+        for call in calls:
+            res.add("llm_calls", call)
+        row: dict[str, Any] = {"ref_id": p.ref_id, "item_id": p.item_id, "image_id": p.image_id, "kind": p.ref_kind,
+               "text": text, "context": context, "changed": text != p.text or context != p.context}
+        row |= forum
+        ccfg = self.cfg.clean.caption
+        if ccfg.enabled and p.ref_kind in ccfg.kinds:
+            from pipeline.vocab.relevance import CaptionRelevanceScorer
+
+            rel = CaptionRelevanceScorer.default().score(text, context if ccfg.use_context else None)
+            row |= {"caption_score": rel.score, "caption_reason": rel.explanation[:500]}
+            if rel.score < ccfg.min_score:  # no clean_texts row: the pair stage never sees it
+                res.reject(p.ref_id, CAPTION_NOT_DERMATOLOGY, f"score {rel.score}: {rel.explanation}"[:500])
+                return
+        res.add("clean_texts", row)
+
+    def _score(self, p: ImageUnit, res: UnitResult) -> ImageScores:
         """Scores with the shared classifier's result: the one recorded for this image, else a new one,
         recorded in `vision_image_types` for every later run."""
         from pipeline.vision.classifier import classifier_key, known_result, type_row
 
-        if "known_type" in p:
-            return score_image(p["path"], known=known_result(p["known_type"]))
-        scores = score_image(p["path"], image_classifier(self.cfg.image_type))
+        if p.known_type is not None:
+            return score_image(p.path, known=known_result(p.known_type))
+        scores = score_image(p.path, image_classifier(self.cfg.image_type))
         if scores.result is not None:
-            res.add("vision_image_types", type_row(p["image_id"], classifier_key(self.cfg.image_type),
+            res.add("vision_image_types", type_row(p.image_id, classifier_key(self.cfg.image_type),
                                                    scores.result, self.name))
         return scores
 
@@ -167,7 +172,7 @@ class CleanStage(Stage):
 
         return Translator(self.llm_client, self.cfg.llm.model, self.cfg.llm)
 
-    def _transcript(self, p: dict[str, Any], res: UnitResult) -> None:
+    def _transcript(self, p: TranscriptUnit, res: UnitResult) -> None:
         """Fillers out, misheard ontology terms corrected (each change a row), then timed sentences."""
         from pipeline.vocab.transcript import Correction, default_corrector, timed_sentences
 
@@ -179,10 +184,10 @@ class CleanStage(Stage):
 
             llm = LlmTranscriptCorrector(self.cfg.llm, default_corrector(), client=self.llm_client)
         kept: list[tuple[float, float, str]] = []
-        for idx, start, end, raw in p["segments"]:
+        for idx, start, end, raw in p.segments:
             text, n = remove_fillers(normalise_text(raw) or "", self.cfg.clean.filler_words)
             if not text:
-                res.reject(f"{p['item_id']}@{start:.2f}", "empty_after_cleaning", raw[:200])
+                res.reject(f"{p.item_id}@{start:.2f}", "empty_after_cleaning", raw[:200])
                 continue
             changes: list[Correction] = []
             if corrector is not None:
@@ -193,15 +198,15 @@ class CleanStage(Stage):
                 res.add("llm_calls", call)
             for k, c in enumerate(changes):
                 res.add("clean_transcript_corrections", {
-                    "item_id": p["item_id"], "seg_index": idx, "corr_index": k, "char_start": c.start,
+                    "item_id": p.item_id, "seg_index": idx, "corr_index": k, "char_start": c.start,
                     "original": c.original, "replacement": c.replacement, "node_id": c.node_id,
                     "method": c.method})
             kept.append((start, end, text))
-            res.add("clean_transcript_segments", {"item_id": p["item_id"], "seg_index": idx, "start_s": start,
+            res.add("clean_transcript_segments", {"item_id": p.item_id, "seg_index": idx, "start_s": start,
                                                   "end_s": end, "text": text, "fillers_removed": n})
         if tcfg.sentences:
             for k, (start, end, sentence) in enumerate(timed_sentences(kept)):
-                res.add("clean_transcript_sentences", {"item_id": p["item_id"], "sent_index": k,
+                res.add("clean_transcript_sentences", {"item_id": p.item_id, "sent_index": k,
                                                        "start_s": round(start, 3), "end_s": round(end, 3),
                                                        "text": sentence})
 

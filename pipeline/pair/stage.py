@@ -7,6 +7,8 @@ the panels and the subcaptions did not match) and the whole figure's image id, s
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import asdict, dataclass, replace
+from typing import Any
 
 import duckdb
 
@@ -27,6 +29,27 @@ ORDER BY t.ref_id
 """
 
 
+@dataclass(frozen=True)
+class PairInput:
+    """One cleaned image reference to pair (a row of _REFS); a keyframe also carries its video's timed
+    speech (sentences when pair.use_sentences, else segments) as (start_s, end_s, text)."""
+
+    ref_id: str
+    item_id: str
+    kind: str  # preprocess_image_refs.kind
+    text: str | None
+    image_id: str
+    canonical_id: str
+    cluster_id: str | None
+    source: str
+    source_type: str
+    start_s: float | None = None
+    end_s: float | None = None
+    caption_scope: str | None = None
+    parent_image_id: str | None = None
+    segments: tuple[tuple[float, float, str], ...] = ()
+
+
 class PairStage(Stage):
     name = "pair"
     main_table = "pair_image_texts"
@@ -41,7 +64,7 @@ class PairStage(Stage):
                 "text": UnitKind(("pair.min_text_chars",), ("text_pair@1",))}
 
     def resources(self, unit: WorkUnit) -> tuple[str, ...]:
-        return ("llm",) if unit.payload.get("kind") == "keyframe" and self.cfg.pair.caption_method == "llm" else ()
+        return ("llm",) if unit.payload.kind == "keyframe" and self.cfg.pair.caption_method == "llm" else ()
 
     def candidates(self, con: duckdb.DuckDBPyConnection) -> Iterator[WorkUnit]:
         hashes = self.kind_hashes()
@@ -57,24 +80,27 @@ class PairStage(Stage):
             ).fetchall():
                 sentences.setdefault(item_id, []).append((start, end, text))
             speech.update(sentences)
-        cols = ["ref_id", "item_id", "kind", "text", "image_id", "canonical_id", "cluster_id", "source",
-                "source_type", "start_s", "end_s", "caption_scope", "parent_image_id"]
         for row in con.execute(_REFS).fetchall():
-            p = dict(zip(cols, row, strict=True))
-            if p["kind"] == "keyframe":
-                p["segments"] = speech.get(p["item_id"], [])
-            yield WorkUnit(p["ref_id"], fingerprint(p, hashes["keyframe" if p["kind"] == "keyframe" else "text"]), p)
+            p = PairInput(*row)
+            if p.kind == "keyframe":
+                p = replace(p, segments=tuple(speech.get(p.item_id, [])))
+            kind = "keyframe" if p.kind == "keyframe" else "text"
+            yield WorkUnit(p.ref_id, fingerprint(asdict(p), hashes[kind]), p)
 
     def process(self, unit: WorkUnit) -> UnitResult:
-        res, p, cfg = UnitResult(unit.key, unit.fingerprint), unit.payload, self.cfg.pair
-        row = {"pair_id": p["ref_id"], "item_id": p["item_id"], "image_id": p["canonical_id"],
-               "source_image_id": p["image_id"], "cluster_id": p["cluster_id"], "kind": PAIR_KINDS[p["kind"]],
-               "source": p["source"], "source_type": p["source_type"]}
-        if p["kind"] == "keyframe":
+        res, cfg = UnitResult(unit.key, unit.fingerprint), self.cfg.pair
+        p: PairInput = unit.payload
+        row: dict[str, Any] = {"pair_id": p.ref_id, "item_id": p.item_id, "image_id": p.canonical_id,
+               "source_image_id": p.image_id, "cluster_id": p.cluster_id, "kind": PAIR_KINDS[p.kind],
+               "source": p.source, "source_type": p.source_type}
+        if p.kind == "keyframe":
+            if p.start_s is None or p.end_s is None:
+                res.reject(p.ref_id, "no_scene_time", "a keyframe reference without its scene's start and end")
+                return res
             pairer = NarrationPairer(cfg.context_window_s)
-            narration = pairer.pair(p["start_s"], p["end_s"], [TimedText(*s) for s in p["segments"]])
+            narration = pairer.pair(p.start_s, p.end_s, [TimedText(*s) for s in p.segments])
             if narration is None:
-                res.reject(p["ref_id"], "no_narration", f"no speech within {cfg.context_window_s}s of the scene")
+                res.reject(p.ref_id, "no_narration", f"no speech within {cfg.context_window_s}s of the scene")
                 return res
             if cfg.caption_method == "llm":
                 captioner = LlmCaptioner(self.cfg.llm, cfg.caption_max_words, client=self.llm_client)
@@ -86,11 +112,11 @@ class PairStage(Stage):
                        align_score=narration.align_score, n_segments=narration.n_segments,
                        caption=caption or None, caption_method=method if caption else None)
         else:
-            row.update(text=p["text"], align_score=1.0)
-            if p.get("caption_scope"):  # a compound-figure panel
-                row.update(caption_scope=p["caption_scope"], parent_image_id=p["parent_image_id"])
+            row.update(text=p.text, align_score=1.0)
+            if p.caption_scope:  # a compound-figure panel
+                row.update(caption_scope=p.caption_scope, parent_image_id=p.parent_image_id)
         if not row["text"] or len(row["text"]) < cfg.min_text_chars:
-            res.reject(p["ref_id"], "no_text", f"text {row['text']!r} shorter than {cfg.min_text_chars} chars")
+            res.reject(p.ref_id, "no_text", f"text {row['text']!r} shorter than {cfg.min_text_chars} chars")
             return res
         res.add("pair_image_texts", row)
         return res
