@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import duckdb
+import pyarrow as pa
 
 import pipeline
 from pipeline.config import RunConfig
@@ -246,20 +247,32 @@ def commit_units(
     return (sum(len(r.rows.get(stage.main_table, [])) for r in results), sum(len(r.rejects) for r in results))
 
 
+# What a unit's own rows can do to a write: a value Arrow cannot put in one column with the others, a value
+# DuckDB cannot cast to the column's type, a duplicate key. Disk and database failures are not in this list:
+# they fail the stage, since no unit is at fault.
+_ROW_ERRORS: tuple[type[BaseException], ...] = (
+    pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, duckdb.ConstraintException,
+    duckdb.ConversionException, duckdb.TypeMismatchException, duckdb.InvalidInputException,
+)
+
+
 def _commit_batch(
     con: duckdb.DuckDBPyConnection, stage: Stage, results: list[UnitResult], run_id: str
 ) -> tuple[int, int]:
-    """Commit a batch; if a key conflict spoils it, commit unit by unit so only the culprit is rejected."""
+    """Commit a batch; if a unit's rows spoil it (a key conflict, a value of the wrong type), commit unit by
+    unit so only the culprit is rejected (`key_conflict` or `unwritable_row`, with the database's words)."""
     try:
         return commit_units(con, stage, results, run_id)
-    except duckdb.ConstraintException:
+    except _ROW_ERRORS:
         n_out = n_rej = 0
         for res in results:
             try:
                 o, r = commit_units(con, stage, [res], run_id)
-            except duckdb.ConstraintException as exc:
+            except _ROW_ERRORS as exc:
+                log.warning("%s: unit %s cannot be written: %s", stage.name, res.key, exc)
                 conflict = UnitResult(res.key, res.fingerprint)
-                conflict.reject(res.key, "key_conflict", str(exc)[:500])
+                reason = "key_conflict" if isinstance(exc, duckdb.ConstraintException) else "unwritable_row"
+                conflict.reject(res.key, reason, f"{type(exc).__name__}: {exc}"[:500])
                 o, r = commit_units(con, stage, [conflict], run_id)
             n_out, n_rej = n_out + o, n_rej + r
         return n_out, n_rej

@@ -95,3 +95,27 @@ def test_key_conflict_becomes_reject(con):
     r = run_stage(con, stage, "r")
     assert (r.items_out, r.items_rejected) == (1, 1)
     assert con.execute("SELECT reason FROM rejects").fetchone()[0] == "key_conflict"
+
+
+class WrongTypeStage(ToyStage):
+    """Rows whose values do not fit their columns: an int among strings, text in a BIGINT column."""
+
+    def process(self, unit: WorkUnit) -> UnitResult:
+        res = super().process(unit)
+        row = res.rows["collect_items"][0]
+        if unit.payload["value"] == "int-path":
+            row["path"] = 5  # Arrow cannot build one string column from "1" and 5
+        if unit.payload["value"] == "text-bytes":
+            row["bytes"] = "many"  # DuckDB cannot cast it to BIGINT
+        return res
+
+
+def test_a_row_of_the_wrong_type_is_a_reject_not_a_failed_stage(con):
+    """One unit's unwritable row spoils its batch; the batch is written unit by unit, the culprit rejected."""
+    stage = WrongTypeStage({"a": "1", "b": "int-path", "c": "text-bytes", "d": "2"})
+    report = run_stage(con, stage, "run1", batch_size=4)
+    assert report.status == "ok" and (report.items_out, report.items_rejected) == (3, 1)
+    rejected = con.execute("SELECT unit_key, reason FROM rejects").fetchall()
+    assert rejected == [("c", "unwritable_row")]
+    assert con.execute("SELECT path FROM collect_items WHERE item_id = 'b'").fetchone() == ("5",)
+    assert run_stage(con, stage, "run2").items_skipped == 4  # done, the reject included

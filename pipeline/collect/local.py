@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from pipeline.collect.base import CollectedItem, Source, file_unit, files_signature
+from pipeline.collect.inputs import PATH_OUTSIDE_SOURCE, WRONG_TYPE, inside_root, parse_post, root_of
 from pipeline.config import DatasetSourceConfig
 from pipeline.hashing import fingerprint, sha256_file
 from pipeline.stage import Reject, WorkUnit
@@ -117,6 +118,7 @@ class LocalForumSource(Source):
         for path in _files(self.roots, (".jsonl",)):
             unit = file_unit(self.name, path, [], self.config_hash)
             unit.fingerprint = fingerprint(unit.fingerprint, files_signature(self._referenced_images(path)))
+            unit.payload["root"] = str(root_of(path, self.roots))
             yield unit
 
     @staticmethod
@@ -133,6 +135,7 @@ class LocalForumSource(Source):
 
     def items(self, unit: WorkUnit) -> Iterator[CollectedItem | Reject]:
         path = Path(unit.payload["path"])
+        root = Path(unit.payload.get("root") or path.parent)
         seen: set[str] = set()
         for lineno, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
             if not line.strip():
@@ -146,17 +149,27 @@ class LocalForumSource(Source):
             if not isinstance(post, dict) or not post.get("id"):
                 yield Reject(ref, "missing_field", f"line {lineno}: no post id")
                 continue
-            post_id = str(post["id"])
+            typed, problem = parse_post(post)
+            if typed is None:
+                yield Reject(ref, WRONG_TYPE, f"line {lineno}: {problem}")
+                continue
+            post_id = str(typed.id)
             if post_id in seen:
                 yield Reject(f"post:{post_id}", "duplicate_item", f"line {lineno} repeats post {post_id}")
                 continue
             seen.add(post_id)
-            images = [str((path.parent / str(p)).resolve()) for p in post.get("images") or []]
-            forum = str(post.get("forum") or "forum")
+            images = []
+            for name in typed.images:
+                resolved = inside_root(path.parent / name, root)
+                if resolved is None:
+                    yield Reject(f"post:{post_id}#{name}"[:300], PATH_OUTSIDE_SOURCE,
+                                 f"line {lineno}: image {name!r} resolves outside the source folder {root}")
+                else:
+                    images.append(str(resolved))
+            forum = typed.forum or "forum"
             yield CollectedItem(
                 kind="post", source=f"{forum}_english", source_type="forum", source_id=post_id, path=path,
-                sha256=fingerprint(post), title=post.get("title"), url=post.get("url"),
-                licence=post.get("licence"),
+                sha256=fingerprint(post), title=typed.title, url=typed.url, licence=typed.licence,
                 meta={"post": {k: v for k, v in post.items() if k != "images"}, "images": images},
             )
 

@@ -1,0 +1,41 @@
+"""The project's hostile test corpus, written on demand into a folder: damaged, malicious and odd files
+of each source kind. Grow it with every new source and every new way a file can be wrong; the tests in
+tests/test_hostile_inputs.py say what each must become (an item, or a reject with a reason)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+
+def _jpeg(path: Path, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    skin = (np.full((120, 160, 3), (214, 160, 130)) + rng.normal(0, 8, (120, 160, 3))).clip(0, 255)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(skin.astype(np.uint8)).save(path, quality=90)
+
+
+def write_forum(root: Path) -> dict[str, str]:
+    """A forum folder under `root` (and a secret file beside it); returns line id -> expected outcome."""
+    forum, outside = root / "forum", root / "outside"
+    _jpeg(forum / "images" / "ok.jpg", 1)
+    _jpeg(outside / "secret.jpg", 2)
+    os.symlink(outside / "secret.jpg", forum / "images" / "link.jpg")
+    lines = [
+        {"id": "good", "title": "Ring on my arm", "body": "Scaly ring, itchy.", "images": ["images/ok.jpg"]},
+        {"id": "number_title", "title": 5, "body": "a title that is a number", "images": []},
+        {"id": "list_body", "title": "x", "body": ["not", "text"], "images": []},
+        {"id": "images_not_list", "title": "x", "images": "images/ok.jpg"},
+        {"id": "climbs_out", "title": "x", "images": ["../outside/secret.jpg", "images/ok.jpg"]},
+        {"id": "absolute", "title": "x", "images": [str(outside / "secret.jpg")]},
+        {"id": "symlink_out", "title": "x", "images": ["images/link.jpg"]},
+    ]
+    text = "\n".join(json.dumps(line) for line in lines) + "\n{not json\n[1, 2]\n\n"
+    (forum / "posts.jsonl").write_text(text)
+    return {"good": "item", "number_title": "wrong_type", "list_body": "wrong_type",
+            "images_not_list": "wrong_type", "climbs_out": "item+path_outside_source",
+            "absolute": "item+path_outside_source", "symlink_out": "item+path_outside_source"}

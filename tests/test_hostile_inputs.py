@@ -1,0 +1,31 @@
+"""Hostile input never stops a build and never reaches the corpus: each file or record of the project's
+hostile corpus (tests/hostile_corpus.py) becomes an item or a reject with a reason."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hostile_corpus import write_forum
+
+from pipeline.collect.stage import CollectStage
+from pipeline.config import RunConfig, SourcesConfig
+from pipeline.stage import run_stage
+
+
+def test_forum_records_of_wrong_types_and_escaping_paths(tmp_path: Path, con) -> None:
+    expected = write_forum(tmp_path)
+    cfg = RunConfig(data_dir=tmp_path / "data")
+    cfg.collect.sources = SourcesConfig(forums=[tmp_path / "forum"])
+    report = run_stage(con, CollectStage(cfg), "run1")
+    assert report.status == "ok"
+    items = {r[0]: r[1] for r in con.execute("SELECT source_id, meta->>'$.images' FROM collect_items").fetchall()}
+    assert sorted(items) == sorted(k for k, v in expected.items() if v.startswith("item"))
+    rejects = con.execute("SELECT item_id, reason, detail FROM rejects ORDER BY item_id").fetchall()
+    by_reason: dict[str, list[str]] = {}
+    for item_id, reason, _ in rejects:
+        by_reason.setdefault(reason, []).append(item_id)
+    assert len(by_reason["wrong_type"]) == 3 and len(by_reason["path_outside_source"]) == 3
+    assert by_reason["invalid_json"] and by_reason["missing_field"]  # "{not json" and "[1, 2]"
+    secret = str((tmp_path / "outside" / "secret.jpg").resolve())
+    assert all(secret not in (images or "") for images in items.values())  # nothing outside the root is read
+    assert str((tmp_path / "forum" / "images" / "ok.jpg").resolve()) in items["climbs_out"]
