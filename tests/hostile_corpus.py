@@ -39,3 +39,28 @@ def write_forum(root: Path) -> dict[str, str]:
     return {"good": "item", "number_title": "wrong_type", "list_body": "wrong_type",
             "images_not_list": "wrong_type", "climbs_out": "item+path_outside_source",
             "absolute": "item+path_outside_source", "symlink_out": "item+path_outside_source"}
+
+
+def write_datasets(root: Path) -> dict[str, Path]:
+    """Dataset folders: a Latin-1 CSV (one é), a CSV whose row names an image outside the folder, and a
+    CSV of binary garbage; returns name -> folder."""
+    out = {}
+    for name in ("latin1", "escape", "garbage"):
+        folder = root / "datasets" / name
+        _jpeg(folder / "images" / "x1.jpg", 3)
+        out[name] = folder
+    (out["latin1"] / "metadata.csv").write_bytes("image_id,dx\nx1,eczéma\n".encode("latin-1"))
+    _jpeg(root / "outside" / "secret.jpg", 2)
+    (out["escape"] / "metadata.csv").write_text("image_id,dx\nx1,nv\n../../../outside/secret,mel\n")
+    (out["garbage"] / "metadata.csv").write_bytes(bytes([0x81, 0x00, 0xFF, 0xFE, 0x00, 0x9D] * 50))
+    return out
+
+
+def write_encoded_forum(root: Path) -> Path:
+    """A forum folder with a cp1252 JSONL file (what a Windows export gives) and a binary one."""
+    forum = root / "forum_enc"
+    forum.mkdir(parents=True, exist_ok=True)
+    post = {"id": "cp1252", "title": "Café-au-lait spots – are they normal?", "images": []}
+    (forum / "windows.jsonl").write_bytes(json.dumps(post, ensure_ascii=False).encode("cp1252"))
+    (forum / "binary.jsonl").write_bytes(bytes([0x81, 0x00, 0xFF, 0xFE, 0x00, 0x9D] * 50))
+    return forum

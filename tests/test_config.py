@@ -78,3 +78,12 @@ def test_profiles_of_the_old_training_loop_load_into_the_recipe():
     assert (cfg.train.split_seed, cfg.train.val_fraction) == (3, 0.3)
     with pytest.raises(ValueError, match="recipe file"):
         RunConfig.model_validate({"train": {"epochs": 5, "recipe": "configs/train_dermlip.yaml"}})
+
+
+def test_a_misspelled_dataset_csv_is_a_config_error(tmp_path):
+    (tmp_path / "ham").mkdir()
+    (tmp_path / "ham" / "metadata.csv").write_text("image_id,dx\n")
+    prof = tmp_path / "p.yaml"
+    prof.write_text("root: .\ncollect: {sources: {datasets: [{name: ham, path: ham, csv: metadata.cvs}]}}\n")
+    with pytest.raises(ConfigError, match="metadata.cvs"):
+        load_config(prof)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hostile_corpus import write_forum
+from hostile_corpus import write_datasets, write_encoded_forum, write_forum
 
 from pipeline.collect.stage import CollectStage
 from pipeline.config import RunConfig, SourcesConfig
@@ -29,3 +29,24 @@ def test_forum_records_of_wrong_types_and_escaping_paths(tmp_path: Path, con) ->
     secret = str((tmp_path / "outside" / "secret.jpg").resolve())
     assert all(secret not in (images or "") for images in items.values())  # nothing outside the root is read
     assert str((tmp_path / "forum" / "images" / "ok.jpg").resolve()) in items["climbs_out"]
+
+
+def test_encodings_and_dataset_paths(tmp_path: Path, con) -> None:
+    """A Latin-1 CSV and a cp1252 JSONL decode right (no U+FFFD anywhere); binary files are bad_encoding;
+    a dataset row naming a file outside its folder is path_outside_source; the other sources still run."""
+    from pipeline.config import DatasetSourceConfig
+
+    folders = write_datasets(tmp_path)
+    forum = write_encoded_forum(tmp_path)
+    cfg = RunConfig(data_dir=tmp_path / "data")
+    cfg.collect.sources = SourcesConfig(
+        forums=[forum], datasets=[DatasetSourceConfig(name=n, path=p) for n, p in folders.items()])
+    assert run_stage(con, CollectStage(cfg), "run1").status == "ok"
+    rows = con.execute("SELECT source_id, title, CAST(meta AS VARCHAR) FROM collect_items ORDER BY 1").fetchall()
+    assert [r[0] for r in rows] == ["cp1252", "escape:x1", "latin1:x1"]
+    assert rows[0][1] == "Café-au-lait spots – are they normal?"
+    assert '"raw_label":"eczéma"' in rows[2][2]
+    assert not any("\ufffd" in (t or "") + m for _, t, m in rows)
+    reasons = sorted((r[0], r[1]) for r in con.execute("SELECT reason, item_id FROM rejects").fetchall())
+    assert reasons == [("bad_encoding", "dataset:garbage"), ("bad_encoding", "forum:binary.jsonl"),
+                       ("path_outside_source", "dataset:escape:row2")]

@@ -1,5 +1,5 @@
-"""What a local source accepts from the files it reads: paths that stay inside the source's root, and
-forum posts whose fields have the types the warehouse stores.
+"""What a local source accepts from the files it reads: text in a known encoding, paths that stay inside
+the source's root, and forum posts whose fields have the types the warehouse stores.
 
 A bad record becomes a reject with a reason, never an exception: one post whose `title` is a number, or
 whose image path climbs out of the source folder (`../../etc/passwd`, or a symlink to elsewhere), must
@@ -13,7 +13,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from pipeline.errors import ItemError
+
 PATH_OUTSIDE_SOURCE = "path_outside_source"
+BAD_ENCODING = "bad_encoding"
 WRONG_TYPE = "wrong_type"
 
 
@@ -55,3 +58,20 @@ def parse_post(post: Any) -> tuple[ForumPost | None, str]:
         return ForumPost.model_validate(post), ""
     except ValidationError as exc:
         return None, "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())[:500]
+
+
+def read_text(path: Path) -> tuple[str, str]:
+    """(text, encoding) of a text file a source reads (JSONL, CSV): UTF-8 (a BOM allowed) when it is,
+    else the encoding charset-normalizer finds (Latin-1, cp1252, ...). Raises ItemError `bad_encoding` when
+    none fits: text is never kept with U+FFFD replacement characters in it."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig"), "utf-8"
+    except UnicodeDecodeError as exc:
+        first_bad = exc.start
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(data).best()
+    if best is None or "\ufffd" in str(best):
+        raise ItemError(BAD_ENCODING, f"{path.name}: not UTF-8 (byte {first_bad}) and no encoding fits")
+    return str(best), best.encoding

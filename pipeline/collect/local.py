@@ -8,14 +8,23 @@ datasets as metadata CSV + image folder.
 from __future__ import annotations
 
 import csv
+import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
 from pipeline.collect.base import CollectedItem, Source, file_unit, files_signature
-from pipeline.collect.inputs import PATH_OUTSIDE_SOURCE, WRONG_TYPE, inside_root, parse_post, root_of
+from pipeline.collect.inputs import (
+    PATH_OUTSIDE_SOURCE,
+    WRONG_TYPE,
+    inside_root,
+    parse_post,
+    read_text,
+    root_of,
+)
 from pipeline.config import DatasetSourceConfig
+from pipeline.errors import ItemError
 from pipeline.hashing import fingerprint, sha256_file
 from pipeline.stage import Reject, WorkUnit
 
@@ -123,8 +132,13 @@ class LocalForumSource(Source):
 
     @staticmethod
     def _referenced_images(path: Path) -> list[Path]:
+        """For the fingerprint only: a file that cannot be read here is rejected by items()."""
         refs: list[Path] = []
-        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            text = read_text(path)[0]
+        except (ItemError, OSError):
+            return refs
+        for line in text.splitlines():
             try:
                 post = json.loads(line)
             except json.JSONDecodeError:
@@ -137,7 +151,12 @@ class LocalForumSource(Source):
         path = Path(unit.payload["path"])
         root = Path(unit.payload.get("root") or path.parent)
         seen: set[str] = set()
-        for lineno, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+        try:
+            text, _ = read_text(path)
+        except ItemError as exc:
+            yield Reject(f"forum:{path.name}", exc.reason, exc.detail)
+            return
+        for lineno, line in enumerate(text.splitlines(), 1):
             if not line.strip():
                 continue
             ref = f"post:{path.name}:{lineno}"
@@ -198,26 +217,38 @@ class LocalDatasetSource(Source):
         return ds.path / ds.image_dir / (image_name + ("" if Path(image_name).suffix else ds.image_suffix))
 
     def _referenced_images(self, ds: DatasetSourceConfig, csv_path: Path) -> list[Path]:
-        with open(csv_path, newline="", encoding="utf-8") as fh:
-            names = [(row.get(ds.image_column) or "").strip() for row in csv.DictReader(fh)]
+        """For the fingerprint only: a CSV that cannot be read here is rejected by items()."""
+        try:
+            text = read_text(csv_path)[0]
+        except (ItemError, OSError):
+            return []
+        names = [(row.get(ds.image_column) or "").strip() for row in csv.DictReader(io.StringIO(text))]
         return [self.image_path(ds, n) for n in names if n]
 
     def items(self, unit: WorkUnit) -> Iterator[CollectedItem | Reject]:
         ds = self.datasets[unit.payload["dataset"]]
-        with open(unit.payload["path"], newline="", encoding="utf-8") as fh:
-            for n, row in enumerate(csv.DictReader(fh), 1):
-                image_name = (row.get(ds.image_column) or "").strip()
-                if not image_name:
-                    yield Reject(f"dataset:{ds.name}:row{n}", "missing_field", f"row {n}: no {ds.image_column}")
-                    continue
-                image = self.image_path(ds, image_name)
-                label = (row.get(ds.label_column) or "").strip()
-                fields = {role: (row.get(col) or "").strip() for role, col in ds.extra_columns.items()}
-                yield CollectedItem(
-                    kind="dataset_image", source="public", source_type="knowledge",
-                    source_id=f"{ds.name}:{image_name}", path=image,
-                    sha256=fingerprint(row, sha256_file(image) if image.exists() else "missing"),
-                    title=None, licence=ds.licence,
-                    meta={"dataset": ds.name, "label": ds.label_map.get(label, label), "raw_label": label,
-                          "fields": fields, "modality": ds.modality, "images": [str(image)]},
-                )
+        try:
+            text, _ = read_text(Path(unit.payload["path"]))
+        except ItemError as exc:
+            yield Reject(f"dataset:{ds.name}", exc.reason, exc.detail)
+            return
+        for n, row in enumerate(csv.DictReader(io.StringIO(text, newline="")), 1):
+            image_name = (row.get(ds.image_column) or "").strip()
+            if not image_name:
+                yield Reject(f"dataset:{ds.name}:row{n}", "missing_field", f"row {n}: no {ds.image_column}")
+                continue
+            if inside_root(self.image_path(ds, image_name), ds.path) is None:
+                yield Reject(f"dataset:{ds.name}:row{n}", PATH_OUTSIDE_SOURCE,
+                             f"row {n}: image {image_name!r} resolves outside the dataset folder {ds.path}")
+                continue
+            image = self.image_path(ds, image_name)
+            label = (row.get(ds.label_column) or "").strip()
+            fields = {role: (row.get(col) or "").strip() for role, col in ds.extra_columns.items()}
+            yield CollectedItem(
+                kind="dataset_image", source="public", source_type="knowledge",
+                source_id=f"{ds.name}:{image_name}", path=image,
+                sha256=fingerprint(row, sha256_file(image) if image.exists() else "missing"),
+                title=None, licence=ds.licence,
+                meta={"dataset": ds.name, "label": ds.label_map.get(label, label), "raw_label": label,
+                      "fields": fields, "modality": ds.modality, "images": [str(image)]},
+            )

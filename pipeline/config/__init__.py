@@ -395,7 +395,7 @@ def load_config(path: str | Path, base_dir: str | Path | None = None) -> RunConf
 
 def missing_sources(cfg: RunConfig) -> list[Path]:
     src = cfg.collect.sources
-    paths = [*src.videos, *src.jats, *src.pdfs, *src.forums, *(d.path for d in src.datasets),
+    paths = [*src.videos, *src.jats, *src.pdfs, *src.forums, *(d.path / d.csv for d in src.datasets),
              *src.forum_dumps, *(u.list_file for u in src.pdf_urls),
              *(p for p in (src.youtube.cookies_file, src.youtube.channels_file) if p is not None)]
     return [p for p in paths if not p.exists()]
