@@ -288,6 +288,9 @@ def run_stage(
     """Run one stage: plan, process pending units in batches, commit each, finalize, record stage_runs.
     `on_progress` is called after planning and after each committed batch (a progress bar, a heartbeat)."""
     report = StageReport(run_id=run_id, stage=stage.name)
+    # the writer holds the only write lock, so a run of this stage still `running` was killed mid-way
+    con.execute("UPDATE stage_runs SET status = 'interrupted', finished_at = coalesce(finished_at, ?) "
+                "WHERE stage = ? AND status = 'running'", [now(), stage.name])
     con.execute(
         "INSERT INTO stage_runs (run_id, stage, started_at, status, config_hash, code_version) VALUES (?,?,?,?,?,?)",
         [run_id, stage.name, now(), "running", stage.config_hash, code_version()],

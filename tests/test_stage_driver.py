@@ -76,8 +76,10 @@ def test_kill_mid_stage_loses_and_duplicates_nothing(con):
         run_stage(con, stage, "killed", mapper=dying_mapper, batch_size=3)
     assert count(con, "collect_items") == 3
     assert con.execute("SELECT status FROM stage_runs WHERE run_id='killed'").fetchone()[0] == "failed"
+    con.execute("UPDATE stage_runs SET status = 'running', finished_at = NULL WHERE run_id = 'killed'")  # SIGKILL
     r = run_stage(con, stage, "resume")
     assert (r.items_in, r.items_skipped) == (3, 3)
+    assert con.execute("SELECT status FROM stage_runs WHERE run_id='killed'").fetchone()[0] == "interrupted"
     assert count(con, "collect_items") == 6
     assert con.execute("SELECT count(DISTINCT item_id) FROM collect_items").fetchone()[0] == 6
 
