@@ -113,3 +113,17 @@ def test_api_cache_answers_without_the_network(tmp_path: Path) -> None:
         c.get_api(f"{srv.url}/api", {"id": "2"})
     assert f.from_cache and body == b'{"ok": 1}'
     assert srv.hits["/api"] == 2
+
+
+def test_cache_hits_skip_the_host_interval(tmp_path: Path) -> None:
+    """A rerun answered from the API cache neither waits for the host's slot nor counts as a request
+    (hishel's CacheTransport answers inside httpx, after the pacing: this fails with it, see http.py)."""
+    with LocalServer({"/a": static(b"a")}) as srv:
+        host = srv.url.removeprefix("http://")
+        first, _ = client(tmp_path, host_intervals={host: 5.0})
+        for n in range(3):
+            first.get_api(f"{srv.url}/a", {"n": str(n)})
+        rerun, sleeps = client(tmp_path, host_intervals={host: 5.0})
+        answers = [rerun.get_api(f"{srv.url}/a", {"n": str(n)}) for n in range(3)]
+    assert all(f.from_cache and body == b"a" for f, body in answers)
+    assert sleeps == [] and rerun.requests_sent == 0 and srv.hits["/a"] == 3
