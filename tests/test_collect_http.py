@@ -127,3 +127,24 @@ def test_cache_hits_skip_the_host_interval(tmp_path: Path) -> None:
         answers = [rerun.get_api(f"{srv.url}/a", {"n": str(n)}) for n in range(3)]
     assert all(f.from_cache and body == b"a" for f, body in answers)
     assert sleeps == [] and rerun.requests_sent == 0 and srv.hits["/a"] == 3
+
+
+def test_compressed_answers_are_stored_decoded_and_bombs_capped(tmp_path: Path) -> None:
+    """httpx asks for gzip; a server that compresses must not leave gzip bytes in the raw store or cache,
+    and the byte cap counts the inflated size, so a gzip bomb is `oversize`."""
+    import gzip
+    import json
+
+    body = json.dumps({"esearchresult": {"idlist": [str(i) for i in range(500)]}}).encode()
+    bomb = gzip.compress(b"\0" * 5_000_000)  # about 5 KB on the wire
+    routes = {"/api": lambda q, h: (200, {"Content-Type": "application/json", "Content-Encoding": "gzip"},
+                                    gzip.compress(body)),
+              "/bomb": lambda q, h: (200, {"Content-Type": "image/jpeg", "Content-Encoding": "gzip"}, bomb)}
+    with LocalServer(routes) as srv:  # type: ignore[arg-type]
+        client = HttpClient(tmp_path / "raw", max_retries=0, max_bytes=1_000_000, cache_dir=tmp_path / "cache",
+                            sleep=lambda s: None)
+        fetch, data = client.get_api(f"{srv.url}/api")
+        assert fetch.ok and data == body and json.loads(data)["esearchresult"]["idlist"][-1] == "499"
+        assert client.get_api(f"{srv.url}/api")[1] == body  # from the cache, decoded too
+        assert client.download(f"{srv.url}/bomb", ".jpg").status == "oversize"
+    assert len(bomb) < 10_000

@@ -241,7 +241,7 @@ class HttpClient:
                 if declared > self.max_bytes:
                     return Fetch(url, "oversize", resp.status_code, f"Content-Length {declared} > {self.max_bytes}")
                 h, n = hashlib.sha256(), 0
-                for chunk in resp.iter_raw():
+                for chunk in resp.iter_bytes():  # decoded (gzip, deflate): the cap holds for the inflated size
                     n += len(chunk)
                     if n > self.max_bytes:
                         return Fetch(url, "oversize", resp.status_code, f"body over {self.max_bytes} bytes")
