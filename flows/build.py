@@ -7,7 +7,7 @@ from typing import Any
 from prefect import flow
 
 from flows.runners import cluster_address, task_runner
-from flows.stages import STAGE_FLOWS
+from flows.stages import STAGE_FLOWS, hold_warehouse
 from pipeline.config import RunConfig
 from pipeline.stage import new_run_id
 
@@ -23,6 +23,6 @@ def build_derm1m(cfg: RunConfig, stages: list[str] | None = None, run_id: str | 
     unknown = set(stages or []) - set(STAGE_ORDER)
     if unknown:
         raise ValueError(f"unknown stage(s) {sorted(unknown)}; choose from {STAGE_ORDER}")
-    with cluster_address(cfg.runner) as address:
+    with cluster_address(cfg.runner) as address, hold_warehouse(cfg, run_id):
         return [STAGE_FLOWS[name].with_options(task_runner=task_runner(cfg.runner, address))(cfg, run_id, progress)
                 for name in STAGE_ORDER if not stages or name in stages]

@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 DEFAULT_CONFIG = "configs/sample.yaml"
 
@@ -38,7 +39,16 @@ def cmd_build(args: argparse.Namespace) -> int:
         print(f"{r['stage']:<11}{r['items_in']:>6}{r['items_out']:>7}{r['items_rejected']:>10}"
               f"{r['items_skipped']:>9}  {r['status']}")
     print(f"warehouse: {cfg.warehouse}")
-    return 0
+    return build_exit_code(reports)
+
+
+def build_exit_code(reports: list[dict[str, Any]]) -> int:
+    """0 when every stage ended ok; 1, with one line per stage that did not, when units were left pending
+    because an external service failed (a `degraded` stage run: the next build retries them)."""
+    bad = [r for r in reports if r["status"] != "ok"]
+    for r in bad:
+        print(f"derm1m build: {r['stage']} {r['status']}: {r.get('error') or 'see stage_runs'}", file=sys.stderr)
+    return 1 if bad else 0
 
 
 def cmd_collect(args: argparse.Namespace) -> int:
@@ -55,7 +65,9 @@ def cmd_collect(args: argparse.Namespace) -> int:
     if cfg.warehouse.exists():
         import duckdb
 
-        con = duckdb.connect(str(cfg.warehouse), read_only=True)
+        from pipeline.warehouse import open_readonly
+
+        con = open_readonly(cfg.warehouse)
         try:
             for source, key, value in con.execute("SELECT source, cursor_key, value FROM collect_cursors").fetchall():
                 cursors.setdefault(source, {}).setdefault(key, set()).add(value)
@@ -72,20 +84,40 @@ def cmd_collect(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    """Row counts and the last run's stage_runs; while a build holds the warehouse, the build's progress."""
+    import json
+
     from pipeline.config import load_config
-    from pipeline.warehouse import connect, count, user_tables
+    from pipeline.warehouse import WarehouseUnavailable, count, open_readonly, progress_file, user_tables
 
     cfg = load_config(args.config)
-    con = connect(cfg.warehouse)
-    for table in user_tables(con):
-        print(f"{table:<34}{count(con, table):>8}")
-    print()
-    rows = con.execute(
-        "SELECT stage, status, items_in, items_out, items_rejected, items_skipped FROM stage_runs "
-        "WHERE run_id = (SELECT max(run_id) FROM stage_runs) ORDER BY started_at"
-    ).fetchall()
-    for row in rows:
-        print(*row, sep="\t")
+    try:
+        con = open_readonly(cfg.warehouse)
+    except WarehouseUnavailable as exc:
+        snap = progress_file(cfg.warehouse)
+        if not snap.exists():
+            raise
+        print(f"derm1m status: {exc}")
+        progress = json.loads(snap.read_text())
+        print(f"build {progress['run_id']} (PID {progress['pid']}):")
+        for r in progress["stages"]:
+            done = (f"{r['units_done']}/{r['units']} units" if r["status"] == "running" else
+                    f"in {r['items_in']} out {r['items_out']} rejected {r['items_rejected']} "
+                    f"skipped {r['items_skipped']}")
+            print(f"  {r['stage']:<11}{r['status']:<10}{done}")
+        return 0
+    try:
+        for table in user_tables(con):
+            print(f"{table:<34}{count(con, table):>8}")
+        print()
+        rows = con.execute(
+            "SELECT stage, status, items_in, items_out, items_rejected, items_skipped FROM stage_runs "
+            "WHERE run_id = (SELECT max(run_id) FROM stage_runs) ORDER BY started_at"
+        ).fetchall()
+        for row in rows:
+            print(*row, sep="\t")
+    finally:
+        con.close()
     return 0
 
 
@@ -137,13 +169,12 @@ def cmd_train_image_classifier(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     """The warehouse's pairs as a Derm1M-format export (CSVs, images, WebDataset shards), split as the
     train stage splits them; the warehouse is only read."""
-    import duckdb
-
     from pipeline.config import load_config
     from pipeline.train.jobs import corpus_rows, export_corpus
+    from pipeline.warehouse import open_readonly
 
     cfg = load_config(args.config)
-    con = duckdb.connect(str(cfg.warehouse), read_only=True)
+    con = open_readonly(cfg.warehouse)
     try:
         rows = corpus_rows(con)
     finally:
@@ -188,10 +219,10 @@ def cmd_sql(args: argparse.Namespace) -> int:
     """One query, printed tab-separated; with no query, an interactive shell (flows/shell.py)."""
     from flows.shell import print_result, repl
     from pipeline.config import load_config
-    from pipeline.warehouse import connect
+    from pipeline.warehouse import open_readonly
 
     cfg = load_config(args.config)
-    con = connect(cfg.warehouse)
+    con = open_readonly(cfg.warehouse)
     try:
         if args.query is None:
             return repl(con, str(cfg.warehouse))
@@ -207,12 +238,12 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     from pipeline.config import load_config
     from pipeline.report import write_report
-    from pipeline.warehouse import connect
+    from pipeline.warehouse import open_readonly
 
     cfg = load_config(args.config)
     out = args.out or cfg.data_dir / "report.html"
     start = time.perf_counter()
-    con = connect(cfg.warehouse)
+    con = open_readonly(cfg.warehouse)
     try:
         write_report(con, out)
     finally:

@@ -3,6 +3,10 @@ back to the subflow, which alone writes the warehouse (DuckDB allows one writer)
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +23,7 @@ from pipeline.hashing import fingerprint
 from pipeline.pair.stage import PairStage
 from pipeline.preprocess.stage import PreprocessStage
 from pipeline.stage import Stage, UnitResult, WorkUnit, run_stage
-from pipeline.warehouse import connect
+from pipeline.warehouse import connect, progress_file
 
 STAGE_CLASSES: dict[str, type[Stage]] = {
     "collect": CollectStage,
@@ -98,20 +102,71 @@ def prefect_mapper(workers: int, remote: bool = False) -> Callable[..., Iterator
     return mapper
 
 
+# The build's one write connection per warehouse, held from its first stage to its last: DuckDB's file lock
+# then stays with the build, so a `derm1m sql` started between two stages is turned away (with the build's
+# PID) instead of taking the lock and failing the next stage.
+_HELD: dict[str, Any] = {}
+
+
+@contextlib.contextmanager
+def hold_warehouse(cfg: RunConfig, run_id: str) -> Iterator[None]:
+    """Open the warehouse once for a whole build; readers locked out meanwhile find the build's progress in
+    `<warehouse>.progress.json` (pipeline.warehouse.progress_file), removed when the build ends."""
+    key = str(cfg.warehouse)
+    if key in _HELD:  # a build inside a build (a deployment calling the flow): the outer one holds it
+        yield
+        return
+    con = connect(cfg.warehouse)
+    _HELD[key] = {"con": con, "run_id": run_id, "pid": os.getpid(), "started_at": time.time(), "stages": []}
+    try:
+        _write_progress(cfg)
+        yield
+    finally:
+        _HELD.pop(key, None)
+        con.close()
+        progress_file(cfg.warehouse).unlink(missing_ok=True)
+
+
+def _write_progress(cfg: RunConfig, current: dict[str, Any] | None = None) -> None:
+    held = _HELD.get(str(cfg.warehouse))
+    if held is None:
+        return
+    snap = {k: held[k] for k in ("run_id", "pid", "started_at")}
+    snap["stages"] = [*held["stages"], *([current] if current else [])]
+    path = progress_file(cfg.warehouse)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(snap, default=str, indent=1))
+    tmp.replace(path)
+
+
 def run_stage_flow(stage_name: str, cfg: RunConfig, run_id: str, progress: bool = False) -> dict[str, Any]:
-    """Run one stage in this process, the only one that opens the warehouse. On Dask a batch gives each
-    worker slot a chunk of `batch_size` units: a remote task costs a round trip, so fewer, larger ones."""
+    """Run one stage in this process, the only one that opens the warehouse (the build's held connection,
+    else one of its own). On Dask a batch gives each worker slot a chunk of `batch_size` units: a remote
+    task costs a round trip, so fewer, larger ones."""
     stage = stage_class(stage_name)(cfg)
     remote = cfg.runner.kind == "dask"
     workers = cfg.runner.n_workers * cfg.runner.threads_per_worker if remote else cfg.workers
     batch = cfg.batch_size * workers if remote else cfg.batch_size
-    con = connect(cfg.warehouse)
+    held = _HELD.get(str(cfg.warehouse))
+    con = held["con"] if held else connect(cfg.warehouse)
+    last = [0.0]
+
+    def on_progress(done: int, total: int) -> None:
+        bar.update(done, total)
+        if time.monotonic() - last[0] > 1.0 or done == total:
+            last[0] = time.monotonic()
+            _write_progress(cfg, {"stage": stage_name, "status": "running", "units_done": done, "units": total})
+
     try:
         with StageProgress(stage_name, enabled=progress) as bar:
-            report = run_stage(con, stage, run_id, prefect_mapper(workers, remote), batch, on_progress=bar.update)
+            report = run_stage(con, stage, run_id, prefect_mapper(workers, remote), batch, on_progress=on_progress)
         publish_stage_artifact(con, report)
     finally:
-        con.close()
+        if held is None:
+            con.close()
+    if held is not None:
+        held["stages"].append(vars(report))
+        _write_progress(cfg)
     return vars(report)
 
 

@@ -71,6 +71,9 @@ class UnitResult:
     rejects: list[Reject] = field(default_factory=list)
     # committed with what it got, but not done: the next run redoes it (a transient network failure)
     incomplete: bool = False
+    # an external service failed (the LLM server is down): only shared rows (its call log) are committed,
+    # nothing else; the unit stays pending and the stage run ends `degraded`
+    unavailable: str | None = None
 
     def add(self, table: str, row: dict[str, Any]) -> None:
         self.rows.setdefault(table, []).append(row)
@@ -87,7 +90,9 @@ class StageReport:
     items_out: int = 0
     items_rejected: int = 0
     items_skipped: int = 0
+    items_pending: int = 0  # units an external service failed for: retried next run
     status: str = "running"
+    error: str | None = None
 
 
 # (stage, units) -> their results in any order: in this thread, on a thread pool, or on Dask workers
@@ -211,6 +216,8 @@ def commit_units(
     """
     if not results:
         return 0, 0
+    shared_only = [r for r in results if r.unavailable is not None]
+    results = [r for r in results if r.unavailable is None]
     keys = [r.key for r in results]
     con.execute("BEGIN TRANSACTION")
     try:
@@ -219,6 +226,10 @@ def commit_units(
         con.execute("DELETE FROM rejects WHERE stage = ? AND unit_key IN (SELECT unnest(?))", [stage.name, keys])
         con.execute("DELETE FROM work_log WHERE stage = ? AND unit_key IN (SELECT unnest(?))", [stage.name, keys])
         tables: dict[str, list[dict[str, Any]]] = {}
+        for res in shared_only:
+            for table, rows in res.rows.items():
+                if table in stage.shared_tables:
+                    tables.setdefault(table, []).extend(rows)
         for res in results:
             for table, rows in res.rows.items():
                 if table in stage.shared_tables:
@@ -303,6 +314,10 @@ def run_stage(
         stage.prepare(pending)
         for start in range(0, len(pending), max(1, batch_size)):
             results = list(mapper(stage, pending[start:start + batch_size]))
+            for res in results:
+                if res.unavailable is not None:
+                    report.items_pending += 1
+                    report.error = report.error or res.unavailable
             n_out, n_rej = _commit_batch(con, stage, results, run_id)
             report.items_out += n_out
             report.items_rejected += n_rej
@@ -311,15 +326,22 @@ def run_stage(
         stage.finalize(con, report)
         report.status = "ok"
         error = None
+        if report.items_pending:
+            report.status = "degraded"
+            error = (f"{report.items_pending} unit(s) could not reach an external service and stay pending; "
+                     f"the next run retries them. First error: {report.error}")[:2000]
     except BaseException as exc:
         report.status = "failed"
         error = f"{type(exc).__name__}: {exc}"[:2000]
         raise
+    else:
+        report.error = error
     finally:
         con.execute(
             "UPDATE stage_runs SET finished_at = ?, status = ?, items_in = ?, items_out = ?, items_rejected = ?, "
-            "items_skipped = ?, error = ? WHERE run_id = ? AND stage = ?",
+            "items_skipped = ?, items_pending = ?, error = ? WHERE run_id = ? AND stage = ?",
             [now(), report.status, report.items_in, report.items_out, report.items_rejected,
-             report.items_skipped, error if report.status == "failed" else None, run_id, stage.name],
+             report.items_skipped, report.items_pending, error if report.status != "ok" else None, run_id,
+             stage.name],
         )
     return report

@@ -17,6 +17,8 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from pipeline.errors import ConfigError
+
 MIGRATIONS_DIR = Path(__file__).resolve().parents[1] / "warehouse" / "migrations"
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 _DUCKDB_OFFLINE = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
@@ -34,6 +36,37 @@ def connect(path: str | Path = ":memory:", migrate: bool = True) -> duckdb.DuckD
     if migrate:
         apply_migrations(con)
     return con
+
+
+class WarehouseUnavailable(ConfigError):
+    """The warehouse cannot be opened for reading: it does not exist, or a running build holds it."""
+
+
+_LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<exe>.+?) \(PID (?P<pid>\d+)\)")
+
+
+def progress_file(path: str | Path) -> Path:
+    """Where a running build writes its stage reports, for readers locked out of the warehouse."""
+    return Path(f"{path}.progress.json")
+
+
+def open_readonly(path: str | Path) -> duckdb.DuckDBPyConnection:
+    """The warehouse for reading (status, sql, report). A missing file is not created; a file a build holds
+    (DuckDB allows one writing process and no readers beside it) raises WarehouseUnavailable naming the
+    build's PID, with its progress so far when it wrote any."""
+    if str(path) != ":memory:" and not Path(path).exists():
+        raise WarehouseUnavailable(f"no warehouse at {path}: run `derm1m build` first")
+    try:
+        return duckdb.connect(str(path), read_only=True, config=dict(_DUCKDB_OFFLINE))
+    except duckdb.IOException as exc:
+        held = _LOCK_HOLDER.search(str(exc))
+        if held is None:
+            raise
+        msg = f"the warehouse {path} is held by a running build (PID {held['pid']}); try again when it ends"
+        snap = progress_file(path)
+        if snap.exists():
+            msg += f"; its progress so far is in {snap}"
+        raise WarehouseUnavailable(msg) from exc
 
 
 def migration_files(directory: Path = MIGRATIONS_DIR) -> list[Path]:

@@ -32,3 +32,13 @@ def test_missing_profile_is_exit_2(tmp_path, capsys):
 
     assert main(["--config", str(tmp_path / "nope.yaml"), "status"]) == 2
     assert "config file not found" in capsys.readouterr().err
+
+
+def test_a_degraded_build_exits_non_zero(capsys):
+    from flows.cli import build_exit_code
+
+    ok = {"stage": "pair", "status": "ok"}
+    assert build_exit_code([ok]) == 0
+    degraded = {"stage": "augment", "status": "degraded", "error": "2 unit(s) could not reach an external service"}
+    assert build_exit_code([ok, degraded]) == 1
+    assert "augment degraded: 2 unit(s)" in capsys.readouterr().err

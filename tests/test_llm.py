@@ -299,3 +299,40 @@ def test_free_text_fields_lose_trailing_list_punctuation() -> None:
 
     assert _free(" 34, ") == "34" and _free("female.") == "female" and _free("4 months") == "4 months"
     assert _free("unknown") == "" and _free(None) == ""
+
+
+def test_llm_outage_leaves_units_pending_and_the_next_run_labels_them(stub, onto, con):
+    """Server down (503 after retries): no rejects, nothing recorded as done, the stage run `degraded` with
+    the reason; a rerun with the server back labels every pair. A refused connection counts the same."""
+    from pipeline.augment.stage import AugmentStage
+    from pipeline.config import RunConfig
+    from pipeline.stage import run_stage
+    from pipeline.warehouse import insert_rows
+
+    insert_rows(con, "pair_image_texts", [
+        {"pair_id": pid, "unit_key": pid, "run_id": "r0", "item_id": "post:x", "image_id": "i", "cluster_id": "i",
+         "source_image_id": "i", "kind": "post_text", "source": "reddit_english", "source_type": "forum",
+         "text": text, "align_score": 1.0} for pid, text in (("p1", TEXT), ("p2", "a ring on the arm"))
+    ])  # fmt: skip
+    cfg = RunConfig()
+    cfg.augment.method = "llm"
+    cfg.llm = LlmConfig(base_url=stub.url, model="test-model", api_key_env="DERM_TEST_UNSET_KEY",
+                        timeout_s=5.0, max_retries=0)
+    stub.default = (503, {"error": {"message": "overloaded", "type": "server_error"}}, {})
+    down = run_stage(con, AugmentStage(cfg, onto), "r1")
+    assert (down.status, down.items_pending, down.items_out, down.items_rejected) == ("degraded", 2, 0, 0)
+    row = con.execute("SELECT status, items_pending, error FROM stage_runs WHERE run_id = 'r1'").fetchone()
+    assert row[:2] == ("degraded", 2) and "InternalServerError" in row[2] and "retries" in row[2]
+    assert con.execute("SELECT count(*) FROM work_log WHERE stage = 'augment'").fetchone()[0] == 0
+    assert con.execute("SELECT count(*) FROM llm_calls").fetchone()[0] == 2  # the failed calls are logged
+    stub.default = (200, completion(json.dumps(GOOD)), {})
+    up = run_stage(con, AugmentStage(cfg, onto), "r2")
+    assert (up.status, up.items_in, up.items_out) == ("ok", 2, 2)
+    with socket.socket() as sock:  # nothing listens there: connection refused
+        sock.bind(("127.0.0.1", 0))
+        cfg.llm.base_url = f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
+    cfg.augment.refined_max_words = 30  # an output setting: both pairs are redone...
+    cfg.llm.cache = False  # ...and asked again (with the cache on, llm_cache would answer them)
+    refused = run_stage(con, AugmentStage(cfg, onto), "r3")
+    assert (refused.status, refused.items_pending) == ("degraded", 2)
+    assert con.execute("SELECT count(*) FROM augment_captions").fetchone()[0] == 2  # the last labels remain

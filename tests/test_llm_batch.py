@@ -203,12 +203,16 @@ def test_augment_stage_in_batch_mode(server: BatchServer, onto, con) -> None:
     cfg.llm = LlmConfig(base_url=server.url, model="batch-model", api_key_env="DERM_TEST_UNSET_KEY",
                                 timeout_s=5.0, max_retries=0, batch=True, batch_poll_s=0.01)
     report = run_stage(con, AugmentStage(cfg, onto), "r1")
-    assert (report.items_out, report.items_rejected) == (2, 1)  # identical p2 shares p1's answer
+    assert (report.items_out, report.items_rejected) == (2, 0)  # identical p2 shares p1's answer
+    assert (report.status, report.items_pending) == ("degraded", 1)  # p3's 500: the server's fault, pending
     assert [line["custom_id"] for line in server.uploaded] == ["p1", "p3"]
-    assert con.execute("SELECT reason FROM rejects").fetchall() == [("llm_unavailable",)]
-    assert con.execute("SELECT count(*) FROM llm_calls").fetchone()[0] == 2
-    again = run_stage(con, AugmentStage(cfg, onto), "r2")  # done units (rejects included) are not batched again
-    assert again.items_in == 0 and len(server.uploaded) == 2
+    assert con.execute("SELECT count(*) FROM rejects").fetchone()[0] == 0
+    assert con.execute("SELECT count(*) FROM llm_calls").fetchone()[0] == 2  # the failed call is logged
+    server.answers["p3"] = completion(json.dumps(GOOD))  # the server is back
+    again = run_stage(con, AugmentStage(cfg, onto), "r2")  # only the pending unit is batched again
+    assert (again.items_in, again.items_out, again.status) == (1, 1, "ok")
+    assert [line["custom_id"] for line in server.uploaded] == ["p1", "p3", "p3"]
+    assert run_stage(con, AugmentStage(cfg, onto), "r3").items_in == 0
 
 
 def test_label_csv_batch_mode(server: BatchServer, onto, tmp_path) -> None:

@@ -91,7 +91,10 @@ class AugmentStage(Stage):
             res.rows["llm_calls"] = outcome.calls
             res.rows["llm_cache"] = outcome.cache_rows
             if outcome.labels is None:
-                res.reject(unit.key, outcome.reason or "llm_invalid_output", outcome.detail)
+                if outcome.outage:  # the server, not the text: pending, retried by the next run
+                    res.unavailable = f"LLM server {self.cfg.llm.base_url}: {outcome.detail}"[:500]
+                else:
+                    res.reject(unit.key, outcome.reason or "llm_invalid_output", outcome.detail)
                 return res
             labels, prompt_version = outcome.labels, self.llm.prompt_key
         res.add("augment_captions", caption_row(unit.key, text, labels, lexical, self.method, prompt_version,

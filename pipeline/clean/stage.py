@@ -19,6 +19,7 @@ from pipeline.clean.text import normalise_text, remove_fillers
 from pipeline.clean.translate import forum_text
 from pipeline.clean.units import CleanUnit, ImageUnit, Segment, TextUnit, TranscriptUnit
 from pipeline.hashing import fingerprint
+from pipeline.llm.caller import infrastructure_failure
 from pipeline.stage import Stage, StageReport, UnitKind, UnitResult, WorkUnit
 from pipeline.vision.dedup import hash_columns
 
@@ -138,6 +139,9 @@ class CleanStage(Stage):
                                                   self._translator())
         for call in calls:
             res.add("llm_calls", call)
+            if infrastructure_failure(call["error"]):  # translation not possible now: pending, retried
+                res.unavailable = f"LLM server {self.cfg.llm.base_url}: {call['error']}"[:500]
+                return
         row: dict[str, Any] = {"ref_id": p.ref_id, "item_id": p.item_id, "image_id": p.image_id, "kind": p.ref_kind,
                "text": text, "context": context, "changed": text != p.text or context != p.context}
         row |= forum
@@ -196,6 +200,9 @@ class CleanStage(Stage):
                 text, more, call = llm.correct(text)
                 changes = [*changes, *more]
                 res.add("llm_calls", call)
+                if infrastructure_failure(call["error"]):  # not the transcript's fault: pending, retried
+                    res.unavailable = f"LLM server {self.cfg.llm.base_url}: {call['error']}"[:500]
+                    return
             for k, c in enumerate(changes):
                 res.add("clean_transcript_corrections", {
                     "item_id": p.item_id, "seg_index": idx, "corr_index": k, "char_start": c.start,

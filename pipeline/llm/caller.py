@@ -57,6 +57,25 @@ class CallOutcome:
     cache_rows: list[dict[str, Any]] = field(default_factory=list)  # new llm_cache rows
     cached: bool = False  # answered from the cache, no call made
 
+    @property
+    def outage(self) -> bool:
+        """The server could not be used at all (down, unreachable, overloaded, refusing the key): not the
+        item's fault, so the item stays pending instead of becoming a reject."""
+        return self.reason == "llm_unavailable" and infrastructure_failure(self.detail)
+
+
+# Exceptions (by class name, as `llm_calls.error` starts with it) that mean the service, not the request,
+# failed: connection and timeout errors, 5xx and 429 after the client's retries, a refused API key, a Batch
+# API job that failed or expired. A 400 (a prompt too long for the model) is the item's own problem.
+_OUTAGES = ("APIConnectionError", "APITimeoutError", "InternalServerError", "RateLimitError",
+            "AuthenticationError", "PermissionDeniedError", "ConnectionError", "ConnectionRefusedError",
+            "TimeoutError", "BatchError", "batch item failed")
+
+
+def infrastructure_failure(error: str | None) -> bool:
+    """Whether a call's logged error is an outage of the service rather than a problem of the request."""
+    return bool(error) and error.split(":", 1)[0].strip() in _OUTAGES  # type: ignore[union-attr]
+
 
 class RateLimiter:
     """At most `per_minute` starts per minute, evenly spaced, shared by all threads (0: unlimited)."""

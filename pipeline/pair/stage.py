@@ -13,6 +13,7 @@ from typing import Any
 import duckdb
 
 from pipeline.hashing import fingerprint
+from pipeline.llm.caller import infrastructure_failure
 from pipeline.pair.pairers import PAIR_KINDS, NarrationPairer, TimedText
 from pipeline.pair.summary import LlmCaptioner, extractive_caption
 from pipeline.stage import Stage, UnitKind, UnitResult, WorkUnit
@@ -106,6 +107,9 @@ class PairStage(Stage):
                 captioner = LlmCaptioner(self.cfg.llm, cfg.caption_max_words, client=self.llm_client)
                 caption, method, call = captioner.caption(narration.text)
                 res.add("llm_calls", call)
+                if infrastructure_failure(call["error"]):  # not the narration's fault: pending, retried
+                    res.unavailable = f"LLM server {self.cfg.llm.base_url}: {call['error']}"[:500]
+                    return res
             else:
                 caption, method = extractive_caption(narration.text, cfg.caption_max_words), "extractive"
             row.update(text=narration.text, start_s=narration.start_s, end_s=narration.end_s,
