@@ -64,3 +64,19 @@ def write_encoded_forum(root: Path) -> Path:
     (forum / "windows.jsonl").write_bytes(json.dumps(post, ensure_ascii=False).encode("cp1252"))
     (forum / "binary.jsonl").write_bytes(bytes([0x81, 0x00, 0xFF, 0xFE, 0x00, 0x9D] * 50))
     return forum
+
+
+def write_unsupported(root: Path) -> dict[str, list[Path]]:
+    """Files a source's folder holds but does not read: audio among videos, archives among articles, a
+    Word file among PDFs, a stray text file among forum dumps. Returns folder kind -> those files."""
+    out: dict[str, list[Path]] = {}
+    for kind, names in {"videos": ["talk.m4a", "notes.txt"], "jats": ["PMC1.tar.gz", "PMC2.nxml.gz"],
+                        "pdfs": ["handout.docx"], "forums": ["readme.md"]}.items():
+        folder = root / kind
+        folder.mkdir(parents=True, exist_ok=True)
+        out[kind] = []
+        for name in names:
+            (folder / name).write_bytes(b"\x1f\x8b not what it claims" if name.endswith(".gz") else b"x")
+            out[kind].append(folder / name)
+        (folder / ".DS_Store").write_bytes(b"\0")  # hidden: skipped, not a reject
+    return out

@@ -116,8 +116,9 @@ def test_added_file_processes_only_that_file(build):
     extra.write_text(json.dumps(post) + "\n")
     try:
         reports = {r["stage"]: r for r in build["build"](cfg, run_id="run3")}
-    finally:
+    finally:  # both gone, or the image alone would be an unsupported_file of the forum folder next time
         extra.unlink()
+        (forum / "images" / "added_1.jpg").unlink()
     assert reports["collect"]["items_in"] == 1
     assert reports["preprocess"]["items_in"] == 1
     assert reports["clean"]["items_in"] == 2  # the new image and its text

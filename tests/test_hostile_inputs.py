@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hostile_corpus import write_datasets, write_encoded_forum, write_forum
+from hostile_corpus import write_datasets, write_encoded_forum, write_forum, write_unsupported
 
 from pipeline.collect.stage import CollectStage
 from pipeline.config import RunConfig, SourcesConfig
@@ -50,3 +50,15 @@ def test_encodings_and_dataset_paths(tmp_path: Path, con) -> None:
     reasons = sorted((r[0], r[1]) for r in con.execute("SELECT reason, item_id FROM rejects").fetchall())
     assert reasons == [("bad_encoding", "dataset:garbage"), ("bad_encoding", "forum:binary.jsonl"),
                        ("path_outside_source", "dataset:escape:row2")]
+
+
+def test_every_file_under_a_source_folder_is_an_item_or_a_reject(tmp_path: Path, con) -> None:
+    files = write_unsupported(tmp_path)
+    cfg = RunConfig(data_dir=tmp_path / "data")
+    cfg.collect.sources = SourcesConfig(videos=[tmp_path / "videos"], jats=[tmp_path / "jats"],
+                                        pdfs=[tmp_path / "pdfs"], forums=[tmp_path / "forums"])
+    assert run_stage(con, CollectStage(cfg), "run1").status == "ok"
+    rejected = {r[0]: r[1] for r in con.execute("SELECT item_id, reason FROM rejects").fetchall()}
+    expected = {str(p.resolve()) for paths in files.values() for p in paths}
+    assert set(rejected) == expected and set(rejected.values()) == {"unsupported_file"}
+    assert run_stage(con, CollectStage(cfg), "run2").items_in == 0  # nothing new: nothing redone

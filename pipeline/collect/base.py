@@ -73,3 +73,26 @@ def files_signature(paths: list[Path]) -> list[str]:
         except OSError:
             out.append(f"{p}:missing")
     return out
+
+
+UNSUPPORTED_FILE = "unsupported_file"
+
+
+def unsupported_unit(source: str, roots: list[Path], claimed: set[Path], config_hash: str) -> WorkUnit | None:
+    """One unit for the files under a source's folders that no unit claims as its file or a sidecar (an
+    audio-only `.m4a` among videos, a `.tar.gz` package among articles): each becomes an `unsupported_file`
+    reject, so every file found ends as an item or a reject. Hidden files (`.DS_Store`) are skipped."""
+    files = sorted({p.resolve() for root in roots if root.is_dir() for p in root.rglob("*")
+                    if p.is_file() and not p.name.startswith(".") and p.resolve() not in claimed})
+    if not files:
+        return None
+    listing = [f"{p}:{p.stat().st_size}" for p in files]
+    return WorkUnit(f"{source}:unsupported", fingerprint(listing, config_hash),
+                    {"source": source, "unsupported": [str(p) for p in files]})
+
+
+def unsupported_rejects(unit: WorkUnit, what: str) -> Iterator[Reject]:
+    for name in unit.payload["unsupported"]:
+        path = Path(name)
+        kind = "".join(path.suffixes[-2:]) or "no suffix"
+        yield Reject(str(path), UNSUPPORTED_FILE, f"{kind}: not a file {what} reads")

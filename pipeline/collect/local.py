@@ -14,7 +14,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
-from pipeline.collect.base import CollectedItem, Source, file_unit, files_signature
+from pipeline.collect.base import (
+    CollectedItem,
+    Source,
+    file_unit,
+    files_signature,
+    unsupported_rejects,
+    unsupported_unit,
+)
 from pipeline.collect.inputs import (
     PATH_OUTSIDE_SOURCE,
     WRONG_TYPE,
@@ -55,10 +62,18 @@ class LocalVideoSource(Source):
                       if p != video and (p.name.endswith(".info.json") or p.suffix in SUBTITLE_SUFFIXES))
 
     def units(self) -> Iterator[WorkUnit]:
+        claimed: set[Path] = set()
         for path in _files(self.roots, self.suffixes):
-            yield file_unit(self.name, path, self.sidecars(path), self.config_hash)
+            sidecars = self.sidecars(path)
+            claimed.update(p.resolve() for p in (path, *sidecars))
+            yield file_unit(self.name, path, sidecars, self.config_hash)
+        if extra := unsupported_unit(self.name, self.roots, claimed, self.config_hash):
+            yield extra
 
     def items(self, unit: WorkUnit) -> Iterator[CollectedItem | Reject]:
+        if "unsupported" in unit.payload:
+            yield from unsupported_rejects(unit, f"{self.name} ({', '.join(self.suffixes)} and sidecars)")
+            return
         path = Path(unit.payload["path"])
         info: dict[str, Any] = {}
         info_path = path.with_name(f"{path.stem}.info.json")
@@ -91,10 +106,18 @@ class _SingleFileSource(Source):
         return []
 
     def units(self) -> Iterator[WorkUnit]:
+        claimed: set[Path] = set()
         for path in _files(self.roots, self.suffixes):
-            yield file_unit(self.name, path, self.sidecars(path), self.config_hash)
+            sidecars = self.sidecars(path)
+            claimed.update(p.resolve() for p in (path, *sidecars))
+            yield file_unit(self.name, path, sidecars, self.config_hash)
+        if extra := unsupported_unit(self.name, self.roots, claimed, self.config_hash):
+            yield extra
 
     def items(self, unit: WorkUnit) -> Iterator[CollectedItem | Reject]:
+        if "unsupported" in unit.payload:
+            yield from unsupported_rejects(unit, f"{self.name} ({', '.join(self.suffixes)} and sidecars)")
+            return
         path = Path(unit.payload["path"])
         yield CollectedItem(kind=self.kind, source=self.source, source_type="knowledge", source_id=path.stem,
                             path=path, sha256=unit.payload["content_sha256"], meta={"bytes": path.stat().st_size})
@@ -124,11 +147,16 @@ class LocalForumSource(Source):
         self.roots, self.config_hash = roots, config_hash
 
     def units(self) -> Iterator[WorkUnit]:
+        claimed: set[Path] = set()
         for path in _files(self.roots, (".jsonl",)):
             unit = file_unit(self.name, path, [], self.config_hash)
-            unit.fingerprint = fingerprint(unit.fingerprint, files_signature(self._referenced_images(path)))
+            images = self._referenced_images(path)
+            claimed.update(p.resolve() for p in (path, *images))
+            unit.fingerprint = fingerprint(unit.fingerprint, files_signature(images))
             unit.payload["root"] = str(root_of(path, self.roots))
             yield unit
+        if extra := unsupported_unit(self.name, self.roots, claimed, self.config_hash):
+            yield extra
 
     @staticmethod
     def _referenced_images(path: Path) -> list[Path]:
@@ -148,6 +176,9 @@ class LocalForumSource(Source):
         return refs
 
     def items(self, unit: WorkUnit) -> Iterator[CollectedItem | Reject]:
+        if "unsupported" in unit.payload:
+            yield from unsupported_rejects(unit, "local_forums (.jsonl and the images its posts name)")
+            return
         path = Path(unit.payload["path"])
         root = Path(unit.payload.get("root") or path.parent)
         seen: set[str] = set()
