@@ -7,11 +7,10 @@ from typing import Any
 from prefect import flow
 
 from flows.runners import cluster_address, task_runner
+from flows.stage_names import STAGE_ORDER
 from flows.stages import STAGE_FLOWS, hold_warehouse
 from pipeline.config import RunConfig
 from pipeline.stage import new_run_id
-
-STAGE_ORDER = ("collect", "preprocess", "clean", "pair", "augment", "train")
 
 
 @flow(name="build-derm1m")

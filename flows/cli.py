@@ -11,6 +11,34 @@ from typing import Any
 DEFAULT_CONFIG = "configs/sample.yaml"
 
 
+def _config_first(argv: list[str]) -> list[str]:
+    """`--config X` (or `--config=X`) given after the subcommand moved before it, where argparse reads it:
+    `derm1m build --config x.yaml` and `derm1m --config x.yaml build` mean the same."""
+    out, moved, i = [], [], 0
+    while i < len(argv):
+        if argv[i] == "--config" and i + 1 < len(argv):
+            moved += argv[i:i + 2]
+            i += 2
+            continue
+        if argv[i].startswith("--config="):
+            moved.append(argv[i])
+        else:
+            out.append(argv[i])
+        i += 1
+    return moved + out
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("derm1m-pipeline")
+    except PackageNotFoundError:
+        import pipeline
+
+        return pipeline.__version__
+
+
 def _prefect_env() -> None:
     """Quiet, offline-friendly Prefect defaults (telemetry off; warnings only) unless the user set them."""
     os.environ.setdefault("DO_NOT_TRACK", "1")
@@ -22,8 +50,10 @@ def _prefect_env() -> None:
 def cmd_build(args: argparse.Namespace) -> int:
     _prefect_env()
     from flows.build import build_derm1m
+    from flows.stage_names import check_stages
     from pipeline.config import load_config
 
+    stages = check_stages(args.stages)  # before Prefect starts: a typo costs no server start-up
     cfg = load_config(args.config)
     if args.warehouse:
         cfg.warehouse = Path(args.warehouse).resolve()
@@ -31,7 +61,6 @@ def cmd_build(args: argparse.Namespace) -> int:
         cfg.runner.kind = args.runner
     if getattr(args, "dask_workers", None):
         cfg.runner.n_workers = args.dask_workers
-    stages = args.stages.split(",") if args.stages else None
     progress = sys.stderr.isatty() if getattr(args, "progress", None) is None else args.progress
     reports = build_derm1m(cfg, stages=stages, progress=progress)
     print(f"{'stage':<11}{'in':>6}{'out':>7}{'rejected':>10}{'skipped':>9}  status")
@@ -217,6 +246,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_sql(args: argparse.Namespace) -> int:
     """One query, printed tab-separated; with no query, an interactive shell (flows/shell.py)."""
+    import duckdb
+
     from flows.shell import print_result, repl
     from pipeline.config import load_config
     from pipeline.warehouse import open_readonly
@@ -226,7 +257,12 @@ def cmd_sql(args: argparse.Namespace) -> int:
     try:
         if args.query is None:
             return repl(con, str(cfg.warehouse))
-        print_result(con.execute(args.query))
+        try:
+            cur = con.execute(args.query)
+        except duckdb.Error as exc:  # a typo in the query: the database's own words, one line
+            print(f"derm1m sql: {str(exc).splitlines()[0]}", file=sys.stderr)
+            return 2
+        print_result(cur)
     finally:
         con.close()
     return 0
@@ -263,6 +299,11 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         print("derm1m deploy: PREFECT_API_URL is not set; start a server (make prefect-server) and set it, "
               "e.g. PREFECT_API_URL=http://127.0.0.1:4200/api (make deploy does)", file=sys.stderr)
         return 2
+    url = str(PREFECT_API_URL.value())
+    if not _server_answers(url):
+        print(f"derm1m deploy: no Prefect server answers at {url}; start one (make prefect-server) or fix "
+              "PREFECT_API_URL", file=sys.stderr)
+        return 2
     names = deploy_all(pool=args.pool)
     limits = {} if args.no_limits else ensure_concurrency_limits()
     print(f"work pool {args.pool}: " + ", ".join(names))
@@ -270,6 +311,18 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         print(f"concurrency limit {tag} = {n}")
     print(f"start a worker: prefect worker start --pool {args.pool}")
     return 0
+
+
+def _server_answers(api_url: str, timeout_s: float = 3.0) -> bool:
+    """Whether a Prefect API answers its health check (GET <api>/health)."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(api_url.rstrip("/") + "/health", timeout=timeout_s) as resp:  # noqa: S310
+            return bool(resp.status == 200)
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -286,6 +339,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="derm1m", description="Build a Derm1M-style dermatology corpus.")
     parser.add_argument("--config", default=DEFAULT_CONFIG, help="run profile (YAML); default %(default)s")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("build", help="run the pipeline flow (all stages, or --stages a,b)")
     p.add_argument("--stages", help="comma-separated subset, run in pipeline order")
@@ -347,7 +401,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--name", default="derm1m-nightly")
     p.add_argument("--cron", default="0 3 * * *")
     p.set_defaults(fn=cmd_serve)
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_config_first(sys.argv[1:] if argv is None else argv))
     try:
         return int(args.fn(args))
     except Exception as exc:  # noqa: BLE001 - a CLI prints the reason instead of a traceback wall

@@ -42,3 +42,41 @@ def test_a_degraded_build_exits_non_zero(capsys):
     degraded = {"stage": "augment", "status": "degraded", "error": "2 unit(s) could not reach an external service"}
     assert build_exit_code([ok, degraded]) == 1
     assert "augment degraded: 2 unit(s)" in capsys.readouterr().err
+
+
+def test_clear_one_line_errors(tmp_path, repo, capsys):
+    """Each usage error: exit 2 and one line naming the cause and the fix, never a traceback."""
+    import pytest
+
+    from flows.cli import main
+
+    prof = _profile(tmp_path, repo)
+
+    def one_line(code: int, *needles: str) -> None:
+        err = capsys.readouterr().err
+        assert code == 2 and err.count("\n") == 1, err
+        assert all(n in err for n in needles), err
+
+    one_line(main(["--config", str(prof), "status"]), "no warehouse", "derm1m build")
+    assert not (tmp_path / "w.duckdb").exists()  # status did not create an empty one
+    one_line(main(["--config", str(prof), "build", "--stages", "collect,colect"]), "colect", "choose from")
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("")
+    one_line(main(["--config", str(empty), "status"]), "empty", "mapping")
+    con = connect(load_config(prof).warehouse)
+    run_stage(con, CollectStage(load_config(prof)), "r1")
+    con.close()
+    one_line(main(["sql", "--config", str(prof), "SELEC 1"]), "syntax error")  # --config after the command
+    assert main(["sql", "SELECT 1 AS one", "--config", str(prof)]) == 0
+    assert capsys.readouterr().out.splitlines() == ["one", "1"]
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PREFECT_API_URL": "http://127.0.0.1:9/api", "PYTHONPATH": str(repo)}
+    deploy = subprocess.run([sys.executable, "-m", "flows.cli", "--config", str(prof), "deploy"], env=env,
+                            capture_output=True, text=True, timeout=120, cwd=repo)  # Prefect reads env at import
+    assert deploy.returncode == 2 and deploy.stderr.count("\n") == 1 and "no Prefect server answers" in deploy.stderr
+    with pytest.raises(SystemExit) as version:
+        main(["--version"])
+    assert version.value.code == 0 and capsys.readouterr().out.startswith("derm1m ")

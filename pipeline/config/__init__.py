@@ -378,9 +378,15 @@ def load_config(path: str | Path, base_dir: str | Path | None = None) -> RunConf
     if not p.exists():
         raise ConfigError(f"config file not found: {p}")
     try:
-        raw = yaml.safe_load(p.read_text()) or {}
+        raw = yaml.safe_load(p.read_text())
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"invalid config {p}: {exc}") from exc
+    if not isinstance(raw, dict):  # empty, or a list/scalar: never silently the defaults
+        raise ConfigError(f"config {p} is {'empty' if raw is None else 'not a mapping'}: a run profile is a "
+                          "YAML mapping of settings (see configs/sample.yaml)")
+    try:
         cfg = RunConfig.model_validate(raw)
-    except (yaml.YAMLError, ValueError) as exc:
+    except ValueError as exc:
         raise ConfigError(f"invalid config {p}: {exc}") from exc
     base = Path(base_dir) if base_dir else _resolve(cfg.root, p.resolve().parent)
     cfg = resolve_paths(cfg, base)
