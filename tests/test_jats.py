@@ -218,7 +218,7 @@ def test_pmc_articleset_and_recovery() -> None:
     with_fig = doc.replace(b"</body>", b'<fig id="f1"><caption><p>A plaque.</p></caption></fig></body>')
     a = parse_jats(with_fig)  # the citing paragraph is broken: the whole tree is parsed, recovering
     assert a.recovered and a.title == "Ok & fine" and a.figures[0].caption == "A plaque."
-    assert a.figures[0].cited_paragraphs == ["x &nbsp; y Figure 1"]  # recovery keeps the unknown entity
+    assert a.figures[0].cited_paragraphs == ["x y Figure 1"]  # the unresolved entity is dropped, not kept
     cut = INLINE[: INLINE.index(b'<fig id="f2"') + 9] + b"\x01 garbage <<<"  # truncated mid-tag after fig 1
     b = parse_jats(cut)
     assert b.recovered and b.title == "A rare rash" and b.figures[0].caption.startswith("Clinical findings. ")
@@ -259,3 +259,19 @@ def test_resolve_graphic(tmp_path: Path) -> None:
     assert plos == tmp_path / "PMC1" / "journal.pone.0001.g001.tif"
     assert resolve_graphic(xml, "missing") is None
     assert resolve_graphic(xml, "../../etc/passwd") is None
+
+
+def test_latin1_bytes_in_a_utf8_article_and_refused_entities() -> None:
+    """Latin-1 bytes in a file that implies UTF-8 decode to the right letters (no U+FFFD); an external
+    entity (XXE) the parser refuses leaves nothing of itself in the caption; binary garbage is bad_encoding."""
+    doc = ('<?xml version="1.0" encoding="UTF-8"?><!DOCTYPE article [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>'
+           "<article><front><article-meta><title-group><article-title>Eczéma of the café worker</article-title>"
+           "</title-group></article-meta></front><body><fig id=\"f1\"><caption><p>Erythème &xxe; on the hand."
+           "</p></caption><graphic/></fig></body></article>").encode("latin-1")
+    for targeted in (True, False):
+        a = parse_jats(doc, targeted=targeted)
+        assert a.title == "Eczéma of the café worker"
+        assert a.figures[0].caption == "Erythème on the hand."
+    with pytest.raises(ItemError) as err:
+        parse_jats(bytes([0x81, 0x00, 0xFF, 0xFE, 0x00, 0x9D] * 50))
+    assert err.value.reason == "bad_encoding"

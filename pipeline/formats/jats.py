@@ -84,6 +84,49 @@ _OPTS = {"resolve_entities": False, "load_dtd": False, "no_network": True, "huge
 _STRICT = etree.XMLParser(**_OPTS)  # parsers are reusable in one thread; creating one costs ~10 us
 
 
+def _drop_entities(root: etree._Element) -> None:
+    """Entity references the parser refused to resolve (an external `&xxe;`, or `&nbsp;` without the DTD)
+    would stay in captions as literal `&name;` text: each becomes a space (text is whitespace-normalised
+    later), so nothing of an entity's name or target reaches the corpus."""
+    for ent in list(root.iter(etree.Entity)):
+        parent = ent.getparent()
+        if parent is None:
+            continue
+        text, prev = " " + (ent.tail or ""), ent.getprevious()
+        if prev is not None:
+            prev.tail = (prev.tail or "") + text
+        else:
+            parent.text = (parent.text or "") + text
+        parent.remove(ent)
+
+
+_DECLARED = re.compile(rb"""^\s*<\?xml[^>]*encoding=["']([A-Za-z0-9._-]+)["']""")
+
+
+def _as_declared(data: bytes) -> bytes:
+    """Bytes lxml can read as they declare themselves. A file that says (or implies) UTF-8 but holds other
+    bytes (Latin-1 from an old export) would parse in recovery mode with U+FFFD in place of every accented
+    letter: it is decoded with the encoding charset-normalizer finds and re-encoded as UTF-8, or rejected
+    `bad_encoding`. Other declared encodings are lxml's to honour."""
+    declared = _DECLARED.match(data[:300])
+    if declared and declared.group(1).lower() not in (b"utf-8", b"utf8"):
+        return data
+    try:
+        data.decode("utf-8")
+        return data
+    except UnicodeDecodeError as exc:
+        first_bad = exc.start
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(data).best()
+    if best is None or "\ufffd" in str(best):
+        raise ItemError("bad_encoding", f"not UTF-8 (byte {first_bad}) and no encoding fits")
+    text = str(best)
+    if declared:
+        text = text.replace(declared.group(1).decode(), "UTF-8", 1)
+    return text.encode("utf-8")
+
+
 def _parse(data: bytes) -> tuple[etree._Element, bool]:
     """Strict parse first; on failure lxml's recover mode. Returns (root, recovered)."""
     try:
@@ -212,6 +255,7 @@ def parse_jats(data: bytes, targeted: bool = True) -> JatsArticle:
     `targeted` parses only the slices the corpus reads (jats_slice.py, ~6x faster); a document the slicer
     declines or whose slices are not well-formed goes through the whole-tree parse, strict then recovering,
     which is also what `targeted=False` does. Both give the same result on a well-formed article."""
+    data = _as_declared(data)
     sliced = slice_article(data) if targeted else None
     if sliced is not None:
         try:
@@ -219,10 +263,12 @@ def parse_jats(data: bytes, targeted: bool = True) -> JatsArticle:
         except etree.XMLSyntaxError:
             pass  # a broken part: the whole tree decides (strict, then recovery)
         else:
+            _drop_entities(art)
             for part in (art[1], art[2], *art[0].iter("permissions")):  # the front needs no padding
                 _pad_blocks(part)  # beyond the licence text
             return _article(art, art[1], art[2], recovered=False)  # front, x-floats, x-cites
     root, recovered = _parse(data)
+    _drop_entities(root)
     found = root.xpath("descendant-or-self::*[local-name()='article'][1]")
     if not found:
         raise ItemError("malformed_xml", f"no <article> element (root is <{etree.QName(root).localname}>)")
