@@ -62,3 +62,18 @@ def test_every_file_under_a_source_folder_is_an_item_or_a_reject(tmp_path: Path,
     expected = {str(p.resolve()) for paths in files.values() for p in paths}
     assert set(rejected) == expected and set(rejected.values()) == {"unsupported_file"}
     assert run_stage(con, CollectStage(cfg), "run2").items_in == 0  # nothing new: nothing redone
+
+
+def test_two_articles_with_one_stem_keep_the_first_in_path_order(tmp_path: Path, con) -> None:
+    jats = tmp_path / "jats"
+    for folder, name in (("b", "PMC7.xml"), ("a", "PMC7.nxml"), ("a", "PMC7.xml")):
+        (jats / folder).mkdir(parents=True, exist_ok=True)
+        (jats / folder / name).write_text(f"<article><!-- {folder}/{name} --></article>")
+    cfg = RunConfig(data_dir=tmp_path / "data")
+    cfg.collect.sources = SourcesConfig(jats=[jats])
+    for run in ("run1", "run2"):
+        run_stage(con, CollectStage(cfg), run)
+        assert con.execute("SELECT path FROM collect_items").fetchall() == [(str(jats / "a" / "PMC7.nxml"),)]
+    rejects = con.execute("SELECT reason, detail FROM rejects ORDER BY item_id").fetchall()
+    assert [r[0] for r in rejects] == ["duplicate_item", "duplicate_item"]
+    assert all(str(jats / "a" / "PMC7.nxml") in r[1] for r in rejects)

@@ -106,11 +106,18 @@ class _SingleFileSource(Source):
         return []
 
     def units(self) -> Iterator[WorkUnit]:
+        """One unit per file. Two files with one stem (`a.xml` and `a.nxml`, or in two folders) would be one
+        item id: the first in path order is kept, every later one is a `duplicate_item` naming it."""
         claimed: set[Path] = set()
-        for path in _files(self.roots, self.suffixes):
+        first: dict[str, Path] = {}
+        for path in sorted(_files(self.roots, self.suffixes)):
             sidecars = self.sidecars(path)
             claimed.update(p.resolve() for p in (path, *sidecars))
-            yield file_unit(self.name, path, sidecars, self.config_hash)
+            unit = file_unit(self.name, path, sidecars, self.config_hash)
+            if path.stem in first:
+                unit.payload["duplicate_of"] = str(first[path.stem])
+            first.setdefault(path.stem, path)
+            yield unit
         if extra := unsupported_unit(self.name, self.roots, claimed, self.config_hash):
             yield extra
 
@@ -119,6 +126,10 @@ class _SingleFileSource(Source):
             yield from unsupported_rejects(unit, f"{self.name} ({', '.join(self.suffixes)} and sidecars)")
             return
         path = Path(unit.payload["path"])
+        if "duplicate_of" in unit.payload:
+            yield Reject(str(path), "duplicate_item", f"same id {path.stem!r} as {unit.payload['duplicate_of']}, "
+                         "which is kept (the first in path order)")
+            return
         yield CollectedItem(kind=self.kind, source=self.source, source_type="knowledge", source_id=path.stem,
                             path=path, sha256=unit.payload["content_sha256"], meta={"bytes": path.stat().st_size})
 
