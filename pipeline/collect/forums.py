@@ -23,6 +23,7 @@ from pipeline.config import RunConfig
 from pipeline.config.sources import RedditConfig
 from pipeline.hashing import fingerprint
 from pipeline.stage import Reject, WorkUnit
+from pipeline.vocab.pii import scrub_post
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".webp")
 
@@ -77,6 +78,8 @@ class ForumConnector(NetworkSource):
                 yield from fetch_outcome(self.name, f"image:{post['id']}:{n}", f)
                 if f.ok and f.path:
                     images.append(f.path)
+        # personal data never reaches the store or the warehouse: texts scrubbed, authors pseudonymised
+        post, _ = scrub_post(post)
         raw, sha = self.client.store.put_bytes(json.dumps(post, sort_keys=True).encode(), ".json")
         yield CollectedItem(kind="post", source=f"{post['forum']}_english", source_type="forum",
                             source_id=str(post["id"]), path=raw, sha256=sha, title=post.get("title"),

@@ -34,6 +34,7 @@ from pipeline.config import DatasetSourceConfig
 from pipeline.errors import ItemError
 from pipeline.hashing import fingerprint, sha256_file
 from pipeline.stage import Reject, WorkUnit
+from pipeline.vocab.pii import scrub_post
 
 SUBTITLE_SUFFIXES = (".vtt", ".srt")
 _VIDEO_INFO_KEYS = ("id", "title", "description", "channel", "uploader", "duration", "license",
@@ -228,10 +229,13 @@ class LocalForumSource(Source):
                 else:
                     images.append(str(resolved))
             forum = typed.forum or "forum"
+            # personal data never reaches the warehouse: title, body, replies and any other text field are
+            # scrubbed, authors pseudonymised (pipeline.vocab.pii)
+            clean, _ = scrub_post({k: v for k, v in post.items() if k != "images"})
             yield CollectedItem(
                 kind="post", source=f"{forum}_english", source_type="forum", source_id=post_id, path=path,
-                sha256=fingerprint(post), title=typed.title, url=typed.url, licence=typed.licence,
-                meta={"post": {k: v for k, v in post.items() if k != "images"}, "images": images},
+                sha256=fingerprint(post), title=clean.get("title"), url=typed.url, licence=typed.licence,
+                meta={"post": clean, "images": images},
             )
 
 
