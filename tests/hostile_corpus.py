@@ -80,3 +80,38 @@ def write_unsupported(root: Path) -> dict[str, list[Path]]:
             out[kind].append(folder / name)
         (folder / ".DS_Store").write_bytes(b"\0")  # hidden: skipped, not a reject
     return out
+
+
+def write_media(root: Path, samples: Path) -> dict[str, list[Path]]:
+    """Damaged media of every kind, cut from the project's own samples: zero-byte and truncated videos,
+    a text file named .mp4, XML with an external entity, Latin-1 bytes, a truncated and an empty article,
+    a zero-byte, a truncated and a garbage PDF, a truncated and a fake JPEG figure."""
+    out: dict[str, list[Path]] = {"videos": [], "jats": [], "pdfs": []}
+    videos, jats, pdfs = root / "videos", root / "jats", root / "pdfs"
+    for folder in (videos, jats, pdfs):
+        folder.mkdir(parents=True, exist_ok=True)
+    real_video = (samples / "videos" / "derm_lecture_melanoma.mp4").read_bytes()
+    for name, data in {"empty.mp4": b"", "cut.mp4": real_video[: len(real_video) // 3],
+                       "text.mp4": b"this is not a video\n" * 20}.items():
+        (videos / name).write_bytes(data)
+        out["videos"].append(videos / name)
+    article = (samples / "jats" / "PMC9000001.xml").read_bytes()
+    xxe = (b'<?xml version="1.0"?><!DOCTYPE article [<!ENTITY xxe SYSTEM "file:///etc/passwd">'
+           b'<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">]>'
+           b'<article><front><article-meta><title-group><article-title>XXE &xxe; &lol2;</article-title>'
+           b'</title-group></article-meta></front><body><fig id="f1"><caption><p>Plaque &xxe;.</p></caption>'
+           b'<graphic xlink:href="PMC1_f1" xmlns:xlink="http://www.w3.org/1999/xlink"/></fig></body></article>')
+    for name, data in {"PMC1.xml": xxe, "PMC2.xml": article[: len(article) // 2], "PMC3.xml": b"",
+                       "PMC4.xml": "<article><front><article-meta><title-group><article-title>Érythème"
+                                   "</article-title></title-group></article-meta></front></article>".encode(
+                                       "latin-1")}.items():
+        (jats / name).write_bytes(data)
+        out["jats"].append(jats / name)
+    figure = (samples / "jats" / "PMC9000001_f1.jpg").read_bytes()
+    (jats / "PMC1_f1.jpg").write_bytes(figure[: len(figure) // 2])  # a truncated figure for the XXE article
+    real_pdf = (samples / "pdf" / "papulosquamous_handout.pdf").read_bytes()
+    for name, data in {"empty.pdf": b"", "cut.pdf": real_pdf[: len(real_pdf) // 2],
+                       "garbage.pdf": bytes(range(256)) * 8}.items():
+        (pdfs / name).write_bytes(data)
+        out["pdfs"].append(pdfs / name)
+    return out

@@ -263,7 +263,7 @@ def test_resolve_graphic(tmp_path: Path) -> None:
 
 def test_latin1_bytes_in_a_utf8_article_and_refused_entities() -> None:
     """Latin-1 bytes in a file that implies UTF-8 decode to the right letters (no U+FFFD); an external
-    entity (XXE) the parser refuses leaves nothing of itself in the caption; binary garbage is bad_encoding."""
+    entity (XXE) the parser refuses leaves nothing of itself in the caption; binary garbage is malformed_xml."""
     doc = ('<?xml version="1.0" encoding="UTF-8"?><!DOCTYPE article [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>'
            "<article><front><article-meta><title-group><article-title>Eczéma of the café worker</article-title>"
            "</title-group></article-meta></front><body><fig id=\"f1\"><caption><p>Erythème &xxe; on the hand."
@@ -274,4 +274,4 @@ def test_latin1_bytes_in_a_utf8_article_and_refused_entities() -> None:
         assert a.figures[0].caption == "Erythème on the hand."
     with pytest.raises(ItemError) as err:
         parse_jats(bytes([0x81, 0x00, 0xFF, 0xFE, 0x00, 0x9D] * 50))
-    assert err.value.reason == "bad_encoding"
+    assert err.value.reason == "malformed_xml" and "no encoding fits" in err.value.detail

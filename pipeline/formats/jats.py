@@ -107,7 +107,7 @@ def _as_declared(data: bytes) -> bytes:
     """Bytes lxml can read as they declare themselves. A file that says (or implies) UTF-8 but holds other
     bytes (Latin-1 from an old export) would parse in recovery mode with U+FFFD in place of every accented
     letter: it is decoded with the encoding charset-normalizer finds and re-encoded as UTF-8, or rejected
-    `bad_encoding`. Other declared encodings are lxml's to honour."""
+    `malformed_xml` (binary or corrupted bytes are not well-formed XML). Other declared encodings are lxml's."""
     declared = _DECLARED.match(data[:300])
     if declared and declared.group(1).lower() not in (b"utf-8", b"utf8"):
         return data
@@ -120,7 +120,7 @@ def _as_declared(data: bytes) -> bytes:
 
     best = from_bytes(data).best()
     if best is None or "\ufffd" in str(best):
-        raise ItemError("bad_encoding", f"not UTF-8 (byte {first_bad}) and no encoding fits")
+        raise ItemError("malformed_xml", f"not UTF-8 (byte {first_bad}) and no encoding fits: binary or corrupted")
     text = str(best)
     if declared:
         text = text.replace(declared.group(1).decode(), "UTF-8", 1)

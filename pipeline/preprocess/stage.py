@@ -231,6 +231,8 @@ class PreprocessStage(Stage):
         path, item_id = Path(item["path"]), item["item_id"]
         article = parse_jats(path.read_bytes())
         for fig in article.figures:
+            if not fig.graphic_hrefs:
+                res.reject(f"{item_id}#{fig.fig_id}", "no_graphic", f"{fig.label or fig.fig_id}: a <fig> without <graphic>")
             for n, href in enumerate(fig.graphic_hrefs):
                 locator = fig.fig_id if len(fig.graphic_hrefs) == 1 else f"{fig.fig_id}/{n}"
                 graphic = resolve_graphic(path, href)
@@ -247,6 +249,8 @@ class PreprocessStage(Stage):
                           text=fig.caption, context=context)
                 self._panels(res, item_id, locator, "jats_figure", image, fig.caption, label=fig.label,
                              context=context)
+        if not article.figures:  # nothing for the corpus; said, so the file does not vanish without a trace
+            res.reject(item_id, "no_figures", "the article has no <fig>")
         return {"title": article.title, "pmcid": article.pmcid, "pmid": article.pmid, "doi": article.doi,
                 "licence": article.licence, "article_type": article.article_type, "journal": article.journal,
                 "keywords": article.keywords, "recovered": article.recovered, "n_figures": len(article.figures)}
@@ -266,6 +270,8 @@ class PreprocessStage(Stage):
             self._ref(res, item_id, self._store(res, image), "pdf_figure", locator, label=fig.label,
                       text=fig.caption, meta={"page": fig.page, "bbox": [round(v, 1) for v in fig.bbox]})
             self._panels(res, item_id, locator, "pdf_figure", image, fig.caption, label=fig.label)
+        if not doc.figures:
+            res.reject(item_id, "no_figures", f"{doc.page_count} page(s), no embedded image or captioned drawing")
         return {"title": doc.title, "page_count": doc.page_count}
 
     def _post(self, item: dict[str, Any], res: UnitResult) -> dict[str, Any]:
