@@ -19,6 +19,11 @@ def _jpeg(path: Path, seed: int) -> None:
     Image.fromarray(skin.astype(np.uint8)).save(path, quality=90)
 
 
+# PII in the hostile forum's good post: none of it may appear in any table after a build
+FORUM_PII = ("Jane Roe", "jane_roe_1985", "07700 900123", "jane.roe@example.com", "03/04/1985", "12 Baker Street",
+             "NW1 6XE")
+
+
 def write_forum(root: Path) -> dict[str, str]:
     """A forum folder under `root` (and a secret file beside it); returns line id -> expected outcome."""
     forum, outside = root / "forum", root / "outside"
@@ -26,7 +31,9 @@ def write_forum(root: Path) -> dict[str, str]:
     _jpeg(outside / "secret.jpg", 2)
     os.symlink(outside / "secret.jpg", forum / "images" / "link.jpg")
     lines = [
-        {"id": "good", "title": "Ring on my arm", "body": "Scaly ring, itchy.", "images": ["images/ok.jpg"]},
+        {"id": "good", "title": "Ring on my arm", "images": ["images/ok.jpg"], "author": "u/jane_roe_1985",
+         "body": "Scaly ring, itchy. I'm Jane Roe, call me on 07700 900123. or jane.roe@example.com, "
+                 "DOB 03/04/1985, 12 Baker Street, NW1 6XE."},
         {"id": "number_title", "title": 5, "body": "a title that is a number", "images": []},
         {"id": "list_body", "title": "x", "body": ["not", "text"], "images": []},
         {"id": "images_not_list", "title": "x", "images": "images/ok.jpg"},

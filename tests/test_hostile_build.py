@@ -7,7 +7,14 @@ import re
 from pathlib import Path
 
 import pytest
-from hostile_corpus import write_datasets, write_encoded_forum, write_forum, write_media, write_unsupported
+from hostile_corpus import (
+    FORUM_PII,
+    write_datasets,
+    write_encoded_forum,
+    write_forum,
+    write_media,
+    write_unsupported,
+)
 
 from pipeline.config import DatasetSourceConfig, RunConfig, SourcesConfig
 from pipeline.warehouse import connect
@@ -52,6 +59,8 @@ def test_the_hostile_corpus_builds_to_completion(tmp_path: Path, prefect_harness
     for path in [p for paths in (*media.values(), *odd.values()) for p in paths]:  # every one is damaged
         assert path.name in texts or f":{path.stem}" in texts, f"{path} left no reject"
     assert items  # the good records of the corpus (forum posts, dataset rows) still became items
-    for table in ("collect_items", "preprocess_image_refs", "clean_texts", "pair_image_texts", "augment_captions"):
+    for table in ("collect_items", "preprocess_items", "preprocess_image_refs", "clean_texts", "pair_image_texts",
+                  "augment_captions", "rejects"):
         dump = " ".join(str(v) for row in con.execute(f"SELECT * FROM {table}").fetchall() for v in row)
         assert "\ufffd" not in dump and "&xxe;" not in dump and "/etc/passwd" not in dump, table
+        assert not [p for p in FORUM_PII if p in dump], table  # scrubbed at ingest, in every copy

@@ -26,7 +26,7 @@ LOCAL_KINDS: dict[str, UnitKind] = {
     "local_videos": UnitKind(("collect.video_suffixes",), ("local_videos@1",)),
     "local_jats": UnitKind((), ("local_jats@1",)),
     "local_pdfs": UnitKind((), ("local_pdfs@1",)),
-    "local_forums": UnitKind((), ("local_forums@1",)),
+    "local_forums": UnitKind((), ("local_forums@2",)),  # 2: PII scrubbed at ingest, authors pseudonymised
     "local_datasets": UnitKind(("collect.sources.datasets",), ("local_datasets@1",)),
 }
 # network sources fingerprint their own config section (pipeline/collect/network.py)

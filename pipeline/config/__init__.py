@@ -180,9 +180,11 @@ class CaptionRelevanceConfig(_Model):
 
 
 class PiiConfig(_Model):
-    """Forum text hygiene (pipeline.clean.text.scrub_pii, pipeline.clean.translate): emails, phone numbers, @handles / u/names and URLs become
-    [EMAIL], [PHONE], [USER], [URL] in texts of the listed kinds. Posts the offline language check calls
-    non-English are translated with prompts/translation.v1 only when translate is on (it costs LLM calls)."""
+    """Forum text hygiene. Posts are scrubbed at ingest (pipeline.vocab.pii: names, phones, emails, handles,
+    URLs, ID numbers, dates of birth, addresses become [NAME], [PHONE], [EMAIL], [USER], [URL], [ID], [DOB],
+    [ADDRESS]; authors a pseudonym) and again in clean for texts of the listed kinds (pipeline.clean.translate).
+    Posts the offline language check calls non-English are translated with prompts/translation.v1 only when
+    translate is on (it costs LLM calls)."""
 
     kinds: list[str] = Field(default_factory=lambda: ["post_image"])
     translate: bool = False
