@@ -64,3 +64,12 @@ def test_the_hostile_corpus_builds_to_completion(tmp_path: Path, prefect_harness
         dump = " ".join(str(v) for row in con.execute(f"SELECT * FROM {table}").fetchall() for v in row)
         assert "\ufffd" not in dump and "&xxe;" not in dump and "/etc/passwd" not in dump, table
         assert not [p for p in FORUM_PII if p in dump], table  # scrubbed at ingest, in every copy
+    from pipeline.train.jobs import corpus_rows, export_corpus
+
+    rows = corpus_rows(con)
+    assert any(r["source_type"] == "forum" for r in rows)  # the post with PII made it into the corpus...
+    export_corpus(rows, cfg.train, tmp_path / "export")
+    for folder in (tmp_path / "export", tmp_path / "data" / "media"):  # ...but none of its PII did
+        for f in (p for p in folder.rglob("*") if p.is_file()):
+            data = f.read_bytes()
+            assert not [p for p in FORUM_PII if p.encode() in data], f
