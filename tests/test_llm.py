@@ -336,3 +336,30 @@ def test_llm_outage_leaves_units_pending_and_the_next_run_labels_them(stub, onto
     refused = run_stage(con, AugmentStage(cfg, onto), "r3")
     assert (refused.status, refused.items_pending) == ("degraded", 2)
     assert con.execute("SELECT count(*) FROM augment_captions").fetchone()[0] == 2  # the last labels remain
+
+
+def test_build_with_the_llm_server_down_exits_1_then_labels_on_the_next_build(stub, onto, tmp_path, capsys,
+                                                                               prefect_harness):
+    """`derm1m build --stages augment` with the LLM server answering 503: exit 1, one line naming the stage
+    and the reason, the pairs pending; the same command with the server back: exit 0, every pair labelled."""
+    from flows.cli import main
+    from pipeline.warehouse import connect, insert_rows
+
+    prof = tmp_path / "p.yaml"
+    prof.write_text(f"root: .\nwarehouse: {tmp_path / 'w.duckdb'}\naugment: {{method: llm}}\n"
+                    f"llm: {{base_url: '{stub.url}', model: test-model, api_key_env: DERM_TEST_UNSET_KEY, "
+                    "max_retries: 0, timeout_s: 5}\n")
+    con = connect(tmp_path / "w.duckdb")
+    insert_rows(con, "pair_image_texts", [
+        {"pair_id": "p1", "unit_key": "p1", "run_id": "r0", "item_id": "post:x", "image_id": "i", "cluster_id": "i",
+         "source_image_id": "i", "kind": "post_text", "source": "reddit_english", "source_type": "forum",
+         "text": TEXT, "align_score": 1.0}])  # fmt: skip
+    con.close()
+    stub.default = (503, {"error": {"message": "overloaded", "type": "server_error"}}, {})
+    assert main(["--config", str(prof), "build", "--stages", "augment"]) == 1
+    err = capsys.readouterr().err
+    assert "augment degraded: 1 unit(s) could not reach an external service" in err
+    stub.default = (200, completion(json.dumps(GOOD)), {})
+    assert main(["--config", str(prof), "build", "--stages", "augment"]) == 0
+    con = connect(tmp_path / "w.duckdb")
+    assert con.execute("SELECT disease_label FROM augment_captions").fetchall() == [("plaque psoriasis",)]
