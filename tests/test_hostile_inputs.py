@@ -48,8 +48,9 @@ def test_encodings_and_dataset_paths(tmp_path: Path, con) -> None:
     assert '"raw_label":"eczéma"' in rows[2][2]
     assert not any("\ufffd" in (t or "") + m for _, t, m in rows)
     reasons = sorted((r[0], r[1]) for r in con.execute("SELECT reason, item_id FROM rejects").fetchall())
+    garbage_image = str((folders["garbage"] / "images" / "x1.jpg").resolve())  # no readable row names it
     assert reasons == [("bad_encoding", "dataset:garbage"), ("bad_encoding", "forum:binary.jsonl"),
-                       ("path_outside_source", "dataset:escape:row2")]
+                       ("path_outside_source", "dataset:escape:row2"), ("unsupported_file", garbage_image)]
 
 
 def test_every_file_under_a_source_folder_is_an_item_or_a_reject(tmp_path: Path, con) -> None:

@@ -78,7 +78,8 @@ def files_signature(paths: list[Path]) -> list[str]:
 UNSUPPORTED_FILE = "unsupported_file"
 
 
-def unsupported_unit(source: str, roots: list[Path], claimed: set[Path], config_hash: str) -> WorkUnit | None:
+def unsupported_unit(source: str, roots: list[Path], claimed: set[Path], config_hash: str,
+                     scope: str = "") -> WorkUnit | None:
     """One unit for the files under a source's folders that no unit claims as its file or a sidecar (an
     audio-only `.m4a` among videos, a `.tar.gz` package among articles): each becomes an `unsupported_file`
     reject, so every file found ends as an item or a reject. Hidden files (`.DS_Store`) are skipped."""
@@ -87,7 +88,7 @@ def unsupported_unit(source: str, roots: list[Path], claimed: set[Path], config_
     if not files:
         return None
     listing = [f"{p}:{p.stat().st_size}" for p in files]
-    return WorkUnit(f"{source}:unsupported", fingerprint(listing, config_hash),
+    return WorkUnit(f"{source}:{scope + ':' if scope else ''}unsupported", fingerprint(listing, config_hash),
                     {"source": source, "unsupported": [str(p) for p in files]})
 
 

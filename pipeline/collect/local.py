@@ -253,10 +253,14 @@ class LocalDatasetSource(Source):
             if not csv_path.exists():
                 continue
             unit = file_unit(self.name, csv_path, [], self.config_hash)
-            unit.fingerprint = fingerprint(unit.fingerprint, ds.model_dump(mode="json"),
-                                           files_signature(self._referenced_images(ds, csv_path)))
+            images = self._referenced_images(ds, csv_path)
+            unit.fingerprint = fingerprint(unit.fingerprint, ds.model_dump(mode="json"), files_signature(images))
             unit.payload["dataset"] = ds.name
             yield unit
+            claimed = {p.resolve() for p in (csv_path, *images)}
+            if extra := unsupported_unit(self.name, [ds.path], claimed, self.config_hash, scope=ds.name):
+                extra.payload["dataset"] = ds.name
+                yield extra
 
     @staticmethod
     def image_path(ds: DatasetSourceConfig, image_name: str) -> Path:
@@ -273,6 +277,9 @@ class LocalDatasetSource(Source):
 
     def items(self, unit: WorkUnit) -> Iterator[CollectedItem | Reject]:
         ds = self.datasets[unit.payload["dataset"]]
+        if "unsupported" in unit.payload:
+            yield from unsupported_rejects(unit, f"local_datasets ({ds.csv} and the images its rows name)")
+            return
         try:
             text, _ = read_text(Path(unit.payload["path"]))
         except ItemError as exc:
