@@ -230,3 +230,21 @@ def test_label_csv_batch_mode(server: BatchServer, onto, tmp_path) -> None:
     with dst.open(newline="") as fh:
         first, second = csv.DictReader(fh)
     assert first["disease_label"] == "plaque psoriasis" and second["label_error"].startswith("llm_unavailable")
+
+
+def test_a_large_run_goes_as_several_batches_within_the_limits(server: BatchServer, onto, monkeypatch) -> None:
+    """OpenAI caps a batch at 50,000 requests and 200 MB; with the caps made small, 5 texts go as 3 batches
+    of at most 2 requests, and every text is labelled."""
+    from pipeline.llm import batch as llm_batch
+
+    lines = [{"custom_id": str(i), "body": {"x": "y" * 100}} for i in range(5)]
+    assert [len(c) for c in llm_batch.chunks(lines, max_requests=2)] == [2, 2, 1]
+    assert [len(c) for c in llm_batch.chunks(lines, max_bytes=300)] == [2, 2, 1]  # ~140 bytes a line
+    assert llm_batch.chunks([]) == []
+    texts = {f"t{i}": f"psoriasis case {i}" for i in range(5)}
+    server.answers = {k: completion(json.dumps(GOOD)) for k in texts}
+    monkeypatch.setattr(llm_batch, "chunks", lambda lines: [lines[i:i + 2] for i in range(0, len(lines), 2)])
+    out = label_batch(make(server, onto), texts, sleep=lambda s: None)
+    assert all(o.labels is not None for o in out.values()) and len(out) == 5
+    assert [line["custom_id"] for line in server.uploaded] == list(texts)
+    assert len(server.batches) == 3

@@ -104,9 +104,40 @@ def ask_batch(llm: JsonPromptCaller, inputs: Mapping[str, dict[str, object]], ac
     return outcomes
 
 
+# OpenAI's limits on one batch: 50,000 requests and a 200 MB input file. An ontology prompt is ~25 KB, so
+# the byte cap binds first (about 8,000 requests); larger runs go as several batches, one after another.
+MAX_REQUESTS = 50_000
+MAX_BYTES = 200 * 1024 * 1024
+
+
+def chunks(lines: list[dict[str, Any]], max_requests: int = MAX_REQUESTS,
+           max_bytes: int = MAX_BYTES) -> list[list[dict[str, Any]]]:
+    """`lines` cut into batches that each stay within both limits (a line is its JSONL bytes + newline)."""
+    out: list[list[dict[str, Any]]] = [[]]
+    size = 0
+    for line in lines:
+        n = len(stable_json(line).encode()) + 1
+        if out[-1] and (len(out[-1]) >= max_requests or size + n > max_bytes):
+            out.append([])
+            size = 0
+        out[-1].append(line)
+        size += n
+    return [c for c in out if c]
+
+
 def _run(llm: JsonPromptCaller, todo: dict[str, dict[str, object]], accept: Accept,
          outcomes: dict[str, CallOutcome], sleep: Callable[[float], None]) -> None:
-    lines = batch_lines(llm, todo)
+    """Every todo input through as many batches as the limits need; each batch's outcome is its own."""
+    keys, lines = list(todo), batch_lines(llm, todo)
+    start = 0
+    for chunk in chunks(lines):
+        part = keys[start:start + len(chunk)]
+        start += len(chunk)
+        _run_one(llm, {k: todo[k] for k in part}, chunk, accept, outcomes, sleep)
+
+
+def _run_one(llm: JsonPromptCaller, todo: dict[str, dict[str, object]], lines: list[dict[str, Any]],
+             accept: Accept, outcomes: dict[str, CallOutcome], sleep: Callable[[float], None]) -> None:
     try:
         results, failures = submit_and_wait(llm, lines, sleep)
     except (BatchError, openai.APIError) as exc:
