@@ -147,3 +147,11 @@ def test_stage_rerun_with_new_config_reads_the_cache(stub: Stub, onto, con) -> N
     assert len(stub.requests) == 1  # ...from the cache, at no cost
     assert con.execute("SELECT count(*) FROM llm_calls").fetchone()[0] == 1
     assert con.execute("SELECT DISTINCT disease_label FROM augment_captions").fetchall() == [("plaque psoriasis",)]
+
+
+def test_cost_is_unknown_not_zero_without_prices() -> None:
+    from pipeline.llm.calls import cost_usd
+
+    assert cost_usd(LlmConfig(), 1000, 200) is None  # no price stated: NULL in llm_calls, not $0
+    assert cost_usd(LlmConfig(price_per_1k_input=0.15), 1000, 200) == pytest.approx(0.15)
+    assert cost_usd(LlmConfig(price_per_1k_input=0.15, price_per_1k_output=0.6), None, None) is None

@@ -230,9 +230,9 @@ class LlmConfig(_Model):
     timeout_s: float = Field(default=60.0, json_schema_extra=NOT_OUTPUT)
     max_retries: int = Field(default=3, json_schema_extra=NOT_OUTPUT)
     json_mode: Literal["json_schema", "json_object"] = "json_schema"
-    # USD per 1K prompt / completion tokens, for llm_calls.cost_usd
-    price_per_1k_input: float = Field(default=0.0, json_schema_extra=NOT_OUTPUT)
-    price_per_1k_output: float = Field(default=0.0, json_schema_extra=NOT_OUTPUT)
+    # USD per 1K prompt / completion tokens, for llm_calls.cost_usd; unset: the cost is unknown (NULL), not $0
+    price_per_1k_input: float | None = Field(default=None, json_schema_extra=NOT_OUTPUT)
+    price_per_1k_output: float | None = Field(default=None, json_schema_extra=NOT_OUTPUT)
     concurrency: int = Field(default=4, ge=1, json_schema_extra=NOT_OUTPUT)  # calls in flight, across threads
     requests_per_minute: float = Field(default=0.0, ge=0.0, json_schema_extra=NOT_OUTPUT)  # 0: no limit
     cache: bool = Field(default=True, json_schema_extra=NOT_OUTPUT)  # reuse answers (prompt, model, input hash)

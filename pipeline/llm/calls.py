@@ -29,11 +29,14 @@ def call_row(prompt_key: str, model: str, messages: list[dict[str, str]], json_m
 
 
 def cost_usd(cfg: LlmConfig, prompt_tokens: int | None, completion_tokens: int | None) -> float | None:
-    """Estimated USD from LlmConfig's prices per 1K tokens; None when the server reported no usage."""
+    """Estimated USD from LlmConfig's prices per 1K tokens; None when the server reported no usage or the
+    profile states no price (a cost log of $0 for a paid model would be wrong, not cheap)."""
     if prompt_tokens is None and completion_tokens is None:
         return None
-    return ((prompt_tokens or 0) * cfg.price_per_1k_input
-            + (completion_tokens or 0) * cfg.price_per_1k_output) / 1000.0  # fmt: skip
+    if cfg.price_per_1k_input is None and cfg.price_per_1k_output is None:
+        return None
+    return ((prompt_tokens or 0) * (cfg.price_per_1k_input or 0.0)
+            + (completion_tokens or 0) * (cfg.price_per_1k_output or 0.0)) / 1000.0  # fmt: skip
 
 
 def openai_client(cfg: LlmConfig) -> Any:
