@@ -68,7 +68,9 @@ class PreprocessStage(Stage):
         }
 
     def resources(self, unit: WorkUnit) -> tuple[str, ...]:
-        return ("gpu",) if unit.payload.get("kind") == "video" and self.cfg.preprocess.asr.backend != "none" else ()
+        """None: ASR runs on the CPU today (pipeline/preprocess/asr.py), so video units must not queue
+        behind the one-slot `gpu` limit; they run in parallel like every other unit."""
+        return ()
 
     def candidates(self, con: duckdb.DuckDBPyConnection) -> Iterator[WorkUnit]:
         cols, hashes = ["item_id", "kind", "source", "path", "sha256", "title", "meta"], self.kind_hashes()

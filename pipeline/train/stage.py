@@ -31,7 +31,13 @@ class TrainStage(Stage):
         return fingerprint(super().config_hash, output_settings(profile_recipe(self.cfg)))
 
     def resources(self, unit: WorkUnit) -> tuple[str, ...]:
-        return ("gpu",)
+        """`gpu` only when the recipe trains on CUDA (`device: cuda`, or `auto` with a GPU visible)."""
+        device = profile_recipe(self.cfg).device
+        if device == "auto":
+            import torch
+
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        return ("gpu",) if device == "cuda" else ()
 
     def candidates(self, con: duckdb.DuckDBPyConnection) -> Iterator[WorkUnit]:
         if not self.cfg.train.enabled:
