@@ -18,6 +18,7 @@ from ontology import Ontology
 from pipeline.augment.captions import concept_caption, ontology_caption, refined_caption, truncated_caption
 from pipeline.config import RunConfig
 from pipeline.hashing import fingerprint, stable_json
+from pipeline.llm.calls import outage_note
 from pipeline.stage import Stage, UnitKind, UnitResult, WorkUnit
 from pipeline.vocab.lexical import Labels, LexicalMatcher
 
@@ -92,7 +93,7 @@ class AugmentStage(Stage):
             res.rows["llm_cache"] = outcome.cache_rows
             if outcome.labels is None:
                 if outcome.outage:  # the server, not the text: pending, retried by the next run
-                    res.unavailable = f"LLM server {self.cfg.llm.base_url}: {outcome.detail}"[:500]
+                    res.unavailable = outage_note(self.cfg.llm, outcome.detail)
                 else:
                     res.reject(unit.key, outcome.reason or "llm_invalid_output", outcome.detail)
                 return res

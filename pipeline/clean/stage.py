@@ -19,7 +19,7 @@ from pipeline.clean.text import normalise_text, remove_fillers
 from pipeline.clean.translate import forum_text
 from pipeline.clean.units import CleanUnit, ImageUnit, Segment, TextUnit, TranscriptUnit
 from pipeline.hashing import fingerprint
-from pipeline.llm.caller import infrastructure_failure
+from pipeline.llm.calls import infrastructure_failure, outage_note
 from pipeline.stage import Stage, StageReport, UnitKind, UnitResult, WorkUnit
 from pipeline.vision.dedup import hash_columns
 
@@ -140,7 +140,7 @@ class CleanStage(Stage):
         for call in calls:
             res.add("llm_calls", call)
             if infrastructure_failure(call["error"]):  # translation not possible now: pending, retried
-                res.unavailable = f"LLM server {self.cfg.llm.base_url}: {call['error']}"[:500]
+                res.unavailable = outage_note(self.cfg.llm, call["error"])
                 return
         row: dict[str, Any] = {"ref_id": p.ref_id, "item_id": p.item_id, "image_id": p.image_id, "kind": p.ref_kind,
                "text": text, "context": context, "changed": text != p.text or context != p.context}
@@ -201,7 +201,7 @@ class CleanStage(Stage):
                 changes = [*changes, *more]
                 res.add("llm_calls", call)
                 if infrastructure_failure(call["error"]):  # not the transcript's fault: pending, retried
-                    res.unavailable = f"LLM server {self.cfg.llm.base_url}: {call['error']}"[:500]
+                    res.unavailable = outage_note(self.cfg.llm, call["error"])
                     return
             for k, c in enumerate(changes):
                 res.add("clean_transcript_corrections", {

@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from pipeline.errors import ItemError
+from pipeline.formats.encoding import UndecodableText, decode_text
 
 PATH_OUTSIDE_SOURCE = "path_outside_source"
 BAD_ENCODING = "bad_encoding"
@@ -64,14 +65,7 @@ def read_text(path: Path) -> tuple[str, str]:
     """(text, encoding) of a text file a source reads (JSONL, CSV): UTF-8 (a BOM allowed) when it is,
     else the encoding charset-normalizer finds (Latin-1, cp1252, ...). Raises ItemError `bad_encoding` when
     none fits: text is never kept with U+FFFD replacement characters in it."""
-    data = path.read_bytes()
     try:
-        return data.decode("utf-8-sig"), "utf-8"
-    except UnicodeDecodeError as exc:
-        first_bad = exc.start
-    from charset_normalizer import from_bytes
-
-    best = from_bytes(data).best()
-    if best is None or "\ufffd" in str(best):
-        raise ItemError(BAD_ENCODING, f"{path.name}: not UTF-8 (byte {first_bad}) and no encoding fits")
-    return str(best), best.encoding
+        return decode_text(path.read_bytes())
+    except UndecodableText as exc:
+        raise ItemError(BAD_ENCODING, f"{path.name}: {exc}") from exc

@@ -17,6 +17,7 @@ from pathlib import Path
 from lxml import etree
 
 from pipeline.errors import ItemError
+from pipeline.formats.encoding import UndecodableText, decode_text
 from pipeline.formats.jats_slice import slice_article
 
 XLINK_HREF = "{http://www.w3.org/1999/xlink}href"
@@ -112,16 +113,11 @@ def _as_declared(data: bytes) -> bytes:
     if declared and declared.group(1).lower() not in (b"utf-8", b"utf8"):
         return data
     try:
-        data.decode("utf-8")
+        text, encoding = decode_text(data)
+    except UndecodableText as exc:
+        raise ItemError("malformed_xml", f"{exc}: binary or corrupted") from exc
+    if encoding == "utf-8":
         return data
-    except UnicodeDecodeError as exc:
-        first_bad = exc.start
-    from charset_normalizer import from_bytes
-
-    best = from_bytes(data).best()
-    if best is None or "\ufffd" in str(best):
-        raise ItemError("malformed_xml", f"not UTF-8 (byte {first_bad}) and no encoding fits: binary or corrupted")
-    text = str(best)
     if declared:
         text = text.replace(declared.group(1).decode(), "UTF-8", 1)
     return text.encode("utf-8")

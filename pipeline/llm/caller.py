@@ -29,7 +29,7 @@ from pydantic import BaseModel, ValidationError
 from pipeline.config import LlmConfig
 from pipeline.errors import ConfigError
 from pipeline.hashing import stable_json
-from pipeline.llm.calls import call_row, cost_usd, openai_client
+from pipeline.llm.calls import call_row, cost_usd, infrastructure_failure, openai_client
 from pipeline.llm.prompts import PromptError, load_prompt
 
 _RETRY_NOTE = (
@@ -62,19 +62,6 @@ class CallOutcome:
         """The server could not be used at all (down, unreachable, overloaded, refusing the key): not the
         item's fault, so the item stays pending instead of becoming a reject."""
         return self.reason == "llm_unavailable" and infrastructure_failure(self.detail)
-
-
-# Exceptions (by class name, as `llm_calls.error` starts with it) that mean the service, not the request,
-# failed: connection and timeout errors, 5xx and 429 after the client's retries, a refused API key, a Batch
-# API job that failed or expired. A 400 (a prompt too long for the model) is the item's own problem.
-_OUTAGES = ("APIConnectionError", "APITimeoutError", "InternalServerError", "RateLimitError",
-            "AuthenticationError", "PermissionDeniedError", "ConnectionError", "ConnectionRefusedError",
-            "TimeoutError", "BatchError", "batch item failed")
-
-
-def infrastructure_failure(error: str | None) -> bool:
-    """Whether a call's logged error is an outage of the service rather than a problem of the request."""
-    return bool(error) and error.split(":", 1)[0].strip() in _OUTAGES  # type: ignore[union-attr]
 
 
 class RateLimiter:

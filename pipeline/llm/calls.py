@@ -44,3 +44,21 @@ def openai_client(cfg: LlmConfig) -> Any:
 
     return openai.OpenAI(base_url=cfg.base_url, api_key=os.environ.get(cfg.api_key_env) or "not-needed",
                          timeout=cfg.timeout_s, max_retries=cfg.max_retries)
+
+
+# Exceptions (by class name, as `llm_calls.error` starts with it) that mean the service, not the request,
+# failed: connection and timeout errors, 5xx and 429 after the client's retries, a refused API key, a Batch
+# API job that failed or expired. A 400 (a prompt too long for the model) is the item's own problem.
+_OUTAGES = ("APIConnectionError", "APITimeoutError", "InternalServerError", "RateLimitError",
+            "AuthenticationError", "PermissionDeniedError", "ConnectionError", "ConnectionRefusedError",
+            "TimeoutError", "BatchError", "batch item failed")
+
+
+def outage_note(cfg: LlmConfig, error: str | None) -> str:
+    """What a unit left pending by an outage records (`UnitResult.unavailable`): the server and its error."""
+    return f"LLM server {cfg.base_url}: {error}"[:500]
+
+
+def infrastructure_failure(error: str | None) -> bool:
+    """Whether a call's logged error is an outage of the service rather than a problem of the request."""
+    return bool(error) and error.split(":", 1)[0].strip() in _OUTAGES  # type: ignore[union-attr]

@@ -13,7 +13,7 @@ from typing import Any
 import duckdb
 
 from pipeline.hashing import fingerprint
-from pipeline.llm.caller import infrastructure_failure
+from pipeline.llm.calls import infrastructure_failure, outage_note
 from pipeline.pair.pairers import PAIR_KINDS, NarrationPairer, TimedText
 from pipeline.pair.summary import LlmCaptioner, extractive_caption
 from pipeline.stage import Stage, UnitKind, UnitResult, WorkUnit
@@ -108,7 +108,7 @@ class PairStage(Stage):
                 caption, method, call = captioner.caption(narration.text)
                 res.add("llm_calls", call)
                 if infrastructure_failure(call["error"]):  # not the narration's fault: pending, retried
-                    res.unavailable = f"LLM server {self.cfg.llm.base_url}: {call['error']}"[:500]
+                    res.unavailable = outage_note(self.cfg.llm, call["error"])
                     return res
             else:
                 caption, method = extractive_caption(narration.text, cfg.caption_max_words), "extractive"
