@@ -135,6 +135,14 @@ class Stage(ABC):
         """The whole stage's settings (stage_runs.config_hash): every kind's hash together."""
         return fingerprint(self.name, self.kind_hashes())
 
+    def device(self) -> str:
+        """The device this stage's models run on (`cpu`, `cuda`), reported in stage_runs.device."""
+        return "cpu"
+
+    def notes(self) -> str | None:
+        """A line for stage_runs.notes on what the stage chose to do (a skipped step and why); None: nothing."""
+        return None
+
     def resources(self, unit: WorkUnit) -> tuple[str, ...]:
         """Shared resources one unit uses (`gpu`, `llm`, `download`, `host:<name>`): the tags Prefect's
         concurrency limits key on. Only the stage knows what its units do."""
@@ -303,8 +311,9 @@ def run_stage(
     con.execute("UPDATE stage_runs SET status = 'interrupted', finished_at = coalesce(finished_at, ?) "
                 "WHERE stage = ? AND status = 'running'", [now(), stage.name])
     con.execute(
-        "INSERT INTO stage_runs (run_id, stage, started_at, status, config_hash, code_version) VALUES (?,?,?,?,?,?)",
-        [run_id, stage.name, now(), "running", stage.config_hash, code_version()],
+        "INSERT INTO stage_runs (run_id, stage, started_at, status, config_hash, code_version, device) "
+        "VALUES (?,?,?,?,?,?,?)",
+        [run_id, stage.name, now(), "running", stage.config_hash, code_version(), stage.device()],
     )
     try:
         pending, report.items_skipped = pending_units(con, stage, stage.candidates(con))
@@ -339,9 +348,9 @@ def run_stage(
     finally:
         con.execute(
             "UPDATE stage_runs SET finished_at = ?, status = ?, items_in = ?, items_out = ?, items_rejected = ?, "
-            "items_skipped = ?, items_pending = ?, error = ? WHERE run_id = ? AND stage = ?",
+            "items_skipped = ?, items_pending = ?, error = ?, notes = ? WHERE run_id = ? AND stage = ?",
             [now(), report.status, report.items_in, report.items_out, report.items_rejected,
-             report.items_skipped, report.items_pending, error if report.status != "ok" else None, run_id,
-             stage.name],
+             report.items_skipped, report.items_pending, error if report.status != "ok" else None,
+             stage.notes(), run_id, stage.name],
         )
     return report
