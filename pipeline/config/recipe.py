@@ -32,7 +32,9 @@ class Recipe(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
 
     model: str = "DermTiny"
-    pretrained: str | None = None  # local checkpoint to start from (offline; never a hub tag)
+    # weights to start from: a local checkpoint file, or a pretrained tag of open_clip's for `model`
+    # ("openai": OpenAI's CLIP, downloaded to the Hugging Face cache at first use; needs HF_HUB_OFFLINE=0 once)
+    pretrained: str | None = None
     epochs: int = 3
     global_batch_size: int = 16  # images per optimiser step over all ranks
     micro_batch_size: int = 16  # images per forward pass per rank; the rest is gradient caching
@@ -59,6 +61,14 @@ class Recipe(BaseModel):
     keep_checkpoints: int = Field(default=2, json_schema_extra=NOT_OUTPUT)
     max_steps: int | None = None  # stop (with a checkpoint) after this many steps in total
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    # a GPU-class recipe: never trained on a CPU by accident (the train stage skips or falls back to the
+    # tiny recipe, `derm1m train` refuses without --force-cpu); where it runs is not what it trains
+    requires_cuda: bool = Field(default=False, json_schema_extra=NOT_OUTPUT)
+
+    @property
+    def gpu_class(self) -> bool:
+        """Made for CUDA: marked `requires_cuda`, or asking for `device: cuda` outright."""
+        return self.requires_cuda or self.device == "cuda"
 
     @field_validator("epochs", "global_batch_size", "micro_batch_size", "save_every_steps", "keep_checkpoints")
     @classmethod

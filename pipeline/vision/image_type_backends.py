@@ -75,25 +75,28 @@ def densenet121(n_classes: int, init_weights: Path | None = None) -> torch.nn.Mo
 class DenseNetClassifier:
     name = "densenet"
 
-    def __init__(self, net: torch.nn.Module, classes: Sequence[str], image_size: int, version: str) -> None:
-        self.net, self.classes, self.image_size, self.version = net.eval(), list(classes), image_size, version
+    def __init__(self, net: torch.nn.Module, classes: Sequence[str], image_size: int, version: str,
+                 device: str = "cpu") -> None:
+        self.device = torch.device(device)
+        self.net, self.classes = net.eval().to(self.device), list(classes)
+        self.image_size, self.version = image_size, version
         self._tf = _transform(image_size)
 
     @classmethod
-    def load(cls, path: Path) -> DenseNetClassifier:
+    def load(cls, path: Path, device: str = "cpu") -> DenseNetClassifier:
         ckpt = torch.load(path, map_location="cpu", weights_only=False)
         if ckpt.get("format") != CHECKPOINT_FORMAT:
             raise ValueError(f"{path} is not an image-type checkpoint (format {ckpt.get('format')!r})")
         net = densenet121(len(ckpt["classes"]))
         net.load_state_dict(ckpt["state_dict"])
-        return cls(net, ckpt["classes"], int(ckpt["image_size"]), str(ckpt["version"]))
+        return cls(net, ckpt["classes"], int(ckpt["image_size"]), str(ckpt["version"]), device)
 
     @torch.no_grad()
     def classify(self, images: Sequence[ImageInput]) -> list[ImageTypeResult]:
         if not images:
             return []
-        batch = torch.stack([self._tf(open_rgb(im)) for im in images])
-        probs = torch.softmax(self.net(batch), dim=-1)
+        batch = torch.stack([self._tf(open_rgb(im)) for im in images]).to(self.device)
+        probs = torch.softmax(self.net(batch), dim=-1).cpu()
         return _results(probs, self.classes, f"{self.name}:{self.version}")
 
 
@@ -158,7 +161,7 @@ class ClipZeroShotClassifier:
     name = "clip"
 
     def __init__(self, model: str, pretrained: Path | str | None = None,
-                 prompts: dict[str, list[str]] | None = None) -> None:
+                 prompts: dict[str, list[str]] | None = None, device: str = "cpu") -> None:
         from pipeline.vision.clip_model import create_model, open_clip_module
 
         if pretrained is None or Path(pretrained).is_file():
@@ -168,14 +171,15 @@ class ClipZeroShotClassifier:
             oc = open_clip_module()
             self.net, _, self.preprocess = oc.create_model_and_transforms(model, pretrained=str(pretrained))
             tokenizer = oc.get_tokenizer(model)
-        self.net.eval()
+        self.device = torch.device(device)
+        self.net.eval().to(self.device)
         self.model = model
         self.classes = [c for c in IMAGE_TYPES if c in (prompts or DEFAULT_PROMPTS)]
         table = prompts or DEFAULT_PROMPTS
         with torch.no_grad():
             embs = []
             for c in self.classes:
-                e = self.net.encode_text(tokenizer(table[c]))
+                e = self.net.encode_text(tokenizer(table[c]).to(self.device))
                 e = e / e.norm(dim=-1, keepdim=True)
                 embs.append(e.mean(dim=0))
             text = torch.stack(embs)
@@ -185,9 +189,9 @@ class ClipZeroShotClassifier:
     def classify(self, images: Sequence[ImageInput]) -> list[ImageTypeResult]:
         if not images:
             return []
-        batch = torch.stack([self.preprocess(open_rgb(im)) for im in images])
+        batch = torch.stack([self.preprocess(open_rgb(im)) for im in images]).to(self.device)
         feats = self.net.encode_image(batch)
         feats = feats / feats.norm(dim=-1, keepdim=True)
         scale = self.net.logit_scale.exp() if hasattr(self.net, "logit_scale") else torch.tensor(100.0)
-        probs = torch.softmax(scale * feats @ self.text.T, dim=-1)
+        probs = torch.softmax(scale * feats @ self.text.T, dim=-1).cpu()
         return _results(probs, self.classes, f"{self.name}:{self.model}")
