@@ -156,9 +156,10 @@ class Stage(ABC):
     def process(self, unit: WorkUnit) -> UnitResult:
         """Do the work for one unit. Must not touch the warehouse (it may run in a worker)."""
 
-    def prepare(self, pending: list[WorkUnit]) -> None:
+    def prepare(self, pending: list[WorkUnit], con: duckdb.DuckDBPyConnection) -> None:
         """Optional whole-run step before any unit is processed, on the pending units only (the Batch API
-        answers them all at once); `candidates()` itself has no side effects."""
+        answers them all at once); `candidates()` itself has no side effects. `con` is the writer's, for
+        bookkeeping that must outlive a kill at once (the submitted batches, `llm_batches`), never units' rows."""
         return None
 
     def finalize(self, con: duckdb.DuckDBPyConnection, report: StageReport) -> None:
@@ -320,7 +321,7 @@ def run_stage(
         report.items_in = len(pending)
         if on_progress:
             on_progress(0, len(pending))
-        stage.prepare(pending)
+        stage.prepare(pending, con)
         for start in range(0, len(pending), max(1, batch_size)):
             results = list(mapper(stage, pending[start:start + batch_size]))
             for res in results:

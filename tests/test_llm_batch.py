@@ -232,19 +232,24 @@ def test_label_csv_batch_mode(server: BatchServer, onto, tmp_path) -> None:
     assert first["disease_label"] == "plaque psoriasis" and second["label_error"].startswith("llm_unavailable")
 
 
-def test_a_large_run_goes_as_several_batches_within_the_limits(server: BatchServer, onto, monkeypatch) -> None:
-    """OpenAI caps a batch at 50,000 requests and 200 MB; with the caps made small, 5 texts go as 3 batches
-    of at most 2 requests, and every text is labelled."""
-    from pipeline.llm import batch as llm_batch
+def test_a_large_run_goes_as_several_batches_within_the_limits(server: BatchServer, onto) -> None:
+    """Input files are cut by `llm.batch_max_requests` and `llm.batch_max_bytes`; with the caps made small,
+    5 texts go as 3 batches of at most 2 requests, and every text is labelled."""
+    from pipeline.llm.batch import split
 
-    lines = [{"custom_id": str(i), "body": {"x": "y" * 100}} for i in range(5)]
-    assert [len(c) for c in llm_batch.chunks(lines, max_requests=2)] == [2, 2, 1]
-    assert [len(c) for c in llm_batch.chunks(lines, max_bytes=300)] == [2, 2, 1]  # ~140 bytes a line
-    assert llm_batch.chunks([]) == []
+    lines = [(str(i), b"y" * 139 + b"\n") for i in range(5)]
+    assert [len(k) for k, _ in split(lines, 2, 10**6)] == [2, 2, 1]
+    assert [len(k) for k, _ in split(lines, 10**6, 300)] == [2, 2, 1]  # 140 bytes a line
+    assert [len(k) for k, _ in split(lines, 10**6, 100)] == [1] * 5  # a line over the cap goes alone
+    assert [data for _, data in split(lines, 3, 10**6)][0] == b"".join(line for _, line in lines[:3])
+    assert list(split([], 2, 300)) == []
     texts = {f"t{i}": f"psoriasis case {i}" for i in range(5)}
     server.answers = {k: completion(json.dumps(GOOD)) for k in texts}
-    monkeypatch.setattr(llm_batch, "chunks", lambda lines: [lines[i:i + 2] for i in range(0, len(lines), 2)])
-    out = label_batch(make(server, onto), texts, sleep=lambda s: None)
+    out = label_batch(make(server, onto, batch_max_requests=2), texts, sleep=lambda s: None)
     assert all(o.labels is not None for o in out.values()) and len(out) == 5
     assert [line["custom_id"] for line in server.uploaded] == list(texts)
     assert len(server.batches) == 3
+    one = len(json.dumps(batch_lines(make(server, onto), {"t0": texts["t0"]})[0]))
+    server.uploaded.clear()
+    label_batch(make(server, onto, cache=False, batch_max_bytes=2 * one + 100), texts, sleep=lambda s: None)
+    assert len(server.batches) == 6  # ~2 lines a file by bytes

@@ -152,6 +152,6 @@ def test_stage_rerun_with_new_config_reads_the_cache(stub: Stub, onto, con) -> N
 def test_cost_is_unknown_not_zero_without_prices() -> None:
     from pipeline.llm.calls import cost_usd
 
-    assert cost_usd(LlmConfig(), 1000, 200) is None  # no price stated: NULL in llm_calls, not $0
-    assert cost_usd(LlmConfig(price_per_1k_input=0.15), 1000, 200) == pytest.approx(0.15)
+    assert cost_usd(LlmConfig(model="local-llama"), 1000, 200) is None  # no price: NULL in llm_calls, not $0
+    assert cost_usd(LlmConfig(model="m", price_per_1k_input=0.15), 1000, 200) == pytest.approx(0.15)  # legacy
     assert cost_usd(LlmConfig(price_per_1k_input=0.15, price_per_1k_output=0.6), None, None) is None

@@ -9,6 +9,7 @@ from typing import Any
 
 from pipeline.augment.llm import LlmLabeller, LlmOutcome
 from pipeline.llm import batch
+from pipeline.llm.ledger import BatchLedger
 
 
 def batch_lines(llm: LlmLabeller, texts: Mapping[str, str]) -> list[dict[str, Any]]:
@@ -17,8 +18,9 @@ def batch_lines(llm: LlmLabeller, texts: Mapping[str, str]) -> list[dict[str, An
 
 
 def label_batch(llm: LlmLabeller, texts: Mapping[str, str], cached: Mapping[str, str] | None = None,
-                sleep: Callable[[float], None] = time.sleep) -> dict[str, LlmOutcome]:
-    """Outcomes for every key of `texts`; `cached` maps cache keys (input hashes) to cached answers."""
+                sleep: Callable[[float], None] = time.sleep, ledger: BatchLedger | None = None) -> dict[str, LlmOutcome]:
+    """Outcomes for every key of `texts`; `cached` maps cache keys (input hashes) to cached answers;
+    `ledger` records the batches (the warehouse's, so a killed run resumes them)."""
     outcomes = batch.ask_batch(llm.caller, {key: {"text": text} for key, text in texts.items()},
-                               llm._labels, cached, sleep)
+                               llm._labels, cached, sleep, ledger)
     return {key: LlmOutcome.of(out) for key, out in outcomes.items()}

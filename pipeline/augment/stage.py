@@ -19,7 +19,8 @@ from pipeline.augment.captions import concept_caption, ontology_caption, refined
 from pipeline.config import RunConfig
 from pipeline.hashing import fingerprint, stable_json
 from pipeline.llm.calls import outage_note
-from pipeline.stage import Stage, UnitKind, UnitResult, WorkUnit
+from pipeline.llm.ledger import BatchLedger, WarehouseLedger
+from pipeline.stage import Stage, StageReport, UnitKind, UnitResult, WorkUnit
 from pipeline.vocab.lexical import Labels, LexicalMatcher
 
 
@@ -34,6 +35,7 @@ class AugmentStage(Stage):
         super().__init__(cfg, llm_client=llm_client)
         self.ontology = ontology or Ontology.load()
         self.llm = None
+        self._ledger: BatchLedger | None = None
         if cfg.augment.method == "llm":
             from pipeline.augment.llm import LlmLabeller  # the openai client is an optional extra
 
@@ -68,19 +70,27 @@ class AugmentStage(Stage):
                 payload["cached"] = hit
             yield WorkUnit(pair_id, fingerprint(text, self.ontology.version, h, prompt), payload)
 
-    def prepare(self, pending: list[WorkUnit]) -> None:
-        """Batch API mode: answer every pending unit in one batch before processing starts; the outcome
-        rides in the payload, so process() makes no call (except a corrective retry)."""
+    def prepare(self, pending: list[WorkUnit], con: duckdb.DuckDBPyConnection) -> None:
+        """Batch API mode: answer every pending unit through batches before processing starts; the outcome
+        rides in the payload, so process() makes no call (except a corrective retry). The batches are
+        recorded in `llm_batches` as they are submitted, so a killed run's batches are resumed, not paid
+        for twice."""
         if self.llm is None or not self.cfg.llm.batch or not pending:
             return
         from pipeline.augment.batch import label_batch
 
+        self._ledger = WarehouseLedger(con)
         cache = {u.key: u.payload["cached"] for u in pending if "cached" in u.payload}
         outcomes = label_batch(self.llm, {u.key: u.payload["text"] for u in pending},
                                {self.llm.cache_key(u.payload["text"]): c for u in pending
-                                if (c := cache.get(u.key)) is not None})
+                                if (c := cache.get(u.key)) is not None}, ledger=self._ledger)
         for unit in pending:
             unit.payload["outcome"] = outcomes[unit.key]
+
+    def finalize(self, con: duckdb.DuckDBPyConnection, report: StageReport) -> None:
+        """Every unit's rows are committed: the batches read this run are consumed."""
+        if self._ledger is not None:
+            self._ledger.mark_consumed()
 
     def process(self, unit: WorkUnit) -> UnitResult:
         res = UnitResult(unit.key, unit.fingerprint)

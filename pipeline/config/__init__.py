@@ -13,6 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from pipeline.config.base import NOT_OUTPUT, output_settings
+from pipeline.config.prices import DEFAULT_PRICES, ModelPrice, legacy_price, lookup
 from pipeline.config.recipe import Recipe, load_recipe
 from pipeline.config.sources import HttpConfig, PdfUrlListConfig, PubMedConfig, RedditConfig, YouTubeConfig
 from pipeline.errors import ConfigError
@@ -232,6 +233,10 @@ class PairConfig(_Model):
     caption_method: Literal["extractive", "llm"] = "extractive"
 
 
+def _prices(given: dict[str, Any]) -> dict[str, ModelPrice]:
+    return {m: ModelPrice.model_validate(p) for m, p in {**DEFAULT_PRICES, **given}.items()}
+
+
 class LlmConfig(_Model):
     """The one LLM every stage's LLM options call (pipeline.llm): augment's labeller, clean's transcript
     correction and translation, pair's keyframe captions. Only `base_url`, `model` and `json_mode` change
@@ -243,7 +248,10 @@ class LlmConfig(_Model):
     timeout_s: float = Field(default=60.0, json_schema_extra=NOT_OUTPUT)
     max_retries: int = Field(default=3, json_schema_extra=NOT_OUTPUT)
     json_mode: Literal["json_schema", "json_object"] = "json_schema"
-    # USD per 1K prompt / completion tokens, for llm_calls.cost_usd; unset: the cost is unknown (NULL), not $0
+    # USD per 1M tokens by model (pipeline/config/prices.py: OpenAI list prices unless the profile says
+    # otherwise, merged over them); a model without a price logs a NULL (unknown) cost, not $0
+    prices: dict[str, ModelPrice] = Field(default_factory=lambda: _prices({}), json_schema_extra=NOT_OUTPUT)
+    # legacy: USD per 1K tokens for `model`, moved into `prices` when the profile loads
     price_per_1k_input: float | None = Field(default=None, json_schema_extra=NOT_OUTPUT)
     price_per_1k_output: float | None = Field(default=None, json_schema_extra=NOT_OUTPUT)
     concurrency: int = Field(default=4, ge=1, json_schema_extra=NOT_OUTPUT)  # calls in flight, across threads
@@ -252,6 +260,31 @@ class LlmConfig(_Model):
     batch: bool = Field(default=False, json_schema_extra=NOT_OUTPUT)  # OpenAI Batch API (half price, slower)
     batch_poll_s: float = Field(default=30.0, gt=0.0, json_schema_extra=NOT_OUTPUT)
     batch_timeout_s: float = Field(default=86400.0, gt=0.0, json_schema_extra=NOT_OUTPUT)
+    # one batch's input file within the provider's limits (OpenAI: 50,000 requests, 200 MB), and how many
+    # batches are in flight at once (OpenAI also caps the tokens queued per model)
+    batch_max_requests: int = Field(default=50_000, ge=1, json_schema_extra=NOT_OUTPUT)
+    batch_max_bytes: int = Field(default=200 * 1024 * 1024, ge=1024, json_schema_extra=NOT_OUTPUT)
+    batch_max_in_flight: int = Field(default=4, ge=1, json_schema_extra=NOT_OUTPUT)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _price_table(cls, data: Any) -> Any:
+        """The profile's `prices` merged over the list prices; the legacy per-1K fields become the entry of
+        the profile's model (both for one model is ambiguous, so an error)."""
+        if not isinstance(data, dict):
+            return data
+        given = dict(data.get("prices") or {})
+        legacy = (data.get("price_per_1k_input"), data.get("price_per_1k_output"))
+        if legacy != (None, None):
+            model = data.get("model", cls.model_fields["model"].default)
+            if model in given:
+                raise ValueError(f"llm.price_per_1k_* and llm.prices[{model!r}] both price {model}; keep one")
+            given[model] = legacy_price(*legacy)
+        return {**data, "prices": _prices(given)}
+
+    def price(self, model: str | None = None) -> ModelPrice | None:
+        """The price of `model` (default: the profile's), None when the table has none."""
+        return lookup(self.prices, model or self.model)
 
 
 class AugmentConfig(_Model):

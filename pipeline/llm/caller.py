@@ -205,8 +205,9 @@ class JsonPromptCaller:
         """A fresh `llm_calls` row for one request of `messages`."""
         return call_row(self.prompt_key, self.cfg.model, messages, self.json_mode)
 
-    def read_completion(self, row: dict[str, Any], body: Any) -> tuple[str | None, str | None]:
-        """Fill `row` from a chat.completion body; return its content and any problem with the envelope."""
+    def read_completion(self, row: dict[str, Any], body: Any, batch: bool = False) -> tuple[str | None, str | None]:
+        """Fill `row` from a chat.completion body (`batch`: a Batch API result, priced at the batch
+        discount); return its content and any problem with the envelope."""
         try:
             choice = body["choices"][0]
             content = choice["message"].get("content")
@@ -214,8 +215,11 @@ class JsonPromptCaller:
             row["response"] = stable_json(body) if isinstance(body, dict | list) else str(body)
             return None, f"malformed chat.completion response ({type(exc).__name__}: {exc})"
         usage = body.get("usage") or {}
-        row.update(prompt_tokens=usage.get("prompt_tokens"), completion_tokens=usage.get("completion_tokens"))
-        row["cost_usd"] = cost_usd(self.cfg, row["prompt_tokens"], row["completion_tokens"])
+        details = usage.get("prompt_tokens_details") or {}
+        row.update(prompt_tokens=usage.get("prompt_tokens"), completion_tokens=usage.get("completion_tokens"),
+                   cached_tokens=details.get("cached_tokens") if isinstance(details, dict) else None)
+        row["cost_usd"] = cost_usd(self.cfg, row["prompt_tokens"], row["completion_tokens"], row["cached_tokens"],
+                                   batch)
         row["response"] = content
         if choice["message"].get("refusal"):
             return content, f"the model refused: {choice['message']['refusal']}"

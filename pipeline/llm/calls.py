@@ -23,20 +23,20 @@ def call_row(prompt_key: str, model: str, messages: list[dict[str, str]], json_m
         "input_hash": hashlib.sha256(stable_json(messages).encode()).hexdigest(),
         "request": stable_json({"messages": messages, "response_format": json_mode}),
         "response": None, "parsed": None, "error": None, "prompt_tokens": None,
-        "completion_tokens": None, "latency_ms": None, "cost_usd": None,
+        "completion_tokens": None, "cached_tokens": None, "latency_ms": None, "cost_usd": None, "batch_id": None,
         "created_at": datetime.now(UTC).replace(tzinfo=None),
     }  # fmt: skip
 
 
-def cost_usd(cfg: LlmConfig, prompt_tokens: int | None, completion_tokens: int | None) -> float | None:
-    """Estimated USD from LlmConfig's prices per 1K tokens; None when the server reported no usage or the
-    profile states no price (a cost log of $0 for a paid model would be wrong, not cheap)."""
-    if prompt_tokens is None and completion_tokens is None:
+def cost_usd(cfg: LlmConfig, prompt_tokens: int | None, completion_tokens: int | None,
+             cached_tokens: int | None = None, batch: bool = False) -> float | None:
+    """USD from the price table (`llm.prices`) for the profile's model: cached prompt tokens at the cached
+    rate, a Batch API call at the batch discount. None when the server reported no usage or the model has
+    no price (a cost log of $0 for a paid model would be wrong, not cheap)."""
+    price = cfg.price()
+    if price is None or (prompt_tokens is None and completion_tokens is None):
         return None
-    if cfg.price_per_1k_input is None and cfg.price_per_1k_output is None:
-        return None
-    return ((prompt_tokens or 0) * (cfg.price_per_1k_input or 0.0)
-            + (completion_tokens or 0) * (cfg.price_per_1k_output or 0.0)) / 1000.0  # fmt: skip
+    return price.cost(prompt_tokens, completion_tokens, cached_tokens, batch)
 
 
 def openai_client(cfg: LlmConfig) -> Any:
