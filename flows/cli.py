@@ -161,6 +161,21 @@ def cmd_label(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_estimate(args: argparse.Namespace) -> int:
+    """Tokens and USD (live, batch) of the LLM work the warehouse has pending, before sending any of it."""
+    from pipeline.augment.estimate import estimate_lines
+    from pipeline.config import load_config
+    from pipeline.warehouse import open_readonly
+
+    cfg = load_config(args.config)
+    con = open_readonly(cfg.warehouse)
+    try:
+        print("\n".join(estimate_lines(con, cfg, args.pairs)))
+    finally:
+        con.close()
+    return 0
+
+
 def cmd_classify_images(args: argparse.Namespace) -> int:
     """One CSV row per image under DIR: its type, skin score and confidence from the chosen backend."""
     import csv
@@ -368,6 +383,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("dst", help="output CSV (input columns plus the label columns)")
     p.add_argument("--method", choices=("lexical", "llm"), default="lexical")
     p.set_defaults(fn=cmd_label)
+    p = sub.add_parser("estimate", help="tokens and cost (live, batch) of the pending LLM work; no call made")
+    p.add_argument("--pairs", type=int, help="also project to this many pairs at the measured mean size")
+    p.set_defaults(fn=cmd_estimate)
     p = sub.add_parser("classify-images", help="write image type + skin score of every image under DIR to a CSV")
     p.add_argument("dir")
     p.add_argument("out", help="output CSV: path, image_type, skin_score, confidence, backend")

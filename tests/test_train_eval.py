@@ -16,9 +16,9 @@ from test_train_recipe import SAMPLE, sample_corpus_rows
 from flows.cli import main as derm1m
 from pipeline.train.evaluate import class_prompts, linear_probe, ontology_parents, retrieval
 from pipeline.train.export import ExportManifest, assign_splits, write_export
-from pipeline.train.external import load_labelled_set, remove_training_duplicates
+from pipeline.train.external import ViewHashes, load_labelled_set, remove_training_duplicates
 from pipeline.train.report import render_report
-from pipeline.train.suite import SetSummary, SuiteResult, train_image_hashes
+from pipeline.train.suite import SetSummary, SuiteResult, train_view_hashes
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -39,11 +39,12 @@ def test_ham10000_preset_and_dedup_against_training(export: ExportManifest) -> N
     assert "melanocytic nevus" in lset.classes and "nv" not in lset.classes
     train_files = {r.image_path.name for r in sample_corpus_rows()
                    if export.filenames[r.pair_id] in (export.out_dir / "train.csv").read_text()}  # fmt: skip
-    deduped = remove_training_duplicates(lset, train_image_hashes(export.out_dir), max_distance=0)
+    deduped = remove_training_duplicates(lset, train_view_hashes(export.out_dir), (0, 0))
     kept = {i.path.name for i in deduped.items}
     assert not kept & train_files and deduped.n_duplicates_removed >= len(train_files) > 0
     assert len(kept) + deduped.n_duplicates_removed == 19
-    assert remove_training_duplicates(lset, [], 6).n_duplicates_removed == 0
+    none = ViewHashes(np.zeros((0, 10), np.uint64), np.zeros((0, 10), np.uint64), np.zeros(0, bool))
+    assert remove_training_duplicates(lset, none).n_duplicates_removed == 0
     with pytest.raises(ValueError, match="lacks columns"):
         load_labelled_set("x", "pad-ufes-20", SAMPLE / "metadata.csv")
     with pytest.raises(ValueError, match="unknown external set layout"):
@@ -123,9 +124,10 @@ def test_isic_and_derm7pt_end_to_end(export: ExportManifest, tmp_path: Path) -> 
 
 def test_report_renders_missing_cells() -> None:
     res = SuiteResult({"trained": {"v": {"a": 0.5}}, "untrained": {"v": {"b": 2.0}}},
-                      [SetSummary("v", "csv", 3, 2, 1, 0, 4)])  # fmt: skip
+                      [SetSummary("v", "csv", 3, 2, 1, 0, 4), SetSummary("w", "csv", 3, 2, 1, 0, 0, 5, 2)])  # fmt: skip
     text = render_report(res, "T", {"steps": 3})
-    assert "| a | 0.500 | – |" in text and "| b | – | 2 |" in text and "| v | csv | 3 | 2 | 1 | 0 | 4 |" in text
+    assert "| a | 0.500 | – |" in text and "| b | – | 2 |" in text
+    assert "| v | csv | 3 | 2 | 1 | 0 | 4 | not checked | not checked |" in text and "| w | csv | 3 | 2 | 1 | 0 | 0 | 5 | 2 |" in text
 
 
 @pytest.mark.slow
@@ -154,7 +156,8 @@ def test_stage_writes_suite_tables(tmp_path: Path) -> None:
     commit_units(con, stage, [res], "run-1")
     splits = dict(con.execute("SELECT model_state || '/' || split, count(*) FROM train_metrics GROUP BY 1").fetchall())
     assert set(splits) == {"trained/validation", "untrained/validation", "trained/derm7pt", "untrained/derm7pt"}
-    n_img, n_dup = con.execute("SELECT n_images, n_duplicates_removed FROM train_eval_sets").fetchone()
-    assert n_img + n_dup == 46
+    n_img, n_dup, n_leak = con.execute(
+        "SELECT n_images, n_duplicates_removed, n_train_pairs_removed FROM train_eval_sets").fetchone()
+    assert n_img == 46 and n_dup == 0 and n_leak == 0  # the export checked the set: nothing of it in training
     assert con.execute("SELECT count(*) FROM train_metrics WHERE metric = 'concept_auroc_mean'").fetchone() == (2,)
     assert (tmp_path / "data" / "train" / ("f" * 16) / "report.md").is_file()

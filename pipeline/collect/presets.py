@@ -2,7 +2,8 @@
 
 The datasets themselves are not redistributable: download them from their owners, point `path` at the
 folder, and paste the printed YAML into a profile (`python -m pipeline.collect.presets ham10000 PATH`).
-Column names follow each dataset's published metadata file; label maps turn codes into ontology names.
+Column names follow each dataset's published metadata file; label maps turn codes into ontology names and
+are pipeline/vocab/datasets.py's, the ones the train stage's external evaluation of the same datasets uses.
 """
 
 from __future__ import annotations
@@ -13,22 +14,21 @@ from pathlib import Path
 import yaml
 
 from pipeline.config import DatasetSourceConfig
+from pipeline.vocab.datasets import LABEL_MAPS
 
 PRESETS: dict[str, dict[str, object]] = {
     # HAM10000 (Harvard Dataverse, CC BY-NC 4.0): HAM10000_metadata.csv; put both image parts in images/
     "ham10000": {
         "csv": "HAM10000_metadata.csv", "image_dir": "images", "image_column": "image_id", "image_suffix": ".jpg",
         "label_column": "dx",
-        "label_map": {"akiec": "actinic keratosis", "bcc": "basal cell carcinoma", "bkl": "seborrheic keratosis",
-                      "df": "dermatofibroma", "mel": "melanoma", "nv": "melanocytic nevus",
-                      "vasc": "vascular lesion"},
+        "label_map": LABEL_MAPS["ham10000"],
         "extra_columns": {"age": "age", "sex": "sex", "site": "localization"},
         "modality": "dermoscopy image", "licence": "CC BY-NC 4.0",
     },
     # Fitzpatrick17k (github.com/mattgroh/fitzpatrick17k): fitzpatrick17k.csv; images saved as <md5hash>.jpg
     "fitzpatrick17k": {
         "csv": "fitzpatrick17k.csv", "image_dir": "images", "image_column": "md5hash", "image_suffix": ".jpg",
-        "label_column": "label", "label_map": {},
+        "label_column": "label", "label_map": LABEL_MAPS["fitzpatrick17k"],
         "extra_columns": {"skin_type": "fitzpatrick_scale"},
         "modality": "clinical image", "licence": "CC BY-NC-SA 3.0 (images from DermaAmin and Atlas Dermatologico)",
     },
@@ -36,7 +36,7 @@ PRESETS: dict[str, dict[str, object]] = {
     # in DDI_file (with extension) next to the CSV
     "ddi": {
         "csv": "ddi_metadata.csv", "image_dir": ".", "image_column": "DDI_file", "image_suffix": "",
-        "label_column": "disease", "label_map": {},
+        "label_column": "disease", "label_map": LABEL_MAPS["ddi"],
         "extra_columns": {"skin_type": "skin_tone", "malignant": "malignant"},
         "modality": "clinical image", "licence": "Stanford DDI research use agreement",
     },
@@ -44,8 +44,7 @@ PRESETS: dict[str, dict[str, object]] = {
     "pad-ufes-20": {
         "csv": "metadata.csv", "image_dir": "images", "image_column": "img_id", "image_suffix": "",
         "label_column": "diagnostic",
-        "label_map": {"ACK": "actinic keratosis", "BCC": "basal cell carcinoma", "MEL": "melanoma",
-                      "NEV": "melanocytic nevus", "SCC": "squamous cell carcinoma", "SEK": "seborrheic keratosis"},
+        "label_map": LABEL_MAPS["pad-ufes-20"],
         "extra_columns": {"age": "age", "sex": "gender", "site": "region", "skin_type": "fitspatrick"},
         "modality": "clinical image", "licence": "CC BY 4.0",
     },

@@ -1,10 +1,22 @@
-"""Labelled external evaluation sets (CSV + images, or other layouts) and their dedup against training images.
+"""Labelled external evaluation sets (CSV + images, or other layouts) and their leakage into training.
 
 Why presets: every public dermatology benchmark names its columns and codes its labels differently
 (HAM10000's ``dx=nv``, PAD-UFES-20's ``diagnostic=NEV``); a preset maps one layout onto (image, label,
-concepts) with readable class names, which zero-shot prompts need. Why dedup: web-scraped training images
-overlap public benchmarks, and an external score on images the model trained on measures memory, so every
-external image within ``max_distance`` perceptual-hash bits of a training image is removed and counted.
+concepts) with readable class names, which zero-shot prompts need. The label maps are the ones collect's
+dataset presets use (pipeline/vocab/datasets.py), so a class means the same thing in training and in
+evaluation.
+
+Why leakage removal: web-scraped training images overlap public benchmarks, often cropped, rescaled or
+recoloured, and an external score on images the model trained on measures memory. Whole-image pHash at 6
+bits found about half of such crops (bench/dedup.py), so the search is the clean stage's crop-robust one
+(pipeline.vision.dedup: pHash+dHash of the whole image and a 3x3 crop grid, both directions) at the clean
+stage's thresholds. What goes is the *training* side (Derm1M's way): every exported pair whose image is a
+near-duplicate of an evaluation image is left out of the export before the split (``remove_eval_leaks``),
+counted per set. The evaluation set stays whole, so its numbers remain comparable across builds and with
+published results on the same benchmark; dropping evaluation images instead would make the benchmark
+smaller and easier the more of the web the corpus covers. An export made without a set (another profile)
+is caught at evaluation time by the same search, which then drops that set's leaking images
+(``remove_training_duplicates``) and counts them apart.
 """
 
 from __future__ import annotations
@@ -16,17 +28,27 @@ from pathlib import Path
 
 import imagehash
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
-from pipeline.vision.dedup import search
+from pipeline import storage
+from pipeline.storage import Location
+from pipeline.train.export import ExportRow
+from pipeline.vision.dedup import GRID, N_REGIONS, match_sets, region_hashes
+from pipeline.vocab.datasets import LABEL_MAPS
 
-__all__ = ["FORMATS", "LabelledImage", "LabelledSet", "image_phash", "load_labelled_set", "remove_training_duplicates"]
+__all__ = [
+    "EVAL_CROP_SIDES", "FORMATS", "LEAKS_FILE", "EvalSetSpec", "LabelledImage", "LabelledSet", "LeakCheck", "LeakCount", "ViewHashes",
+    "image_views", "load_labelled_set", "read_leaks", "readable", "remove_eval_leaks", "remove_training_duplicates",
+    "view_hashes", "views_of", "write_leaks",
+]  # fmt: skip
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
-HAM_DX = {"akiec": "actinic keratosis", "bcc": "basal cell carcinoma", "bkl": "benign keratosis",
-          "df": "dermatofibroma", "mel": "melanoma", "nv": "melanocytic nevus", "vasc": "vascular lesion"}  # fmt: skip
-PAD_DX = {"ACK": "actinic keratosis", "BCC": "basal cell carcinoma", "MEL": "melanoma", "NEV": "melanocytic nevus",
-          "SCC": "squamous cell carcinoma", "SEK": "seborrheic keratosis"}  # fmt: skip
+LEAKS_FILE = "eval_leaks.json"
+# Evaluation images also carry 3x3 grids of crops covering 84%, 77% and 71% of each side (70%, 60%, 50% of
+# the area): the clean stage's views (92% of a side) find crops down to about 80% of the area, and a
+# training copy cropped harder matched its original in 28-36% of real dermoscopy cases (bench/eval_leakage.py).
+# Only the evaluation side pays for them: a few thousand images, not the corpus.
+EVAL_CROP_SIDES = (0.84, 0.77, 0.71)
 DERM7PT_CONCEPTS = ("pigment_network", "streaks", "pigmentation", "regression_structures", "dots_and_globules",
                     "blue_whitish_veil", "vascular_structures")  # fmt: skip
 
@@ -43,14 +65,25 @@ class CsvFormat:
 
 
 FORMATS: dict[str, CsvFormat] = {
-    "ham10000": CsvFormat("image_id", "dx", "{}.jpg", HAM_DX),
-    "pad-ufes-20": CsvFormat("img_id", "diagnostic", "{}", PAD_DX),
-    "fitzpatrick17k": CsvFormat("md5hash", "label", "{}.jpg"),
-    "derm7pt": CsvFormat("derm", "diagnosis", "{}", {}, DERM7PT_CONCEPTS),
+    "ham10000": CsvFormat("image_id", "dx", "{}.jpg", LABEL_MAPS["ham10000"]),
+    "pad-ufes-20": CsvFormat("img_id", "diagnostic", "{}", LABEL_MAPS["pad-ufes-20"]),
+    "fitzpatrick17k": CsvFormat("md5hash", "label", "{}.jpg", LABEL_MAPS["fitzpatrick17k"]),
+    "derm7pt": CsvFormat("derm", "diagnosis", "{}", LABEL_MAPS["derm7pt"], DERM7PT_CONCEPTS),
     "csv": CsvFormat("filename", "label"),
 }
 # Daffodil ships one folder per class ("folder"); ISIC archive downloads are an image + JSON pair ("isic-json").
 LAYOUTS = (*FORMATS, "folder", "daffodil", "isic-json")
+
+
+@dataclass(frozen=True)
+class EvalSetSpec:
+    name: str
+    layout: str
+    path: Path
+    image_dir: Path | None = None
+
+    def load(self) -> LabelledSet:
+        return load_labelled_set(self.name, self.layout, self.path, self.image_dir)
 
 
 @dataclass
@@ -68,7 +101,9 @@ class LabelledSet:
     items: list[LabelledImage]
     n_missing: int = 0  # listed but no image file
     n_unreadable: int = 0
-    n_duplicates_removed: int = 0
+    n_duplicates_removed: int = 0  # evaluation images dropped: near a training image the export kept
+    n_train_pairs_removed: int | None = None  # training pairs the export left out for this set (None: not checked)
+    n_train_images_removed: int | None = None
 
     @property
     def classes(self) -> list[str]:
@@ -140,39 +175,151 @@ def load_labelled_set(name: str, layout: str, path: Path, image_dir: Path | None
     raise ValueError(f"unknown external set layout {layout!r}; known: {', '.join(LAYOUTS)}")
 
 
-def image_phash(path: Path) -> str | None:
-    """64-bit perceptual hash as hex (the clean stage's hash), or None for an unreadable image."""
+@dataclass
+class ViewHashes:
+    """pHash and dHash of every view (pipeline.vision.dedup.region_hashes) of the readable images."""
+
+    p: np.ndarray  # (n readable, N_REGIONS) uint64
+    d: np.ndarray
+    readable: np.ndarray  # bool over the images asked for
+
+
+def readable(lset: LabelledSet) -> LabelledSet:
+    """The set without the images that do not decode (counted), for a set whose leaks the export handled."""
+    ok = [i for i in lset.items if _decodes(i.path)]
+    return LabelledSet(lset.name, ok, lset.n_missing, lset.n_unreadable + len(lset.items) - len(ok),
+                       lset.n_duplicates_removed, lset.n_train_pairs_removed, lset.n_train_images_removed)  # fmt: skip
+
+
+def _decodes(path: Path) -> bool:
     try:
         with Image.open(path) as img:
-            return str(imagehash.phash(img.convert("RGB")))
+            img.load()
+        return True
+    except (OSError, UnidentifiedImageError, ValueError):
+        return False
+
+
+def _deeper_views(img: Image.Image) -> tuple[np.ndarray, np.ndarray]:
+    """pHash/dHash of 3x3 grids of crops at EVAL_CROP_SIDES, laid out as region_hashes lays out its own."""
+    gray = img.convert("L")
+    if max(gray.size) > 512:
+        gray.thumbnail((512, 512), Image.Resampling.BILINEAR)
+    w, h = gray.size
+    views = []
+    for side in EVAL_CROP_SIDES:
+        cw, ch = w * side, h * side
+        for gy in GRID:
+            for gx in GRID:
+                x, y = (w - cw) * gx, (h - ch) * gy
+                views.append(gray.crop((round(x), round(y), round(x + cw), round(y + ch))))
+    p = np.array([int(str(imagehash.phash(v)), 16) for v in views], dtype=np.uint64)
+    d = np.array([int(str(imagehash.dhash(v)), 16) for v in views], dtype=np.uint64)
+    return p, d
+
+
+def image_views(path: Location, deep: bool = False) -> tuple[np.ndarray, np.ndarray] | None:
+    """(phash, dhash) of every view of one image, upright as the pipeline stores images (EXIF
+    orientation applied), or None when it does not decode. ``deep`` adds the evaluation side's smaller
+    crops (EVAL_CROP_SIDES)."""
+    try:
+        with storage.open_file(path) as fh, Image.open(fh) as img:
+            return views_of(ImageOps.exif_transpose(img).convert("RGB"), deep)
     except (OSError, UnidentifiedImageError, ValueError):
         return None
 
 
-def _hash_bits(hashes: list[str]) -> np.ndarray:
-    return np.array([int(h, 16) for h in hashes], dtype=np.uint64)
+def views_of(img: Image.Image, deep: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """The clean stage's views of a decoded image (region_hashes), then with ``deep`` the smaller crops."""
+    p, d = region_hashes(img)
+    if not deep:
+        return p, d
+    dp, dd = _deeper_views(img)
+    return np.concatenate([p, dp]), np.concatenate([d, dd])
 
 
-def remove_training_duplicates(lset: LabelledSet, train_hashes: list[str], max_distance: int = 6) -> LabelledSet:
-    """Drop unreadable images and those within ``max_distance`` phash bits of any training image, found
-    with the clean stage's indexed search (a 10k-image eval set against a million training images is
-    not an all-pairs matrix)."""
-    kept: list[LabelledImage] = []
-    hashes: list[str] = []
-    unreadable = 0
-    for item in lset.items:
-        h = image_phash(item.path)
-        if h is None:
-            unreadable += 1
-        else:
-            kept.append(item)
-            hashes.append(h)
-    near = np.zeros(len(kept), dtype=bool)
-    train = _hash_bits(train_hashes)
-    query = _hash_bits(hashes)
-    found, _, _ = search(train, np.zeros_like(train), np.arange(len(train)), query, np.zeros_like(query),
-                         len(train) + np.arange(len(query)), max_distance, max_distance)
-    near[found - len(train)] = True
+def view_hashes(paths: list[Location], deep: bool = False) -> ViewHashes:
+    """Every image's views; ``deep`` for evaluation images (see EVAL_CROP_SIDES)."""
+    views = [image_views(p, deep) for p in paths]
+    ok = [v for v in views if v is not None]
+    n_views = N_REGIONS + (len(EVAL_CROP_SIDES) * len(GRID) ** 2 if deep else 0)
+    p = np.stack([v[0] for v in ok]) if ok else np.zeros((0, n_views), dtype=np.uint64)
+    d = np.stack([v[1] for v in ok]) if ok else np.zeros((0, n_views), dtype=np.uint64)
+    return ViewHashes(p, d, np.array([v is not None for v in views], dtype=bool))
+
+
+def _near(a: ViewHashes, b: ViewHashes, thresholds: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Bool masks over a's and b's readable images: near-duplicate of some image of the other."""
+    ia, ib = match_sets(a.p, a.d, b.p, b.d, *thresholds)
+    near_a, near_b = np.zeros(len(a.p), dtype=bool), np.zeros(len(b.p), dtype=bool)
+    near_a[ia], near_b[ib] = True, True
+    return near_a, near_b
+
+
+def remove_training_duplicates(
+    lset: LabelledSet, train: ViewHashes, thresholds: tuple[int, int] = (8, 16)
+) -> LabelledSet:
+    """Drop unreadable evaluation images and those near any training image (``thresholds``: pHash bits,
+    pHash+dHash bits, the clean stage's); the fallback for a set the export did not check."""
+    ev = view_hashes([i.path for i in lset.items], deep=True)
+    kept = [i for i, ok in zip(lset.items, ev.readable.tolist(), strict=True) if ok]
+    _, near = _near(train, ev, thresholds)
     items = [i for i, dup in zip(kept, near.tolist(), strict=True) if not dup]
-    return LabelledSet(lset.name, items, lset.n_missing, lset.n_unreadable + unreadable,
-                       lset.n_duplicates_removed + int(near.sum()))  # fmt: skip
+    return LabelledSet(lset.name, items, lset.n_missing, lset.n_unreadable + int((~ev.readable).sum()),
+                       lset.n_duplicates_removed + int(near.sum()), lset.n_train_pairs_removed,
+                       lset.n_train_images_removed)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class LeakCheck:
+    """What the export checks its images against: the profile's evaluation sets and the clean stage's
+    near-duplicate thresholds (pHash bits, pHash+dHash bits)."""
+
+    sets: tuple[EvalSetSpec, ...]
+    thresholds: tuple[int, int]
+
+
+@dataclass
+class LeakCount:
+    eval_set: str
+    layout: str
+    path: str
+    n_eval_images: int  # readable evaluation images searched
+    n_train_images_removed: int
+    n_train_pairs_removed: int
+
+
+def remove_eval_leaks(rows: list[ExportRow], check: LeakCheck) -> tuple[list[ExportRow], list[LeakCount]]:
+    """The rows whose image is no near-duplicate of any image of the check's sets, and per set how many
+    images and pairs were left out (an image near two sets counts in both). Unreadable training images
+    stay: the export decides about them, not this check."""
+    paths = {r.image_id: r.image_path for r in rows}
+    ids = list(paths)
+    train = view_hashes([paths[i] for i in ids])
+    readable_ids = [i for i, ok in zip(ids, train.readable.tolist(), strict=True) if ok]
+    leaked: set[str] = set()
+    counts = []
+    for spec in check.sets:
+        ev = view_hashes([i.path for i in spec.load().items], deep=True)
+        near, _ = _near(train, ev, check.thresholds)
+        hit = {i for i, dup in zip(readable_ids, near.tolist(), strict=True) if dup}
+        leaked |= hit
+        counts.append(LeakCount(spec.name, spec.layout, str(spec.path), len(ev.p), len(hit),
+                                sum(r.image_id in hit for r in rows)))  # fmt: skip
+    return [r for r in rows if r.image_id not in leaked], counts
+
+
+def write_leaks(export_dir: Path, check: LeakCheck, counts: list[LeakCount]) -> Path:
+    """``eval_leaks.json`` in the export: the evaluation reads what was removed for which set."""
+    path = Path(export_dir) / LEAKS_FILE
+    path.write_text(json.dumps({"thresholds": list(check.thresholds), "sets": [c.__dict__ for c in counts]}, indent=1))
+    return path
+
+
+def read_leaks(export_dir: Path) -> dict[tuple[str, str, str], LeakCount]:
+    """(name, layout, path) -> the export's count; empty for an export made without a check."""
+    path = Path(export_dir) / LEAKS_FILE
+    if not path.is_file():
+        return {}
+    sets = [LeakCount(**s) for s in json.loads(path.read_text())["sets"]]
+    return {(c.eval_set, c.layout, c.path): c for c in sets}

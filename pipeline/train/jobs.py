@@ -22,12 +22,13 @@ from pipeline.config import RunConfig, TrainConfig
 from pipeline.train import trainer
 from pipeline.train.clip_data import read_rows
 from pipeline.train.export import ExportManifest, ExportRow, assign_splits, write_export
+from pipeline.train.external import LeakCheck, LeakCount, remove_eval_leaks, write_leaks
 from pipeline.train.recipe import Recipe, load_recipe
 from pipeline.train.report import write_report
 from pipeline.train.suite import NO_DIAGNOSIS, EvalSetSpec, ModelSpec, SuiteResult, run_suite
 
 __all__ = [
-    "CorpusExport", "TrainRun", "corpus_rows", "epoch_losses", "export_classes", "export_corpus",
+    "CorpusExport", "TrainRun", "corpus_rows", "epoch_losses", "export_classes", "export_corpus", "leak_check",
     "profile_recipe", "train_and_evaluate",
 ]  # fmt: skip
 
@@ -63,13 +64,28 @@ class CorpusExport:
     manifest: ExportManifest
     rows: list[ExportRow]
     splits: dict[str, str]  # pair_id -> train | validation
+    leaks: list[LeakCount] | None = None  # per evaluation set, the pairs left out (None: not checked)
 
 
-def export_corpus(rows: list[dict[str, Any]], cfg: TrainConfig, out_dir: Path) -> CorpusExport:
-    """``corpus_rows`` as a Derm1M-format export in out_dir, split leak-free by the profile's settings."""
+def leak_check(cfg: RunConfig) -> LeakCheck:
+    """The profile's evaluation sets at the clean stage's near-duplicate thresholds."""
+    return LeakCheck(tuple(_eval_sets(cfg)), (cfg.clean.phash_max_distance, cfg.clean.dedup_max_distance))
+
+
+def export_corpus(
+    rows: list[dict[str, Any]], cfg: TrainConfig, out_dir: Path, leaks: LeakCheck | None = None
+) -> CorpusExport:
+    """``corpus_rows`` as a Derm1M-format export in out_dir, split leak-free by the profile's settings;
+    with ``leaks``, without the pairs whose image is a near-duplicate of an evaluation image."""
     export_rows = [_export_row(r) for r in rows]
+    counts = None
+    if leaks is not None and leaks.sets:
+        export_rows, counts = remove_eval_leaks(export_rows, leaks)
     splits = assign_splits(export_rows, cfg.val_fraction, cfg.split_seed)
-    return CorpusExport(write_export(export_rows, splits, out_dir, cfg.shard_size), export_rows, splits)
+    export = CorpusExport(write_export(export_rows, splits, out_dir, cfg.shard_size), export_rows, splits, counts)
+    if leaks is not None and counts is not None:
+        write_leaks(out_dir, leaks, counts)
+    return export
 
 
 def _location(path: str) -> storage.Location:
@@ -164,7 +180,7 @@ def train_and_evaluate(
     train = cfg.train
     ontology = cfg.root / train.eval_ontology if train.eval_ontology else None
     run.suite = run_suite(_models(cfg, recipe, summary.checkpoint), Path(export_dir), _eval_sets(cfg),
-                          ontology, train.eval_dedup_max_distance, seed=recipe.seed,
+                          ontology, leak_check(cfg).thresholds, seed=recipe.seed,
                           classes=export_classes(export_dir))  # fmt: skip
     if train.report:
         run.suite.write_json(Path(out_dir) / "eval_metrics.json")

@@ -22,6 +22,10 @@ def _fmt(v: float | None) -> str:
     return f"{v:.0f}" if float(v).is_integer() and abs(v) >= 1 else f"{v:.3f}"
 
 
+def _count(v: int | None) -> str:
+    return "not checked" if v is None else str(v)
+
+
 def render_report(result: SuiteResult, title: str, training: dict[str, Any] | None = None) -> str:
     """The report text: training facts, evaluation sets (with dedup counts), then the metric tables."""
     lines = [f"# {title}", ""]
@@ -30,10 +34,12 @@ def render_report(result: SuiteResult, title: str, training: dict[str, Any] | No
         lines += [f"| {k} | {v} |" for k, v in training.items()] + [""]
     if result.sets:
         lines += ["## External sets", "",
-                  "| set | layout | images kept | classes | missing | unreadable | removed as training duplicates |",
-                  "|---|---|---|---|---|---|---|"]  # fmt: skip
+                  "| set | layout | images kept | classes | missing | unreadable | removed as training duplicates "
+                  "| training pairs removed (leaks) | training images removed |",
+                  "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
         lines += [f"| {s.eval_set} | {s.layout} | {s.n_images} | {s.n_classes} | {s.n_missing} | {s.n_unreadable} "
-                  f"| {s.n_duplicates_removed} |" for s in result.sets]  # fmt: skip
+                  f"| {s.n_duplicates_removed} | {_count(s.n_train_pairs_removed)} | {_count(s.n_train_images_removed)} |"
+                  for s in result.sets]  # fmt: skip
         lines.append("")
     states = list(result.metrics)
     sets = list(dict.fromkeys(e for by_set in result.metrics.values() for e in by_set))

@@ -15,7 +15,7 @@ import duckdb
 from pipeline.config import output_settings
 from pipeline.hashing import fingerprint
 from pipeline.stage import Stage, UnitResult, WorkUnit
-from pipeline.train.jobs import corpus_rows, export_corpus, profile_recipe, train_and_evaluate
+from pipeline.train.jobs import corpus_rows, export_corpus, leak_check, profile_recipe, train_and_evaluate
 from pipeline.warehouse import now
 
 
@@ -49,7 +49,7 @@ class TrainStage(Stage):
     def process(self, unit: WorkUnit) -> UnitResult:
         res = UnitResult(unit.key, unit.fingerprint)
         export_id = unit.fingerprint[:16]
-        export = export_corpus(unit.payload["rows"], self.cfg.train, self.cfg.data_dir / "export")
+        export = export_corpus(unit.payload["rows"], self.cfg.train, self.cfg.data_dir / "export", leak_check(self.cfg))
         manifest = export.manifest
         res.add("train_exports", {"export_id": export_id, "out_dir": str(manifest.out_dir),
                                   "n_train": manifest.n_rows.get("train", 0),
@@ -84,5 +84,7 @@ class TrainStage(Stage):
             res.add("train_eval_sets", {"train_run_id": run_id, "eval_set": e.eval_set, "layout": e.layout,
                                         "n_images": e.n_images, "n_classes": e.n_classes,
                                         "n_missing": e.n_missing, "n_unreadable": e.n_unreadable,
-                                        "n_duplicates_removed": e.n_duplicates_removed})  # fmt: skip
+                                        "n_duplicates_removed": e.n_duplicates_removed,
+                                        "n_train_pairs_removed": e.n_train_pairs_removed,
+                                        "n_train_images_removed": e.n_train_images_removed})  # fmt: skip
         return res

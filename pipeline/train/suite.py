@@ -2,7 +2,9 @@
 
 Why one driver: the corpus's contribution is the difference between models evaluated identically, so
 the trained model, the untrained init and any local open_clip checkpoint go through the same sets,
-prompts and probe splits, and external sets are loaded and deduplicated once, before any model sees them.
+prompts and probe splits, and external sets are loaded and checked for leakage once, before any model sees
+them. The export already left out the training pairs that leak into a set (pipeline/train/external.py);
+a set the export did not check has its leaking images dropped here, by the same search.
 """
 
 from __future__ import annotations
@@ -23,9 +25,17 @@ from pipeline.train.evaluate import (
     retrieval,
     zero_shot,
 )  # fmt: skip
-from pipeline.train.external import LabelledSet, image_phash, load_labelled_set, remove_training_duplicates
+from pipeline.train.external import (
+    EvalSetSpec,
+    LabelledSet,
+    ViewHashes,
+    read_leaks,
+    readable,
+    remove_training_duplicates,
+    view_hashes,
+)  # fmt: skip
 
-__all__ = ["EvalSetSpec", "ModelSpec", "SetSummary", "SuiteResult", "run_suite", "train_image_hashes"]
+__all__ = ["EvalSetSpec", "ModelSpec", "SetSummary", "SuiteResult", "run_suite", "train_view_hashes"]
 
 NO_DIAGNOSIS = "no definitive diagnosis"
 
@@ -40,14 +50,6 @@ class ModelSpec:
     seed: int = 0
 
 
-@dataclass(frozen=True)
-class EvalSetSpec:
-    name: str
-    layout: str
-    path: Path
-    image_dir: Path | None = None
-
-
 @dataclass
 class SetSummary:
     eval_set: str
@@ -56,7 +58,9 @@ class SetSummary:
     n_classes: int
     n_missing: int = 0
     n_unreadable: int = 0
-    n_duplicates_removed: int = 0
+    n_duplicates_removed: int = 0  # evaluation images dropped here (a set the export did not check)
+    n_train_pairs_removed: int | None = None  # training pairs the export left out for this set
+    n_train_images_removed: int | None = None
 
 
 @dataclass
@@ -73,10 +77,24 @@ class SuiteResult:
         path.write_text(json.dumps({"metrics": self.metrics, "sets": [asdict(s) for s in self.sets]}, indent=1))
 
 
-def train_image_hashes(export_dir: Path) -> list[str]:
-    """Perceptual hashes of the export's training images (one per distinct file)."""
+def train_view_hashes(export_dir: Path) -> ViewHashes:
+    """View hashes of the export's training images (one per distinct file)."""
     files = dict.fromkeys(r["filename"] for r in read_rows(Path(export_dir) / "train.csv"))
-    return [h for h in (image_phash(Path(export_dir) / f) for f in files) if h is not None]
+    return view_hashes([Path(export_dir) / f for f in files])
+
+
+def _checked(spec: EvalSetSpec, export_dir: Path, thresholds: tuple[int, int],
+             train: dict[str, ViewHashes]) -> LabelledSet:  # fmt: skip
+    """The set with the export's leak counts, or, when the export did not check it, without the images
+    near a training image (the training hashes computed once, on first need)."""
+    lset = spec.load()
+    leak = read_leaks(export_dir).get((spec.name, spec.layout, str(spec.path)))
+    if leak is not None:
+        lset.n_train_pairs_removed, lset.n_train_images_removed = leak.n_train_pairs_removed, leak.n_train_images_removed
+        return readable(lset)
+    if "train" not in train:
+        train["train"] = train_view_hashes(export_dir)
+    return remove_training_duplicates(lset, train["train"], thresholds)
 
 
 def _validation(
@@ -126,23 +144,23 @@ def _external(enc: Encoder, lset: LabelledSet, parents: dict[str, str], seed: in
 
 def run_suite(
     models: list[ModelSpec], export_dir: Path, external: list[EvalSetSpec], ontology: Path | None = None,
-    dedup_max_distance: int = 6, device: str = "cpu", seed: int = 0, classes: list[str] | None = None,
+    dedup: tuple[int, int] = (8, 16), device: str = "cpu", seed: int = 0, classes: list[str] | None = None,
 ) -> SuiteResult:  # fmt: skip
-    """Evaluate every model on the export's validation split and each external set (deduplicated first).
+    """Evaluate every model on the export's validation split and each external set (leakage checked
+    first; ``dedup``: the near-duplicate thresholds, pHash bits and pHash+dHash bits, the clean stage's).
 
     ``classes``: zero-shot classes for the validation split (default: its own labels; the stage passes the
     whole corpus's, so a class absent from validation still competes as a distractor)."""
     parents = ontology_parents(ontology) if ontology else {}
     result = SuiteResult()
     sets: list[LabelledSet] = []
-    if external:
-        hashes = train_image_hashes(export_dir)
-        for ext in external:
-            lset = remove_training_duplicates(load_labelled_set(ext.name, ext.layout, ext.path, ext.image_dir),
-                                              hashes, dedup_max_distance)  # fmt: skip
-            sets.append(lset)
-            result.sets.append(SetSummary(ext.name, ext.layout, len(lset.items), len(lset.classes),
-                                          lset.n_missing, lset.n_unreadable, lset.n_duplicates_removed))  # fmt: skip
+    train: dict[str, ViewHashes] = {}
+    for ext in external:
+        lset = _checked(ext, Path(export_dir), dedup, train)
+        sets.append(lset)
+        result.sets.append(SetSummary(ext.name, ext.layout, len(lset.items), len(lset.classes), lset.n_missing,
+                                      lset.n_unreadable, lset.n_duplicates_removed, lset.n_train_pairs_removed,
+                                      lset.n_train_images_removed))  # fmt: skip
     for spec in models:
         enc = load_encoder(spec.model, spec.checkpoint, spec.seed, device)
         by_set = {"validation": _validation(enc, export_dir, parents, seed, classes)}

@@ -196,6 +196,22 @@ def _probe_band(
         verify(qi, sp[pos], sd[pos], so[pos])
 
 
+def match_sets(
+    a_p: np.ndarray, a_d: np.ndarray, b_p: np.ndarray, b_d: np.ndarray, phash_max: int, max_distance: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Unique (row of A, row of B) near-duplicate pairs between two sets of (n, views) hash arrays (view 0
+    the whole frame; A and B may have different numbers of views), with the rule `cluster` applies: A's
+    whole frames against every view of B, and B's against every view of A (a crop of an image matches one
+    of its grid crops; the original matches one of the crop's)."""
+    na, nb = len(a_p), len(b_p)
+    qa, ib, _ = search(b_p.ravel(), b_d.ravel(), np.repeat(np.arange(na, na + nb), b_p.shape[1]),
+                       a_p[:, 0], a_d[:, 0], np.arange(na), phash_max, max_distance)
+    qb, ia, _ = search(a_p.ravel(), a_d.ravel(), np.repeat(np.arange(na), a_p.shape[1]),
+                       b_p[:, 0], b_d[:, 0], np.arange(na, na + nb), phash_max, max_distance)
+    pairs = np.unique(np.stack([np.concatenate([qa, ia]), np.concatenate([ib, qb]) - na]), axis=1)
+    return pairs[0], pairs[1]
+
+
 def components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Union-find over edges (a[i], b[i]), vectorised: root hooking by minimum, then pointer jumping.
 
