@@ -14,7 +14,7 @@ import duckdb
 
 from pipeline.config import output_settings
 from pipeline.hashing import fingerprint
-from pipeline.stage import Stage, UnitResult, WorkUnit
+from pipeline.stage import Stage, UnitKind, UnitResult, WorkUnit
 from pipeline.train.jobs import corpus_rows, export_corpus, leak_check, profile_recipe, train_and_evaluate
 from pipeline.warehouse import now
 
@@ -23,6 +23,12 @@ class TrainStage(Stage):
     name = "train"
     main_table = "train_splits"
     unit_tables = ("train_exports", "train_splits", "train_runs", "train_epochs", "train_metrics", "train_eval_sets")
+
+    def unit_kinds(self) -> dict[str, UnitKind]:
+        """The train section, and the clean stage's near-duplicate thresholds: the export leaves out the
+        pairs that leak into an evaluation set at those thresholds (pipeline/train/external.py)."""
+        return {"export": UnitKind(("train", "clean.phash_max_distance", "clean.dedup_max_distance"),
+                                   ("eval_leaks@1",))}  # fmt: skip
 
     @property
     def config_hash(self) -> str:
