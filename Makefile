@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE ?= 1
 export DO_NOT_TRACK ?= 1
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 
-.PHONY: help install test test-full llm-local build-derm1m lint format bench samples clean-data eval-augment train-gpu
+.PHONY: help install test test-full llm-local build-derm1m lint format bench samples clean-data eval-augment train-gpu gpu-check
 
 help:  ## list targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -76,6 +76,9 @@ train-gpu:  ## derm1m train with configs/derm1m.yaml's recipe (DermLIP) on CUDA 
 	@$(PY) -c "import sys, torch; sys.exit(0) if torch.cuda.is_available() else sys.exit('train-gpu: no CUDA GPU visible to torch ' + torch.__version__ + ' (a CUDA build of torch and a GPU are needed; make install sets up CPU torch)')"
 	$(PY) -m torch.distributed.run --standalone --nproc_per_node $(NPROC) -m flows.cli --config configs/derm1m.yaml \
 		train --export $(TRAIN_EXPORT) --out $(TRAIN_OUT) --resume latest --device cuda
+
+gpu-check:  ## on a CUDA machine: ASR realtime factor, one DermLIP epoch and zero-shot images/s, peak GPU memory (~8 min on one H100)
+	PY=$(PY) bash bench/gpu_check.sh
 
 samples: install  ## regenerate the sample corpus (needs espeak-ng)
 	$(PY) scripts/make_samples.py
