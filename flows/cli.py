@@ -244,8 +244,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     export = Path(args.export) if args.export else cfg.data_dir / "export"
     try:
         run = train_and_evaluate(cfg, export, Path(args.out), args.resume, evaluate=not args.no_eval,
-                                 device=args.device, max_steps=args.max_steps, epochs=args.epochs)
-    except (OSError, RuntimeError, ValueError) as exc:  # no CUDA, no shards, checkpoints in the way
+                                 device=args.device, max_steps=args.max_steps, epochs=args.epochs,
+                                 force_cpu=args.force_cpu)
+    except (OSError, RuntimeError, ValueError) as exc:  # no CUDA, a GPU recipe on the CPU, no shards, ...
         print(f"derm1m train: {exc}", file=sys.stderr)
         return 2
     s = run.summary
@@ -414,6 +415,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-steps", type=int, help="stop (with a checkpoint) after this many steps in total")
     p.add_argument("--epochs", type=int, help="override the recipe's epochs")
     p.add_argument("--no-eval", action="store_true", help="train only; no evaluation suite")
+    p.add_argument("--force-cpu", action="store_true",
+                   help="train a GPU-class recipe (requires_cuda, device: cuda) on the CPU anyway")
     p.set_defaults(fn=cmd_train)
     p = sub.add_parser("serve", help="serve a scheduled deployment of the build flow")
     p.add_argument("--name", default="derm1m-nightly")

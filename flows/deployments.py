@@ -1,5 +1,6 @@
-"""Deployments: the full build and the incremental schedules, registered on a Prefect server with a
-process work pool (`make prefect-server`, then `make deploy`, then `prefect worker start --pool derm1m`).
+"""Deployments: the full build and the incremental schedules, registered on a Prefect server with process
+work pools (`make prefect-server`, then `make deploy`, then `prefect worker start --pool derm1m`; on a CUDA
+machine, `prefect worker start --pool derm1m-gpu` for the GPU training run).
 
 A deployment runs `build_profile`, which takes a profile path rather than a RunConfig, so a schedule
 keeps reading the profile as it is on disk when it fires. "Downstream for new items only" needs no
@@ -21,6 +22,7 @@ from pipeline.config import load_config
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_POOL = "derm1m"
+GPU_POOL = "derm1m-gpu"  # only workers on CUDA machines poll it: the DermLIP recipe never lands on a CPU worker
 ENTRYPOINT = "flows/deployments.py:build_profile"
 
 
@@ -42,6 +44,7 @@ class DeploymentSpec:
     parameters: dict[str, Any] = field(default_factory=dict)
     cron: str | None = None
     tags: tuple[str, ...] = ()
+    gpu: bool = False  # runs on the GPU work pool
 
 
 UPSTREAM = [s for s in STAGE_ORDER if s != "train"]
@@ -53,8 +56,9 @@ DEPLOYMENTS = (
                    {"config": "configs/derm1m.yaml", "stages": UPSTREAM}, cron="0 4 * * 1",
                    tags=("incremental", "network")),
     DeploymentSpec("monthly-train", "On the 1st of each month: re-export and train the validation model "
-                   "on the full-scale warehouse.", {"config": "configs/derm1m.yaml", "stages": ["train"]},
-                   cron="0 6 1 * *", tags=("train", "gpu")),
+                   "(DermLIP, CUDA) on the full-scale warehouse, on the GPU work pool.",
+                   {"config": "configs/derm1m.yaml", "stages": ["train"]},
+                   cron="0 6 1 * *", tags=("train", "gpu"), gpu=True),
 )
 
 
@@ -86,20 +90,23 @@ def ensure_concurrency_limits(limits: dict[str, int] | None = None) -> dict[str,
 
 
 def deploy_all(pool: str = DEFAULT_POOL, specs: tuple[DeploymentSpec, ...] = DEPLOYMENTS,
-               parameters: dict[str, Any] | None = None, schedules: bool = True) -> list[str]:
+               parameters: dict[str, Any] | None = None, schedules: bool = True,
+               gpu_pool: str = GPU_POOL) -> list[str]:
     """Register every deployment on the server at PREFECT_API_URL; returns 'flow/deployment' names.
-    `parameters` overrides every spec's (tests point them at a tiny profile); schedules=False registers
-    them without their crons, so nothing fires on its own."""
+    GPU specs go to `gpu_pool`, the rest to `pool` (both created when missing). `parameters` overrides every
+    spec's (tests point them at a tiny profile); schedules=False registers them without their crons."""
     from prefect import deploy
 
-    ensure_work_pool(pool)
     source: Any = build_profile.from_source(source=str(REPO), entrypoint=ENTRYPOINT)
-    deployments = [
-        source.to_deployment(name=spec.name, work_pool_name=pool, description=spec.description,
-                             parameters={**spec.parameters, **(parameters or {})},
-                             cron=spec.cron if schedules else None, tags=list(spec.tags))
-        for spec in specs
-    ]
-    deploy(*deployments, work_pool_name=pool, build=False, push=False, print_next_steps_message=False,
-           ignore_warnings=True)
+    for target in dict.fromkeys(gpu_pool if spec.gpu else pool for spec in specs):
+        ensure_work_pool(target)
+        deployments = [
+            source.to_deployment(name=spec.name, work_pool_name=target, description=spec.description,
+                                 parameters={**spec.parameters, **(parameters or {})},
+                                 cron=spec.cron if schedules else None, tags=list(spec.tags))
+            for spec in specs if (gpu_pool if spec.gpu else pool) == target
+        ]
+        # one deploy() per pool: deploy() sets its work_pool_name on every deployment it is given
+        deploy(*deployments, work_pool_name=target, build=False, push=False, print_next_steps_message=False,
+               ignore_warnings=True)
     return [f"{build_profile.name}/{spec.name}" for spec in specs]

@@ -76,7 +76,8 @@ def test_stages_name_the_shared_resources_their_units_use():
     assert collect.resources(WorkUnit("k", "f", {"source": "pdf_urls", "url": "https://Ex.org/a.pdf"})) == (
         "download", "host:ex.org")
     assert collect.resources(WorkUnit("k", "f", {"source": "local_pdfs", "path": "/x"})) == ()
-    assert PreprocessStage(cfg).resources(WorkUnit("k", "f", {"kind": "video"})) == ()  # ASR runs on CPU
+    asr_gpu = ("gpu",) if PreprocessStage(cfg).device() == "cuda" else ()  # ASR on CUDA takes the gpu slot
+    assert PreprocessStage(cfg).resources(WorkUnit("k", "f", {"kind": "video"})) == asr_gpu
     assert PreprocessStage(cfg).resources(WorkUnit("k", "f", {"kind": "article"})) == ()
     assert CleanStage(cfg).resources(WorkUnit("k", "f", TranscriptUnit("v", ()))) == ()
     assert PairStage(cfg).resources(WorkUnit("k", "f", keyframe)) == ()
@@ -145,13 +146,18 @@ def test_report_renders_on_an_empty_warehouse(con):
     assert "<script" not in page and not any(f'{a}="http' in page for a in ("src", "href"))  # nothing to fetch
 
 
-def test_the_train_stage_takes_the_gpu_tag_only_when_it_trains_on_cuda():
+def test_the_train_stage_takes_the_gpu_tag_only_when_it_trains_on_cuda(monkeypatch):
+    import torch
+
     from pipeline.config import Recipe
     from pipeline.stage import WorkUnit
     from pipeline.train.stage import TrainStage
 
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # a GPU machine (tests/test_devices.py)
     cfg = RunConfig()
     cfg.train.recipe = Recipe(device="cpu")
     assert TrainStage(cfg).resources(WorkUnit("export", "f", {})) == ()
     cfg.train.recipe = Recipe(device="cuda")
     assert TrainStage(cfg).resources(WorkUnit("export", "f", {})) == ("gpu",)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # without CUDA a cuda recipe skips
+    assert TrainStage(cfg).resources(WorkUnit("export", "f", {})) == ()

@@ -23,6 +23,7 @@ from pipeline.train import trainer
 from pipeline.train.clip_data import read_rows
 from pipeline.train.export import ExportManifest, ExportRow, assign_splits, write_export
 from pipeline.train.external import LeakCheck, LeakCount, remove_eval_leaks, write_leaks
+from pipeline.train.placement import check_cpu
 from pipeline.train.recipe import Recipe, load_recipe
 from pipeline.train.report import write_report
 from pipeline.train.suite import NO_DIAGNOSIS, EvalSetSpec, ModelSpec, SuiteResult, run_suite
@@ -159,15 +160,20 @@ def _eval_sets(cfg: RunConfig) -> list[EvalSetSpec]:
 
 def train_and_evaluate(
     cfg: RunConfig, export_dir: Path, out_dir: Path, resume: str | None = None, evaluate: bool = True,
-    title: str | None = None, **overrides: Any,
+    title: str | None = None, recipe: Recipe | None = None, force_cpu: bool = False, **overrides: Any,
 ) -> TrainRun:  # fmt: skip
-    """Train the profile's recipe (plus overrides) on export_dir into out_dir, then evaluate on rank 0.
+    """Train the profile's recipe (plus overrides), or `recipe` when given, on export_dir into out_dir, then
+    evaluate on rank 0. A GPU-class recipe bound for the CPU raises placement.CpuRefused unless `force_cpu`
+    (which also sets the device to cpu).
 
     out_dir gets checkpoints/, checkpoint.pt (a plain state_dict), train_log.jsonl, train_summary.json
     and, when the profile's ``train.report`` is on, eval_metrics.json and report.md. ``resume`` as in
     ``trainer.train``: None refuses an out_dir with checkpoints, "latest" continues the newest one.
     """
-    recipe = profile_recipe(cfg, **overrides)
+    if force_cpu:
+        overrides["device"] = "cpu"
+    recipe = recipe or profile_recipe(cfg, **overrides)
+    check_cpu(recipe, force_cpu)
     summary = trainer.train(recipe, Path(export_dir), Path(out_dir), resume)
     if int(os.environ.get("RANK", 0)) != 0:
         return TrainRun(recipe, summary, [])
@@ -179,9 +185,10 @@ def train_and_evaluate(
         return run
     train = cfg.train
     ontology = cfg.root / train.eval_ontology if train.eval_ontology else None
+    eval_device = "cuda" if summary.device.startswith("cuda") else "cpu"  # evaluate where it trained
     run.suite = run_suite(_models(cfg, recipe, summary.checkpoint), Path(export_dir), _eval_sets(cfg),
                           ontology, leak_check(cfg).thresholds, seed=recipe.seed,
-                          classes=export_classes(export_dir))  # fmt: skip
+                          classes=export_classes(export_dir), device=eval_device)  # fmt: skip
     if train.report:
         run.suite.write_json(Path(out_dir) / "eval_metrics.json")
         shown = ("model", "end_step", "total_steps", "n_train_images", "images_per_s", "device", "world_size")

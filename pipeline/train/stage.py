@@ -8,6 +8,7 @@ gives a new export and a new model. Training and evaluation are pipeline/train/j
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 import duckdb
@@ -16,7 +17,10 @@ from pipeline.config import output_settings
 from pipeline.hashing import fingerprint
 from pipeline.stage import Stage, UnitKind, UnitResult, WorkUnit
 from pipeline.train.jobs import corpus_rows, export_corpus, leak_check, profile_recipe, train_and_evaluate
+from pipeline.train.placement import Placement, place
 from pipeline.warehouse import now
+
+log = logging.getLogger(__name__)
 
 
 class TrainStage(Stage):
@@ -30,23 +34,35 @@ class TrainStage(Stage):
         return {"export": UnitKind(("train", "clean.phash_max_distance", "clean.dedup_max_distance"),
                                    ("eval_leaks@1",))}  # fmt: skip
 
+    def placement(self) -> Placement:
+        """The recipe this machine trains (pipeline/train/placement.py): the profile's, the tiny CPU one in
+        place of a GPU-class recipe without CUDA (`train.cpu_fallback: tiny`), or none (`skip`)."""
+        return place(profile_recipe(self.cfg), self.cfg.train.cpu_fallback)
+
     @property
     def config_hash(self) -> str:
-        """The train section's hash with the recipe read in: a recipe file named by path is part of the
-        config, and an invalid recipe fails here, before the export."""
-        return fingerprint(super().config_hash, output_settings(profile_recipe(self.cfg)))
+        """The train section's hash with the recipe it trains read in: a recipe file named by path is part
+        of the config, an invalid recipe fails here, before the export, and a tiny CPU stand-in trained now
+        does not count as the GPU recipe's run later."""
+        recipe = self.placement().recipe or profile_recipe(self.cfg)
+        return fingerprint(super().config_hash, output_settings(recipe))
+
+    def device(self) -> str:
+        return self.placement().device
+
+    def notes(self) -> str | None:
+        return self.placement().note if self.cfg.train.enabled else None
 
     def resources(self, unit: WorkUnit) -> tuple[str, ...]:
         """`gpu` only when the recipe trains on CUDA (`device: cuda`, or `auto` with a GPU visible)."""
-        device = profile_recipe(self.cfg).device
-        if device == "auto":
-            import torch
-
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        return ("gpu",) if device == "cuda" else ()
+        return ("gpu",) if self.device() == "cuda" else ()
 
     def candidates(self, con: duckdb.DuckDBPyConnection) -> Iterator[WorkUnit]:
         if not self.cfg.train.enabled:
+            return
+        placement = self.placement()
+        if placement.recipe is None:  # no unit: the corpus stays untrained (pending) until a GPU run
+            log.warning("train: %s", placement.note)
             return
         rows = corpus_rows(con)
         if rows:
@@ -67,11 +83,11 @@ class TrainStage(Stage):
                                      "split": export.splits[r.pair_id],
                                      "filename": manifest.filenames[r.pair_id], "group_id": r.group_id,
                                      "cluster_id": r.cluster_id})  # fmt: skip
-        recipe = profile_recipe(self.cfg)
+        recipe = self.placement().recipe or profile_recipe(self.cfg)
         run_id = f"{export_id}-{recipe.model}"
         # a build killed mid-training resumes from its last checkpoint: the folder is this unit's alone
         run = train_and_evaluate(self.cfg, manifest.out_dir, self.cfg.data_dir / "train" / export_id,
-                                 resume="latest", title=f"Validation model {run_id}")  # fmt: skip
+                                 resume="latest", title=f"Validation model {run_id}", recipe=recipe)  # fmt: skip
         s = run.summary
         res.add("train_runs", {"train_run_id": run_id, "export_id": export_id, "model": recipe.model,
                                "epochs": recipe.epochs, "batch_size": recipe.global_batch_size,

@@ -22,6 +22,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader
 
+from pipeline.devices import resolve_device as core_resolve_device
 from pipeline.train.checkpoint import (
     latest_checkpoint,
     load_training_state,
@@ -56,11 +57,9 @@ class TrainSummary:
 
 
 def resolve_device(requested: str, local_rank: int = 0) -> torch.device:
-    """cuda:LOCAL_RANK when CUDA is asked for (or "auto" finds it), else cpu; asking for absent CUDA fails."""
-    if requested == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device 'cuda' requested but torch sees no CUDA GPU (torch.cuda.is_available() "
-                           "is False); install a CUDA build of torch on a GPU machine or use device: cpu")
-    if requested in ("cuda", "auto") and torch.cuda.is_available():
+    """cuda:LOCAL_RANK when CUDA is asked for (or "auto" finds it), else cpu; asking for absent CUDA fails
+    (pipeline.devices.CudaUnavailable, a RuntimeError)."""
+    if core_resolve_device(requested, "training") == "cuda":
         torch.cuda.set_device(local_rank)
         return torch.device("cuda", local_rank)
     return torch.device("cpu")
@@ -144,8 +143,7 @@ def _run(
     steps_per_epoch = max(1, n_images // recipe.global_batch_size)
     total_steps = recipe.epochs * steps_per_epoch
     torch.manual_seed(recipe.seed)
-    pretrained = Path(recipe.pretrained) if recipe.pretrained else None
-    net, _, _, tokenizer = create_model(recipe.model, pretrained, recipe.seed)
+    net, _, _, tokenizer = create_model(recipe.model, recipe.pretrained, recipe.seed)  # a file or a tag
     if recipe.grad_checkpointing:
         net.set_grad_checkpointing(True)
     net.to(device)

@@ -16,7 +16,7 @@ import torch
 
 from pipeline.vision.tvshim import ensure_torchvision
 
-__all__ = ["CONFIG_DIR", "create_model", "image_size", "open_clip_module", "param_groups"]
+__all__ = ["CONFIG_DIR", "create_model", "image_size", "open_clip_module", "param_groups", "pretrained_tags"]
 
 CONFIG_DIR = Path(__file__).with_name("model_configs")
 _REGISTERED = False
@@ -47,20 +47,31 @@ def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, 
     return [{"params": no_decay, "weight_decay": 0.0}, {"params": decay, "weight_decay": weight_decay}]
 
 
-def create_model(model: str, checkpoint: Path | None, seed: int) -> tuple[Any, Any, Any, Any]:
+def create_model(model: str, checkpoint: Path | str | None, seed: int) -> tuple[Any, Any, Any, Any]:
     """(model, train transform, eval transform, tokenizer). Random init is seeded, so checkpoint=None
-    with the training seed reproduces exactly the initial weights the trainer started from."""
-    if checkpoint is not None and not Path(checkpoint).is_file():
-        # open_clip would treat a missing path as an unknown hub tag and try the network
-        raise FileNotFoundError(f"checkpoint not found: {checkpoint}")
+    with the training seed reproduces exactly the initial weights the trainer started from.
+
+    `checkpoint` is a weights file, or one of open_clip's pretrained tags for `model` ("openai" for
+    ViT-B-16): downloaded to the Hugging Face cache the first time, which needs HF_HUB_OFFLINE=0 (this
+    module sets it to 1 unless told), and read from that cache afterwards, offline.
+    """
     oc = open_clip_module()
+    pretrained = None if checkpoint is None else str(checkpoint)
+    if pretrained is not None and not Path(pretrained).is_file() and pretrained not in pretrained_tags(model):
+        # open_clip would treat a missing path as an unknown hub tag and try the network
+        raise FileNotFoundError(f"checkpoint not found: {checkpoint} (neither a file nor a pretrained tag "
+                                f"of {model}: {', '.join(pretrained_tags(model)) or 'none'})")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        pretrained = str(checkpoint) if checkpoint is not None else None
         net, pre_train, pre_val = oc.create_model_and_transforms(
             model, pretrained=pretrained, output_dict=True
         )
     return net, pre_train, pre_val, oc.get_tokenizer(model)
+
+
+def pretrained_tags(model: str) -> list[str]:
+    """open_clip's pretrained tags for a model name ("openai", "laion2b_s34b_b88k", ...); none for ours."""
+    return list(open_clip_module().list_pretrained_tags_by_model(model))
 
 
 def image_size(net: Any) -> int | None:
