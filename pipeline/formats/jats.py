@@ -10,8 +10,10 @@ block elements get a space at both ends once (_pad_blocks), then text is one `to
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from lxml import etree
@@ -306,6 +308,15 @@ def _article(article: etree._Element, floats: etree._Element | None, cites: etre
     )
 
 
+@lru_cache(maxsize=8)
+def _listing(folder: str, mtime_ns: int) -> dict[str, str]:
+    """Lower-cased file names of a folder, read once per folder version: PMC bulk folders hold every
+    article's figures side by side (tens of thousands of files), and listing them per figure made
+    preprocessing quadratic in the folder size."""
+    with os.scandir(folder) as entries:
+        return {e.name.lower(): e.name for e in entries if e.is_file()}
+
+
 def resolve_graphic(xml_path: Path, href: str) -> Path | None:
     """Find the image file a graphic href names. PMC hrefs usually omit the extension ("ehp-116-1694f1") and
     PLOS ones are DOIs ("info:doi/10.1371/journal.pone.0147124.g001"), so only the last path component is
@@ -318,10 +329,11 @@ def resolve_graphic(xml_path: Path, href: str) -> Path | None:
         return None
     wanted = [(base + ext).lower() for ext in GRAPHIC_EXTS]
     for folder in (xml_path.parent, xml_path.parent / xml_path.stem):
-        if not folder.is_dir():
+        try:
+            names = _listing(str(folder), folder.stat().st_mtime_ns)
+        except (FileNotFoundError, NotADirectoryError):
             continue
-        names = {p.name.lower(): p for p in folder.iterdir() if p.is_file()}
         for name in wanted:
             if name in names:
-                return names[name]
+                return folder / names[name]
     return None
