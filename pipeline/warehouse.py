@@ -99,12 +99,15 @@ def apply_migrations(con: duckdb.DuckDBPyConnection, directory: Path = MIGRATION
     return applied
 
 
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
 def table_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
-    rows = con.execute(
-        "SELECT column_name FROM information_schema.columns WHERE table_name = ? ORDER BY ordinal_position",
-        [table],
-    ).fetchall()
-    return [r[0] for r in rows]
+    """Column names in order. Read from an empty SELECT's description: information_schema took ~2.5 ms a
+    call, three calls per committed batch, which was a third of a light stage's time at 20k pairs."""
+    if not _IDENTIFIER.match(table):
+        raise ValueError(f"not a table name: {table!r}")
+    return [d[0] for d in con.execute(f"SELECT * FROM {table} LIMIT 0").description]
 
 
 def insert_rows(
