@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import logging
 import subprocess
+import time
 import traceback
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -54,6 +55,8 @@ class WorkUnit:
     key: str
     fingerprint: str
     payload: Any = field(default_factory=dict)
+    # set by pending_units(): the unit has a work_log entry, so rows of an earlier run may exist to replace
+    redo: bool = False
 
 
 @dataclass
@@ -208,32 +211,38 @@ def pending_units(con: duckdb.DuckDBPyConnection, stage: Stage, units: Iterable[
         if u.key in seen:
             continue
         seen.add(u.key)
-        if done.get(u.key) == u.fingerprint:
+        before = done.get(u.key)
+        if before == u.fingerprint:
             skipped += 1
         else:
+            u.redo = before is not None
             pending.append(u)
     return pending, skipped
 
 
 def commit_units(
-    con: duckdb.DuckDBPyConnection, stage: Stage, results: Sequence[UnitResult], run_id: str
+    con: duckdb.DuckDBPyConnection, stage: Stage, results: Sequence[UnitResult], run_id: str,
+    fresh: Collection[str] = (),
 ) -> tuple[int, int]:
     """Replace everything these units produced before, in one transaction; return (main rows, rejects).
 
     One transaction per batch, not per unit: a file-backed DuckDB commit costs a WAL sync, which dominated
-    small units. A kill still leaves whole batches only.
+    small units. A kill still leaves whole batches only. `fresh`: keys with no work_log entry, hence no rows
+    to delete (a unit's rows and its entry are committed together); each DELETE scans its table, which made
+    commits grow with the warehouse.
     """
     if not results:
         return 0, 0
     shared_only = [r for r in results if r.unavailable is not None]
     results = [r for r in results if r.unavailable is None]
-    keys = [r.key for r in results]
+    keys = [r.key for r in results if r.key not in fresh]
     con.execute("BEGIN TRANSACTION")
     try:
-        for table in stage.unit_tables:
-            con.execute(f"DELETE FROM {table} WHERE unit_key IN (SELECT unnest(?))", [keys])
-        con.execute("DELETE FROM rejects WHERE stage = ? AND unit_key IN (SELECT unnest(?))", [stage.name, keys])
-        con.execute("DELETE FROM work_log WHERE stage = ? AND unit_key IN (SELECT unnest(?))", [stage.name, keys])
+        if keys:
+            for table in stage.unit_tables:
+                con.execute(f"DELETE FROM {table} WHERE unit_key IN (SELECT unnest(?))", [keys])
+            con.execute("DELETE FROM rejects WHERE stage = ? AND unit_key IN (SELECT unnest(?))", [stage.name, keys])
+            con.execute("DELETE FROM work_log WHERE stage = ? AND unit_key IN (SELECT unnest(?))", [stage.name, keys])
         tables: dict[str, list[dict[str, Any]]] = {}
         for res in shared_only:
             for table, rows in res.rows.items():
@@ -277,13 +286,16 @@ _ROW_ERRORS: tuple[type[BaseException], ...] = (
 
 
 def _commit_batch(
-    con: duckdb.DuckDBPyConnection, stage: Stage, results: list[UnitResult], run_id: str
+    con: duckdb.DuckDBPyConnection, stage: Stage, results: list[UnitResult], run_id: str,
+    fresh: Collection[str] = (),
 ) -> tuple[int, int]:
     """Commit a batch; if a unit's rows spoil it (a key conflict, a value of the wrong type), commit unit by
     unit so only the culprit is rejected (`key_conflict` or `unwritable_row`, with the database's words)."""
     try:
-        return commit_units(con, stage, results, run_id)
+        return commit_units(con, stage, results, run_id, fresh)
     except _ROW_ERRORS:
+        if fresh:  # rows whose work_log entry was removed by hand: replace them, as for any redone unit
+            return _commit_batch(con, stage, results, run_id)
         n_out = n_rej = 0
         for res in results:
             try:
@@ -299,14 +311,31 @@ def _commit_batch(
 
 
 Progress = Callable[[int, int], None]  # (units done, units pending at the start of the run)
+BATCH_SECONDS = 1.0  # a batch quicker than this doubles the next one
+BATCH_GROWTH_MAX = 64  # times the profile's batch_size
+
+
+def next_batch_size(size: int, seconds: float, smallest: int) -> int:
+    """Batches sized by time, not count: `batch_size` is the smallest batch, doubled while a batch takes
+    under BATCH_SECONDS (up to BATCH_GROWTH_MAX times) and halved when one takes over four times that.
+    Cheap units (a lexical label, a caption) then share one Prefect task round trip and one transaction
+    among hundreds, which were most of their cost, and a kill still loses only seconds of work."""
+    if seconds < BATCH_SECONDS:
+        return min(size * 2, smallest * BATCH_GROWTH_MAX)
+    if seconds > 4 * BATCH_SECONDS:
+        return max(size // 2, smallest)
+    return size
+
 
 
 def run_stage(
     con: duckdb.DuckDBPyConnection, stage: Stage, run_id: str, mapper: Mapper = serial_map, batch_size: int = 16,
-    on_progress: Progress | None = None,
+    on_progress: Progress | None = None, planned: tuple[list[WorkUnit], int] | None = None,
 ) -> StageReport:
     """Run one stage: plan, process pending units in batches, commit each, finalize, record stage_runs.
-    `on_progress` is called after planning and after each committed batch (a progress bar, a heartbeat)."""
+    `on_progress` is called after planning and after each committed batch (a progress bar, a heartbeat).
+    `planned`: (pending units, units skipped) from `pending_units()` when the caller planned already (a
+    rerun that looks before starting Prefect), so the candidates are not listed twice."""
     report = StageReport(run_id=run_id, stage=stage.name)
     # the writer holds the only write lock, so a run of this stage still `running` was killed mid-way
     con.execute("UPDATE stage_runs SET status = 'interrupted', finished_at = coalesce(finished_at, ?) "
@@ -317,22 +346,29 @@ def run_stage(
         [run_id, stage.name, now(), "running", stage.config_hash, code_version(), stage.device()],
     )
     try:
-        pending, report.items_skipped = pending_units(con, stage, stage.candidates(con))
+        pending, report.items_skipped = (planned if planned is not None
+                                          else pending_units(con, stage, stage.candidates(con)))
         report.items_in = len(pending)
         if on_progress:
             on_progress(0, len(pending))
         stage.prepare(pending, con)
-        for start in range(0, len(pending), max(1, batch_size)):
-            results = list(mapper(stage, pending[start:start + batch_size]))
+        smallest = size = max(1, batch_size)
+        start = 0
+        while start < len(pending):
+            batch = pending[start:start + size]
+            t0 = time.monotonic()
+            results = list(mapper(stage, batch))
             for res in results:
                 if res.unavailable is not None:
                     report.items_pending += 1
                     report.error = report.error or res.unavailable
-            n_out, n_rej = _commit_batch(con, stage, results, run_id)
+            n_out, n_rej = _commit_batch(con, stage, results, run_id, {u.key for u in batch if not u.redo})
             report.items_out += n_out
             report.items_rejected += n_rej
+            start += len(batch)
+            size = next_batch_size(size, time.monotonic() - t0, smallest)
             if on_progress:
-                on_progress(min(start + batch_size, len(pending)), len(pending))
+                on_progress(start, len(pending))
         stage.finalize(con, report)
         report.status = "ok"
         error = None

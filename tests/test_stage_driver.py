@@ -8,7 +8,15 @@ import pytest
 
 from pipeline.config import RunConfig
 from pipeline.errors import ItemError
-from pipeline.stage import Stage, UnitResult, WorkUnit, run_stage
+from pipeline.stage import (
+    BATCH_GROWTH_MAX,
+    BATCH_SECONDS,
+    Stage,
+    UnitResult,
+    WorkUnit,
+    next_batch_size,
+    run_stage,
+)
 from pipeline.warehouse import count
 
 
@@ -121,3 +129,35 @@ def test_a_row_of_the_wrong_type_is_a_reject_not_a_failed_stage(con):
     assert rejected == [("c", "unwritable_row")]
     assert con.execute("SELECT path FROM collect_items WHERE item_id = 'b'").fetchone() == ("5",)
     assert run_stage(con, stage, "run2").items_skipped == 4  # done, the reject included
+
+
+def test_batches_grow_while_units_are_cheap_and_shrink_when_slow():
+    assert next_batch_size(16, 0.01, 16) == 32
+    assert next_batch_size(16 * BATCH_GROWTH_MAX, 0.01, 16) == 16 * BATCH_GROWTH_MAX
+    assert next_batch_size(64, 4 * BATCH_SECONDS + 1, 16) == 32
+    assert next_batch_size(16, 60.0, 16) == 16
+    assert next_batch_size(32, 2 * BATCH_SECONDS, 16) == 32
+
+
+def test_cheap_units_share_batches_and_rows_are_written_once(con):
+    stage = ToyStage({f"k{i:04d}": str(i) for i in range(2000)})
+    sizes = []
+
+    def counting_mapper(stage, units):
+        sizes.append(len(units))
+        return [stage.safe_process(u) for u in units]
+
+    r = run_stage(con, stage, "run1", mapper=counting_mapper, batch_size=4)
+    assert r.items_out == 2000 and count(con, "collect_items") == 2000 and count(con, "work_log") == 2000
+    assert sizes[:3] == [4, 8, 16] and max(sizes) == 4 * BATCH_GROWTH_MAX and sum(sizes) == 2000
+
+
+def test_rows_whose_work_log_entry_was_removed_by_hand_are_replaced_not_duplicated(con):
+    """New units skip the DELETEs (no work_log entry means no rows); an entry removed by hand breaks that
+    assumption, and the batch is then committed the old way instead of failing on the primary key."""
+    stage = ToyStage({"a": "1", "b": "2"})
+    run_stage(con, stage, "run1")
+    con.execute("DELETE FROM work_log WHERE unit_key = 'a'")
+    r = run_stage(con, stage, "run2")
+    assert (r.items_in, r.items_out, r.items_rejected) == (1, 1, 0)
+    assert count(con, "collect_items") == 2
