@@ -2,15 +2,19 @@
 
 - scale: pipeline.vision.dedup.cluster over n random 64-bit pHash/dHash pairs with 1% planted near-duplicates
   (up to 8 pHash and 4 dHash bits flipped), one view per image ("1 view": n hashes in the index) and the
-  pipeline's N_REGIONS views per image (whole image + 3x3 crops: 10n hashes in the index); wall and CPU
+  pipeline's N_REGIONS views per image (whole image, 3x3 crops, 2 rotations: 12n hashes in the index); wall and CPU
   seconds, tracemalloc peak (numpy buffers; not numba's) and the process's max RSS so far (an upper bound:
   inputs, the interpreter and earlier sizes included), recall of the planted pairs.
 - quality: real dermoscopy images from the fixtures (DERM_FIXTURES, default ../shared/fixtures) and copies
   written to a temp dir (resized 50-80%, JPEG q30-60, cropped to 80-90% of the area at a random offset,
   crop+resize+JPEG, rotated +-5 degrees, brightness x0.8-1.2), each read back through
   pipeline.media.normalise_image as the pipeline does; pairwise precision/recall of the clusters against the
-  truth (an original and its copies; pixel-identical originals count as one), for the pipeline's dedup and
-  for plain whole-image pHash at the same and at the old threshold.
+  truth (an original and its copies; pixel-identical originals count as one), for the pipeline's dedup, the
+  same search on the old imagehash views (imagehash_v1) and plain whole-image pHash (imagehash's) at the
+  same and at the old threshold.
+- hashing: images/s of pipeline.vision.dedup.region_hashes per core (one process, CPU seconds) on the quality
+  run's images (normalised JPEG bytes, decode included), against imagehash_region_hashes, the imagehash
+  version it replaced (dedup_views@1), on the same images in the same run; quality is reported for both.
 - components: pipeline.vision.dedup.components (the clustering's union-find) against scipy's
   connected_components on 1M nodes: cluster()'s own edge list at 1% planted pairs, 1M random pairs, 1M
   pairs in shuffled chains of 1,000, one shuffled chain, one chain in order; best of 3 (`--components-only`).
@@ -35,12 +39,13 @@ import tracemalloc
 from datetime import date
 from pathlib import Path
 
+import imagehash
 import numpy as np
 from PIL import Image, ImageEnhance
 
 from pipeline.config import CleanConfig, ImageConfig
 from pipeline.media import normalise_image
-from pipeline.vision.dedup import N_REGIONS, cluster, components, region_hashes
+from pipeline.vision.dedup import CROP_SIDE, GRID, N_REGIONS, cluster, components, region_hashes
 
 REPO = Path(__file__).resolve().parents[1]
 CFG = CleanConfig()
@@ -141,9 +146,50 @@ def bench_components(n: int = 1_000_000, seed: int = 0, repeats: int = 3) -> dic
                 times.append(time.perf_counter() - t0)
             labels.append(result)
             row[label] = round(min(times), 3)
-        assert np.array_equal(*labels), name
+        assert np.array_equal(labels[0], labels[1]), name
         out[name] = row
         print(name, json.dumps(row), flush=True)
+    return out
+
+
+def imagehash_region_hashes(img: Image.Image) -> tuple[np.ndarray, np.ndarray]:
+    """The clean stage's hashes before dedup_views@2 (whole image and 3x3 grid, no rotated views): a PIL
+    crop, LANCZOS resize and scipy DCT per view through imagehash; kept here as the baseline."""
+    gray = img.convert("L")
+    if max(gray.size) > 512:
+        gray.thumbnail((512, 512), Image.Resampling.BILINEAR)
+    w, h = gray.size
+    views = [gray]
+    cw, ch = w * CROP_SIDE, h * CROP_SIDE
+    for gy in GRID:
+        for gx in GRID:
+            x, y = (w - cw) * gx, (h - ch) * gy
+            views.append(gray.crop((round(x), round(y), round(x + cw), round(y + ch))))
+    p = np.array([int(str(imagehash.phash(v)), 16) for v in views], dtype=np.uint64)
+    d = np.array([int(str(imagehash.dhash(v)), 16) for v in views], dtype=np.uint64)
+    return p, d
+
+
+HASHERS = {"pipeline": region_hashes, "imagehash_v1": imagehash_region_hashes}
+
+
+def bench_hash_speed(blobs: list[bytes], rounds: int = 3) -> dict[str, object]:
+    """Images per CPU second (one process, so per core) of each hasher over the same encoded images,
+    decode from bytes included (region_hashes decodes JPEGs at reduced size); best of `rounds`,
+    hashers interleaved per round so that load from other processes hits both alike."""
+    best: dict[str, float] = {}
+    for _ in range(rounds):
+        for name, fn in HASHERS.items():
+            c0 = time.process_time()
+            for blob in blobs:
+                fn(Image.open(io.BytesIO(blob)))
+            best[name] = min(best.get(name, math.inf), time.process_time() - c0)
+    out: dict[str, object] = {"images": len(blobs), "rounds": rounds,
+                              "views": {"pipeline": N_REGIONS, "imagehash_v1": 1 + len(GRID) ** 2}}
+    for name, cpu in best.items():
+        out[f"{name}_images_per_cpu_s"] = round(len(blobs) / cpu, 1)
+    out["speedup"] = round(best["imagehash_v1"] / best["pipeline"], 2)
+    print("hash speed", json.dumps(out), flush=True)
     return out
 
 
@@ -175,9 +221,9 @@ def bench_quality(fixtures: Path, seed: int = 0) -> dict[str, object]:
     if not files:
         return {"skipped": f"no fixture images under {fixtures}"}
     rng, img_cfg = random.Random(seed), ImageConfig()
-    truth, kinds, p_rows, d_rows, areas = [], [], [], [], []
+    truth, kinds, areas, blobs = [], [], [], []
+    rows: dict[str, tuple[list[np.ndarray], list[np.ndarray]]] = {name: ([], []) for name in HASHERS}
     digest_rep: dict[str, int] = {}
-    t_hash = 0.0
     with tempfile.TemporaryDirectory() as tmp:
         for i, f in enumerate(files):
             img = Image.open(f).convert("RGB")
@@ -186,26 +232,28 @@ def bench_quality(fixtures: Path, seed: int = 0) -> dict[str, object]:
                 path = Path(tmp) / f"{i}_{kind}.jpg"
                 copy.save(path, quality=rng.randint(30, 60) if "jpeg" in kind else 90)
                 norm = normalise_image(path, img_cfg)
-                t0 = time.perf_counter()
-                p, d = region_hashes(Image.open(io.BytesIO(norm.data)))
-                t_hash += time.perf_counter() - t0
+                for name, fn in HASHERS.items():
+                    p, d = fn(Image.open(io.BytesIO(norm.data)))
+                    rows[name][0].append(p)
+                    rows[name][1].append(d)
                 truth.append(rep)
                 kinds.append(kind)
-                p_rows.append(p)
-                d_rows.append(d)
+                blobs.append(norm.data)
                 areas.append(norm.width * norm.height)
     truth_a, n = np.array(truth), len(truth)
-    P, D, area = np.stack(p_rows), np.stack(d_rows), np.array(areas)
+    area = np.array(areas)
     new, none = np.ones(n, bool), -np.ones(n, np.int64)
-    methods = {
-        "pipeline": cluster(P, D, area, new, none, CFG.phash_max_distance, CFG.dedup_max_distance)[0],
+    methods = {name: cluster(np.stack(ps), np.stack(ds), area, new, none, CFG.phash_max_distance,
+                             CFG.dedup_max_distance)[0] for name, (ps, ds) in rows.items()}
+    P = np.stack(rows["imagehash_v1"][0])  # plain pHash means imagehash's, as before
+    methods |= {
         f"phash_whole_t{CFG.phash_max_distance}": cluster(P[:, :1], np.zeros((n, 1), np.uint64), area, new, none,
                                                           CFG.phash_max_distance, 64)[0],
         "phash_whole_t6": cluster(P[:, :1], np.zeros((n, 1), np.uint64), area, new, none, 6, 64)[0],
     }
     originals = {i: j for j, k in reversed(list(enumerate(kinds))) for i in [truth[j]] if k == "original"}
     result: dict[str, object] = {"originals": len(files), "distinct_originals": len(set(truth)), "images": n,
-                                 "hash_ms_per_image": round(t_hash / n * 1000, 2)}
+                                 "hash_speed": bench_hash_speed(blobs)}
     for name, labels in methods.items():
         prec, rec = _pairwise(labels, truth_a)
         per_kind = {k: round(float(np.mean([labels[j] == labels[originals[truth[j]]] for j in range(n)
@@ -221,11 +269,19 @@ def main() -> None:
     ap.add_argument("--view-sizes", default="10000,100000,1000000", help=f"images for the {N_REGIONS}-view run")
     ap.add_argument("--skip-quality", action="store_true")
     ap.add_argument("--components-only", action="store_true", help="only ours vs scipy's connected components")
+    ap.add_argument("--hashing-only", action="store_true",
+                    help="only the quality and hashing speed on real images, before (imagehash) and after")
     args = ap.parse_args()
     if args.components_only:
         print(json.dumps(bench_components(), indent=2))
         return
     fixtures = Path(os.environ.get("DERM_FIXTURES", REPO.parent / "shared" / "fixtures"))
+    if args.hashing_only:
+        res = {"date": date.today().isoformat(), "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
+               f"{platform.python_version()}", "quality": bench_quality(fixtures)}
+        out = REPO / "bench" / "results" / f"dedup-hashing-{res['date']}.json"
+        out.write_text(json.dumps(res, indent=2))
+        return
     results = {
         "date": date.today().isoformat(),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}",

@@ -3,6 +3,8 @@ cropped copies of real images join their original, and the warehouse keeps every
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
 from PIL import Image, ImageEnhance
@@ -10,7 +12,15 @@ from PIL import Image, ImageEnhance
 from pipeline.clean.clusters import update_clusters
 from pipeline.config import CleanConfig
 from pipeline.vision import dedup
-from pipeline.vision.dedup import cluster, components, plan_bands, region_hashes, search
+from pipeline.vision.dedup import (
+    N_REGIONS,
+    cluster,
+    components,
+    match_sets,
+    plan_bands,
+    region_hashes,
+    search,
+)
 from pipeline.warehouse import insert_rows
 from tests.conftest import require_fixture
 
@@ -132,6 +142,42 @@ def test_real_dermoscopy_crops_are_found():
     canon = _cluster_images(images)
     groups = [set(canon[4 * i:4 * i + 4].tolist()) for i in range(len(originals))]
     assert sum(len(g) == 1 for g in groups) >= 11 and len({min(g) for g in groups}) == len(originals)
+
+
+def _recolour(img: Image.Image) -> Image.Image:
+    hsv = np.asarray(img.convert("HSV")).copy()
+    hsv[..., 0] = (hsv[..., 0].astype(np.int16) + 10) % 256
+    return ImageEnhance.Brightness(Image.fromarray(hsv, "HSV").convert("RGB")).enhance(0.9)
+
+
+def _jpeg(img: Image.Image, quality: int = 70) -> Image.Image:
+    """Encoded and opened lazily, as hash_columns opens a stored image (so region_hashes decodes in draft mode)."""
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=quality)
+    return Image.open(io.BytesIO(buf.getvalue()))
+
+
+def test_matrix_hashes_find_crops_recolours_and_resizes_of_real_images_only() -> None:
+    """region_hashes (one grey square, matrix DCT, rotated views): each edited copy matches its own original
+    and no other; the layout is N_REGIONS views, then 9 per extra crop side."""
+    folder = require_fixture("images", "isic")
+    originals = [Image.open(f).convert("RGB") for f in sorted(folder.glob("*.jpg"))[:16]]
+    copies = []
+    for o in originals:
+        w, h = o.size
+        crop = o.crop((w // 20, h // 15, w // 20 + w * 9 // 10, h // 15 + h * 9 // 10))
+        copies += [_jpeg(crop), _jpeg(_recolour(o)), _jpeg(o.resize((w * 3 // 5, h * 3 // 5))),
+                   _jpeg(_recolour(crop).resize((w // 2, h // 2)), 40), _jpeg(o.rotate(4, resample=Image.Resampling.BILINEAR))]
+    a = [region_hashes(o) for o in originals]
+    b = [region_hashes(c) for c in copies]
+    assert all(len(p) == N_REGIONS for p, _ in a + b)
+    assert len(region_hashes(originals[0], extra_sides=(0.8, 0.7))[0]) == N_REGIONS + 18
+    cfg = CleanConfig()
+    ia, ib = match_sets(np.stack([h[0] for h in a]), np.stack([h[1] for h in a]), np.stack([h[0] for h in b]),
+                        np.stack([h[1] for h in b]), cfg.phash_max_distance, cfg.dedup_max_distance)
+    found = set(zip(ia.tolist(), (ib // 5).tolist(), strict=True))
+    assert all(i == j for i, j in found)  # no copy joins another image
+    assert len(set(ib.tolist())) >= len(copies) - 1  # every copy (one miss allowed) joins its original
 
 
 def _image_row(image_id: str, side: int, p: np.ndarray, d: np.ndarray) -> dict[str, object]:

@@ -62,7 +62,7 @@ class CleanStage(Stage):
         transcript: tuple[str, ...] = ("clean.filler_words", "clean.transcript")
         if c.transcript.llm_correct:
             transcript += ("llm",)
-        return {"image": UnitKind(image, ("image_scores@1", "dedup_views@1")),
+        return {"image": UnitKind(image, ("image_scores@1", "dedup_views@2")),
                 "text": UnitKind(text, ("text_normalise@1", "pii@1", "caption_relevance@1")),
                 "transcript": UnitKind(transcript, ("transcript_clean@1",)),
                 # no units: finalize's near-duplicate clustering, so stage_runs.config_hash covers it

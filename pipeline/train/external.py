@@ -26,7 +26,6 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import imagehash
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -200,24 +199,6 @@ def _decodes(path: Path) -> bool:
         return False
 
 
-def _deeper_views(img: Image.Image) -> tuple[np.ndarray, np.ndarray]:
-    """pHash/dHash of 3x3 grids of crops at EVAL_CROP_SIDES, laid out as region_hashes lays out its own."""
-    gray = img.convert("L")
-    if max(gray.size) > 512:
-        gray.thumbnail((512, 512), Image.Resampling.BILINEAR)
-    w, h = gray.size
-    views = []
-    for side in EVAL_CROP_SIDES:
-        cw, ch = w * side, h * side
-        for gy in GRID:
-            for gx in GRID:
-                x, y = (w - cw) * gx, (h - ch) * gy
-                views.append(gray.crop((round(x), round(y), round(x + cw), round(y + ch))))
-    p = np.array([int(str(imagehash.phash(v)), 16) for v in views], dtype=np.uint64)
-    d = np.array([int(str(imagehash.dhash(v)), 16) for v in views], dtype=np.uint64)
-    return p, d
-
-
 def image_views(path: Location, deep: bool = False) -> tuple[np.ndarray, np.ndarray] | None:
     """(phash, dhash) of every view of one image, upright as the pipeline stores images (EXIF
     orientation applied), or None when it does not decode. ``deep`` adds the evaluation side's smaller
@@ -230,12 +211,9 @@ def image_views(path: Location, deep: bool = False) -> tuple[np.ndarray, np.ndar
 
 
 def views_of(img: Image.Image, deep: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """The clean stage's views of a decoded image (region_hashes), then with ``deep`` the smaller crops."""
-    p, d = region_hashes(img)
-    if not deep:
-        return p, d
-    dp, dd = _deeper_views(img)
-    return np.concatenate([p, dp]), np.concatenate([d, dd])
+    """The clean stage's views of a decoded image (region_hashes), then with ``deep`` the smaller crops
+    (3x3 grids at EVAL_CROP_SIDES), hashed by the same function so that both sides compare."""
+    return region_hashes(img, extra_sides=EVAL_CROP_SIDES if deep else ())
 
 
 def view_hashes(paths: list[Location], deep: bool = False) -> ViewHashes:

@@ -3,12 +3,18 @@
 Why not all pairs: comparing every new hash with every kept one is O(n^2) and stops at a few hundred
 thousand images. Why several hashes per image: a global perceptual hash moves when a copy is cropped
 (plain phash at distance 6 joined 17% of 80-90%-area crops to their originals on real dermoscopy
-images, bench/dedup.py). So every image carries N_REGIONS views, its whole frame and a 3x3 grid of crops
-covering CROP_SIDE of each side, each hashed with phash and dhash (64 bits each); a cropped copy's whole
-frame lands close to one crop of its original. Two images are near-duplicates when the whole frame of one
-and some view of the other are within `phash_max` phash bits *and* `max_distance` phash+dhash bits: the
-phash gate makes the search indexable, the 128-bit sum keeps look-alike lesions apart (dermoscopy
-thumbnails share a low-frequency layout that fools phash alone).
+images, bench/dedup.py). So every image carries N_REGIONS views, its whole frame, a 3x3 grid of crops
+covering CROP_SIDE of each side and its whole frame rotated by ROTATIONS, each hashed with phash and
+dhash (64 bits each); a cropped copy's whole frame lands close to one crop of its original, a slightly
+rotated one close to a rotated view. Two images are near-duplicates when the whole frame of one and some
+view of the other are within `phash_max` phash bits *and* `max_distance` phash+dhash bits (rotated views:
+ROTATED_MARGIN bits less): the phash gate makes the search indexable, the 128-bit sum keeps look-alike
+lesions apart (dermoscopy thumbnails share a low-frequency layout that fools phash alone).
+
+Why matrix products rather than imagehash per view: the views are all resamplings of one grey image and
+the DCT is linear, so every view's hash inputs come from two small products with precomputed matrices
+(`_plan`), after one decode at reduced size. imagehash took ~6.6 ms per image for 10 views (crop, LANCZOS
+resize and scipy DCT each); this takes about a tenth of that for 12 (bench.dedup --hashing-only).
 
 Search is multi-index hashing (Norouzi, Punjani & Fleet, CVPR 2012): the 64 phash bits are split into m
 bands; two hashes within t bits agree to within floor(t/m) bits on some band (pigeonhole), so a query only
@@ -27,11 +33,11 @@ in every case; best of 3, two runs, 2-core machine, scipy 1.17.1: `python -m ben
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections.abc import Callable
 
-import imagehash
 import numpy as np
 from PIL import Image
 
@@ -41,30 +47,106 @@ from pipeline.vision import dedup_kernel
 
 CROP_SIDE = 0.92  # 85% of the area: 80-90%-area crops are within ~2% of some grid crop
 GRID = (0.0, 0.5, 1.0)
-N_REGIONS = 1 + len(GRID) ** 2
+ROTATIONS = (4.0, -4.0)  # degrees; with the upright frame they cover copies rotated by up to 5 degrees
+N_REGIONS = 1 + len(GRID) ** 2 + len(ROTATIONS)
+ROTATED_MARGIN = 4  # bits a match through a rotated view must stay under max_distance by
+HASH_SIDE = 96  # every view is read from one grey square of this side (64 joined two synthetic look-alikes)
 _MAX_BAND_BITS = 24  # offset table of 2^24 int64 = 128 MB at most
 _BRUTE_FORCE_MAX = 20_000_000  # query x entry comparisons below which a plain popcount matrix is faster
 
-
-def _bits(h: imagehash.ImageHash) -> int:
-    return int(str(h), 16)
+Box = tuple[float, float, float, float]  # top, bottom, left, right as fractions of the image
 
 
-def region_hashes(img: Image.Image) -> tuple[np.ndarray, np.ndarray]:
-    """(phash, dhash) uint64 arrays of length N_REGIONS: region 0 is the whole image, 1.. the grid crops."""
-    gray = img.convert("L")
-    if max(gray.size) > 512:  # hashes read 32x32 / 9x8 pixels; shrinking first only saves time
-        gray.thumbnail((512, 512), Image.Resampling.BILINEAR)
-    w, h = gray.size
-    views = [gray]
-    cw, ch = w * CROP_SIDE, h * CROP_SIDE
-    for gy in GRID:
-        for gx in GRID:
-            x, y = (w - cw) * gx, (h - ch) * gy
-            views.append(gray.crop((round(x), round(y), round(x + cw), round(y + ch))))
-    p = np.array([_bits(imagehash.phash(v)) for v in views], dtype=np.uint64)
-    d = np.array([_bits(imagehash.dhash(v)) for v in views], dtype=np.uint64)
-    return p, d
+def _lanczos(n: int, lo: float, hi: float, size: int) -> np.ndarray:
+    """(n, size) weights that resample pixels [lo, hi) of a line of `size` pixels to n, as PIL's LANCZOS
+    resize of that crop would: a wider, area-like kernel when shrinking, clipped to the crop. An area
+    average instead joined two different blurred ISIC thumbnails (precision 0.99 on bench.dedup)."""
+    scale = (hi - lo) / n
+    widen = max(scale, 1.0)
+    centre = lo + (np.arange(n) + 0.5) * scale
+    pixel = np.arange(size) + 0.5
+    x = (pixel[None, :] - centre[:, None]) / widen
+    w = np.sinc(x) * np.sinc(x / 3) * (np.abs(x) < 3) * ((pixel >= lo) & (pixel <= hi))[None, :]
+    return w / w.sum(axis=1, keepdims=True)
+
+
+@functools.cache
+def _plan(boxes: tuple[Box, ...]) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, ...]]:
+    """Matrices that give every box's hash inputs from a HASH_SIDE square in two products.
+
+    Resizing is linear and so is the DCT, so pHash's 8x8 low frequencies of a box resized to 32x32 are
+    (C @ A_rows) @ G @ (A_cols.T @ C.T), and dHash's 9x8 pixels are A9_rows @ G @ A8_cols.T. Boxes share
+    their row and column intervals (a 3x3 grid has 3 of each), so G is multiplied by each distinct interval
+    once: (16 rows per row interval) @ G @ (17 columns per column interval), and each box picks its block.
+    """
+    side = HASH_SIDE
+    k = np.arange(8)[:, None]
+    dct = np.cos(np.pi * k * (2 * np.arange(32)[None, :] + 1) / 64)  # DCT-II rows 0..7 of 32 points
+    rows = sorted({(b[0], b[1]) for b in boxes})
+    cols = sorted({(b[2], b[3]) for b in boxes})
+
+    def block(lo: float, hi: float, dhash_n: int) -> np.ndarray:
+        return np.concatenate([dct @ _lanczos(32, lo * side, hi * side, side), _lanczos(dhash_n, lo * side, hi * side, side)])
+
+    left = np.concatenate([block(a, b, 8) for a, b in rows]).astype(np.float32)  # (16 per interval, side)
+    right = np.concatenate([block(a, b, 9) for a, b in cols]).T.astype(np.float32)  # (side, 17 per interval)
+    ri = np.array([rows.index((b[0], b[1])) for b in boxes])[:, None, None] * 16
+    ci = np.array([cols.index((b[2], b[3])) for b in boxes])[:, None, None] * 17
+    eight, nine = np.arange(8), np.arange(9)
+    index = (ri + eight[None, :, None], ci + eight[None, None, :], ri + 8 + eight[None, :, None], ci + 8 + nine[None, None, :])
+    return left, right, index
+
+
+def _grid(sides: tuple[float, ...]) -> tuple[Box, ...]:
+    return tuple(((1 - s) * gy, (1 - s) * gy + s, (1 - s) * gx, (1 - s) * gx + s)
+                 for s in sides for gy in GRID for gx in GRID)
+
+
+def _pack(bits: np.ndarray) -> np.ndarray:
+    """(views, 64) bools to uint64, first bit most significant (imagehash's hex order)."""
+    packed = np.ascontiguousarray(np.packbits(bits.reshape(-1, 64), axis=1))
+    return packed.view(">u8").ravel().astype(np.uint64)
+
+
+def _hash_boxes(squares: np.ndarray, boxes: tuple[Box, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """pHash and dHash of every box of every (HASH_SIDE, HASH_SIDE) square, square-major."""
+    left, right, (pr, pc, dr, dc) = _plan(boxes)
+    v = (left @ squares) @ right
+    low = v[:, pr, pc].reshape(-1, 64)
+    px = v[:, dr, dc]
+    return _pack(low > np.median(low, axis=1, keepdims=True)), _pack(px[..., 1:] > px[..., :-1])
+
+
+def _square(img: Image.Image) -> np.ndarray:
+    return np.asarray(img if img.size == (HASH_SIDE, HASH_SIDE)
+                      else img.resize((HASH_SIDE, HASH_SIDE), Image.Resampling.BOX), dtype=np.float32)
+
+
+def region_hashes(img: Image.Image, extra_sides: tuple[float, ...] = ()) -> tuple[np.ndarray, np.ndarray]:
+    """(phash, dhash) uint64 arrays of length N_REGIONS (+ 9 per extra side): region 0 is the whole image,
+    1..9 the grid crops, then the whole image rotated by each of ROTATIONS, then 3x3 grids of crops
+    covering each of `extra_sides` of a side (the evaluation sets' deeper crops).
+
+    pHash and dHash as imagehash defines them (32x32 DCT, 8x8 low frequencies above their median; 9x8
+    horizontal gradients), but read from one grey HASH_SIDE square by matrix products instead of a PIL
+    crop, resize and scipy DCT per view (bench.dedup --hashing-only measures both).
+    An image not loaded yet is decoded at reduced size (JPEG draft mode; `img` is changed). The rotated
+    views are there because a copy rotated by a few degrees (black corners) moved 10+ bits from every
+    upright view; they rotate nearest-neighbour (the 32x32 read averages it out; bilinear cost 5x for the
+    same bench.dedup numbers).
+    """
+    img.draft("L", (HASH_SIDE, HASH_SIDE))
+    gray = img if img.mode == "L" else img.convert("L")
+    shrink = HASH_SIDE / min(gray.size)
+    if shrink < 1:
+        gray = gray.resize((max(HASH_SIDE, round(gray.width * shrink)), max(HASH_SIDE, round(gray.height * shrink))),
+                           Image.Resampling.BOX)
+    upright = ((0.0, 1.0, 0.0, 1.0), *_grid((CROP_SIDE,)), *_grid(extra_sides))
+    p, d = _hash_boxes(_square(gray)[None], upright)
+    rotated = np.stack([_square(gray.rotate(a, resample=Image.Resampling.NEAREST)) for a in ROTATIONS])
+    rp, rd = _hash_boxes(rotated, upright[:1])
+    cut = 1 + len(GRID) ** 2
+    return np.concatenate([p[:cut], rp, p[cut:]]), np.concatenate([d[:cut], rd, d[cut:]])
 
 
 def hash_columns(path: Location) -> dict[str, list[int]]:
@@ -204,12 +286,31 @@ def match_sets(
     whole frames against every view of B, and B's against every view of A (a crop of an image matches one
     of its grid crops; the original matches one of the crop's)."""
     na, nb = len(a_p), len(b_p)
-    qa, ib, _ = search(b_p.ravel(), b_d.ravel(), np.repeat(np.arange(na, na + nb), b_p.shape[1]),
-                       a_p[:, 0], a_d[:, 0], np.arange(na), phash_max, max_distance)
-    qb, ia, _ = search(a_p.ravel(), a_d.ravel(), np.repeat(np.arange(na), a_p.shape[1]),
-                       b_p[:, 0], b_d[:, 0], np.arange(na, na + nb), phash_max, max_distance)
-    pairs = np.unique(np.stack([np.concatenate([qa, ia]), np.concatenate([ib, qb]) - na]), axis=1)
+    rows_a, rows_b = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
+    for (p, d, owner), (qp, qd, qowner), views in (((b_p, b_d, np.arange(na, na + nb)), (a_p, a_d, np.arange(na)), b_p.shape[1]),
+                                                   ((a_p, a_d, np.arange(na)), (b_p, b_d, np.arange(na, na + nb)), a_p.shape[1])):
+        for cols, limit in view_groups(views, max_distance):
+            q, e, _ = search(p[:, cols].ravel(), d[:, cols].ravel(), np.repeat(owner, len(cols)),
+                             qp[:, 0], qd[:, 0], qowner, phash_max, limit)
+            rows_a.append(np.minimum(q, e))
+            rows_b.append(np.maximum(q, e))
+    pairs = np.unique(np.stack([np.concatenate(rows_a), np.concatenate(rows_b) - na]), axis=1)
     return pairs[0], pairs[1]
+
+
+def view_groups(views: int, max_distance: int) -> list[tuple[np.ndarray, int]]:
+    """Columns of a (n, views) hash array by the phash+dhash limit a match through them gets.
+
+    Rotated views (the region_hashes layout) get ROTATED_MARGIN bits less: their black corners are
+    alike in every rotated image, so a rotated copy of one image came within 14-16 bits of another's
+    rotated view, while true rotated copies matched theirs within 12 (bench.dedup's real images). Fewer
+    views than N_REGIONS (one whole-image hash, an older layout) are all upright.
+    """
+    if views < N_REGIONS:
+        return [(np.arange(views), max_distance)]
+    rotated = np.arange(1 + len(GRID) ** 2, N_REGIONS)
+    upright = np.setdiff1d(np.arange(views), rotated)
+    return [(upright, max_distance), (rotated, max_distance - ROTATED_MARGIN)]
 
 
 def components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -263,14 +364,20 @@ def cluster(
     np.logical_or.at(rep_new, rep_of, is_new)
     reps = np.flatnonzero(rep_of == np.arange(n))
     new_reps, old_reps = reps[rep_new[reps]], reps[~rep_new[reps]]
-    views = p.shape[1]
-    a1, b1, _ = search(p[reps].ravel(), d[reps].ravel(), np.repeat(reps, views),
-                       p[new_reps, 0], d[new_reps, 0], new_reps, phash_max, max_distance)
-    a2, b2, _ = search(p[old_reps, 0], d[old_reps, 0], old_reps, p[new_reps, 1:].ravel(),
-                       d[new_reps, 1:].ravel(), np.repeat(new_reps, views - 1), phash_max, max_distance)
+    a, b = [np.arange(n)], [rep_of]
+    for cols, limit in view_groups(p.shape[1], max_distance):
+        pairs = search(p[reps][:, cols].ravel(), d[reps][:, cols].ravel(), np.repeat(reps, len(cols)),
+                       p[new_reps, 0], d[new_reps, 0], new_reps, phash_max, limit)
+        a.append(pairs[0])
+        b.append(pairs[1])
+        cols = cols[cols > 0]
+        if len(cols):
+            pairs = search(p[old_reps, 0], d[old_reps, 0], old_reps, p[new_reps][:, cols].ravel(),
+                           d[new_reps][:, cols].ravel(), np.repeat(new_reps, len(cols)), phash_max, limit)
+            a.append(pairs[0])
+            b.append(pairs[1])
     old = np.flatnonzero(old_canonical >= 0)
-    labels = components(n, np.concatenate([np.arange(n), a1, a2, old]),
-                        np.concatenate([rep_of, b1, b2, old_canonical[old]]))
+    labels = components(n, np.concatenate([*a, old]), np.concatenate([*b, old_canonical[old]]))
     touched = np.zeros(n, dtype=bool)
     touched[labels[is_new]] = True
     affected = touched[labels]
