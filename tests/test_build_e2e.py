@@ -18,10 +18,10 @@ STAGES = ["collect", "preprocess", "clean", "pair", "augment", "train"]
 BOOKKEEPING = {"_migrations", "stage_runs", "rejects", "work_log"}
 # Tables the offline sample profile cannot fill: it labels lexically (the LLM tables are covered by
 # tests/test_llm*.py), has no network sources (tests/test_collect_*.py) and no external evaluation set
-# (tests/test_train_eval.py). Transcript corrections: with the ontology prompt and batched decoding,
-# tiny.en hears every ontology term of the sample narration ("tinea corporis", "annular"), so the
+# (tests/test_train_eval.py), and sends no Batch API job (tests/test_llm_batch_resume.py). Transcript
+# corrections: with the ontology prompt and batched decoding, tiny.en hears every ontology term of the sample narration ("tinea corporis", "annular"), so the
 # phonetic corrector has nothing to fix here; tests/test_transcript.py covers it on misheard text.
-NOT_IN_SAMPLE_PROFILE = {"llm_calls", "llm_cache", "collect_cursors", "collect_fetches",
+NOT_IN_SAMPLE_PROFILE = {"llm_calls", "llm_cache", "llm_batches", "collect_cursors", "collect_fetches",
                          "train_eval_sets", "clean_transcript_corrections"}
 
 

@@ -7,11 +7,12 @@ two methods, so the collect stage does not care where items come from.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from pipeline.collect.filehash import canonical
 from pipeline.hashing import combine, fingerprint, sha256_file
 from pipeline.stage import Reject, WorkUnit
 
@@ -40,6 +41,8 @@ class Source(ABC):
     """A producer of collect work units. `name` is stored in each unit's payload to route it back."""
 
     name: ClassVar[str]
+    # how units hash their files: the collect stage puts its FileHashes cache here (pipeline/collect/filehash.py)
+    hash_file: Callable[[Path], str] = staticmethod(sha256_file)
 
     @abstractmethod
     def units(self) -> Iterator[WorkUnit]:
@@ -50,14 +53,15 @@ class Source(ABC):
         """Parse one unit into items; bad entries come out as Reject, never as exceptions."""
 
 
-def file_unit(source: str, path: Path, sidecars: list[Path], config_hash: str) -> WorkUnit:
+def file_unit(source: str, path: Path, sidecars: list[Path], config_hash: str,
+              hash_file: Callable[[Path], str] = sha256_file) -> WorkUnit:
     """A unit keyed by the file's location, fingerprinted by its content and its sidecars' content."""
-    hashes = [sha256_file(path)] + [f"{p.name}:{sha256_file(p)}" for p in sorted(sidecars) if p.is_file()]
+    hashes = [hash_file(path)] + [f"{p.name}:{hash_file(p)}" for p in sorted(sidecars) if p.is_file()]
     content = combine(hashes)  # the item's sha256: content only, so collect settings never ripple downstream
     return WorkUnit(
-        key=f"{source}:{path.resolve()}",
+        key=f"{source}:{canonical(path)}",
         fingerprint=fingerprint(content, config_hash),
-        payload={"source": source, "path": str(path.resolve()), "sidecars": [str(p) for p in sidecars],
+        payload={"source": source, "path": str(canonical(path)), "sidecars": [str(p) for p in sidecars],
                  "content_sha256": content},
     )
 
@@ -83,8 +87,8 @@ def unsupported_unit(source: str, roots: list[Path], claimed: set[Path], config_
     """One unit for the files under a source's folders that no unit claims as its file or a sidecar (an
     audio-only `.m4a` among videos, a `.tar.gz` package among articles): each becomes an `unsupported_file`
     reject, so every file found ends as an item or a reject. Hidden files (`.DS_Store`) are skipped."""
-    files = sorted({p.resolve() for root in roots if root.is_dir() for p in root.rglob("*")
-                    if p.is_file() and not p.name.startswith(".") and p.resolve() not in claimed})
+    files = sorted({c for root in roots if root.is_dir() for p in root.rglob("*")
+                    if not p.name.startswith(".") and (c := canonical(p)) not in claimed and p.is_file()})
     if not files:
         return None
     listing = [f"{p}:{p.stat().st_size}" for p in files]

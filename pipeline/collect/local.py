@@ -10,7 +10,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+from bisect import bisect_left
 from collections.abc import Iterator
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -22,6 +25,7 @@ from pipeline.collect.base import (
     unsupported_rejects,
     unsupported_unit,
 )
+from pipeline.collect.filehash import canonical
 from pipeline.collect.inputs import (
     PATH_OUTSIDE_SOURCE,
     WRONG_TYPE,
@@ -32,13 +36,34 @@ from pipeline.collect.inputs import (
 )
 from pipeline.config import DatasetSourceConfig
 from pipeline.errors import ItemError
-from pipeline.hashing import fingerprint, sha256_file
+from pipeline.hashing import fingerprint
 from pipeline.stage import Reject, WorkUnit
 from pipeline.vocab.pii import scrub_post
 
 SUBTITLE_SUFFIXES = (".vtt", ".srt")
 _VIDEO_INFO_KEYS = ("id", "title", "description", "channel", "uploader", "duration", "license",
                     "webpage_url", "upload_date", "language", "chapters", "extractor")
+
+
+@lru_cache(maxsize=8)
+def _sorted_names(folder: str, mtime_ns: int) -> list[str]:
+    with os.scandir(folder) as entries:
+        return sorted(e.name for e in entries)
+
+
+def starting_with(folder: Path, prefix: str) -> list[Path]:
+    """`folder.glob(prefix + "*")` from one sorted listing per folder version: a PMC bulk folder holds every
+    article's figures side by side, and a glob per article read the whole folder each time (quadratic)."""
+    try:
+        names = _sorted_names(str(folder), folder.stat().st_mtime_ns)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    out = []
+    for name in names[bisect_left(names, prefix):]:
+        if not name.startswith(prefix):
+            break
+        out.append(folder / name)
+    return out
 
 
 def _files(roots: list[Path], suffixes: tuple[str, ...]) -> Iterator[Path]:
@@ -66,8 +91,8 @@ class LocalVideoSource(Source):
         claimed: set[Path] = set()
         for path in _files(self.roots, self.suffixes):
             sidecars = self.sidecars(path)
-            claimed.update(p.resolve() for p in (path, *sidecars))
-            yield file_unit(self.name, path, sidecars, self.config_hash)
+            claimed.update(canonical(p) for p in (path, *sidecars))
+            yield file_unit(self.name, path, sidecars, self.config_hash, self.hash_file)
         if extra := unsupported_unit(self.name, self.roots, claimed, self.config_hash):
             yield extra
 
@@ -113,8 +138,8 @@ class _SingleFileSource(Source):
         first: dict[str, Path] = {}
         for path in sorted(_files(self.roots, self.suffixes)):
             sidecars = self.sidecars(path)
-            claimed.update(p.resolve() for p in (path, *sidecars))
-            unit = file_unit(self.name, path, sidecars, self.config_hash)
+            claimed.update(canonical(p) for p in (path, *sidecars))
+            unit = file_unit(self.name, path, sidecars, self.config_hash, self.hash_file)
             if path.stem in first:
                 unit.payload["duplicate_of"] = str(first[path.stem])
             first.setdefault(path.stem, path)
@@ -141,7 +166,7 @@ class LocalJatsSource(_SingleFileSource):
     name, suffixes, kind, source = "local_jats", (".xml", ".nxml"), "article", "pubmed_english"
 
     def sidecars(self, path: Path) -> list[Path]:
-        return [p for p in path.parent.glob(f"{path.stem}*") if p != path and p.suffix.lower() not in self.suffixes]
+        return [p for p in starting_with(path.parent, path.stem) if p != path and p.suffix.lower() not in self.suffixes]
 
 
 class LocalPdfSource(_SingleFileSource):
@@ -161,9 +186,9 @@ class LocalForumSource(Source):
     def units(self) -> Iterator[WorkUnit]:
         claimed: set[Path] = set()
         for path in _files(self.roots, (".jsonl",)):
-            unit = file_unit(self.name, path, [], self.config_hash)
+            unit = file_unit(self.name, path, [], self.config_hash, self.hash_file)
             images = self._referenced_images(path)
-            claimed.update(p.resolve() for p in (path, *images))
+            claimed.update(canonical(p) for p in (path, *images))
             unit.fingerprint = fingerprint(unit.fingerprint, files_signature(images))
             unit.payload["root"] = str(root_of(path, self.roots))
             yield unit
@@ -252,12 +277,12 @@ class LocalDatasetSource(Source):
             csv_path = ds.path / ds.csv
             if not csv_path.exists():
                 continue
-            unit = file_unit(self.name, csv_path, [], self.config_hash)
+            unit = file_unit(self.name, csv_path, [], self.config_hash, self.hash_file)
             images = self._referenced_images(ds, csv_path)
             unit.fingerprint = fingerprint(unit.fingerprint, ds.model_dump(mode="json"), files_signature(images))
             unit.payload["dataset"] = ds.name
             yield unit
-            claimed = {p.resolve() for p in (csv_path, *images)}
+            claimed = {canonical(p) for p in (csv_path, *images)}
             if extra := unsupported_unit(self.name, [ds.path], claimed, self.config_hash, scope=ds.name):
                 extra.payload["dataset"] = ds.name
                 yield extra
@@ -300,7 +325,7 @@ class LocalDatasetSource(Source):
             yield CollectedItem(
                 kind="dataset_image", source="public", source_type="knowledge",
                 source_id=f"{ds.name}:{image_name}", path=image,
-                sha256=fingerprint(row, sha256_file(image) if image.exists() else "missing"),
+                sha256=fingerprint(row, self.hash_file(image) if image.exists() else "missing"),
                 title=None, licence=ds.licence,
                 meta={"dataset": ds.name, "label": ds.label_map.get(label, label), "raw_label": label,
                       "fields": fields, "modality": ds.modality, "images": [str(image)]},

@@ -8,6 +8,7 @@ from urllib.parse import urlparse
 import duckdb
 
 from pipeline.collect.base import CollectedItem, Source
+from pipeline.collect.filehash import FileHashes
 from pipeline.collect.local import (
     LocalDatasetSource,
     LocalForumSource,
@@ -19,7 +20,7 @@ from pipeline.collect.netbase import CursorRecord, FetchRecord
 from pipeline.collect.network import NetworkSource, network_sources, read_cursors
 from pipeline.config import RunConfig
 from pipeline.hashing import stable_json
-from pipeline.stage import Reject, Stage, UnitKind, UnitResult, WorkUnit
+from pipeline.stage import Reject, Stage, StageReport, UnitKind, UnitResult, WorkUnit
 from pipeline.warehouse import now
 
 LOCAL_KINDS: dict[str, UnitKind] = {
@@ -59,6 +60,7 @@ class CollectStage(Stage):
     def __init__(self, cfg: RunConfig, sources: list[Source] | None = None) -> None:
         super().__init__(cfg)
         self.sources = {s.name: s for s in (sources or build_sources(cfg, self.kind_hash))}
+        self.file_hashes = FileHashes()
 
     def unit_kinds(self) -> dict[str, UnitKind]:
         """One kind per source: a local folder reads only its own settings, so adding a PDF folder or
@@ -75,7 +77,9 @@ class CollectStage(Stage):
 
     def candidates(self, con: duckdb.DuckDBPyConnection) -> Iterator[WorkUnit]:
         cursors = read_cursors(con)
+        self.file_hashes = FileHashes.load(con)
         for source in self.sources.values():
+            source.hash_file = self.file_hashes.sha256
             if isinstance(source, NetworkSource):
                 source.cursors = cursors.get(source.name, {})
             yield from source.units()
@@ -95,6 +99,11 @@ class CollectStage(Stage):
             else:
                 res.add("collect_items", item_row(entry, retrieved))
         return res
+
+
+    def finalize(self, con: duckdb.DuckDBPyConnection, report: StageReport) -> None:
+        """Remember the file hashes read this run, so the next one reads only changed files."""
+        self.file_hashes.save(con)
 
 
 def item_row(item: CollectedItem, retrieved_at: object) -> dict[str, object]:
