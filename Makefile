@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE ?= 1
 export DO_NOT_TRACK ?= 1
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 
-.PHONY: help install test test-full llm-local build-derm1m lint format bench samples clean-data eval-augment train-gpu gpu-check
+.PHONY: help install test test-full llm-local build-derm1m lint format bench samples clean-data eval-augment train-gpu scale-rehearsal gpu-check
 
 help:  ## list targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -65,6 +65,10 @@ format: install
 BENCHES ?= run jats dedup image_type caption_relevance youtube_relevance eval_augment video train_recipe
 bench: install  ## every benchmark (BENCHES=...; about 15 min on 2 cores); results go to bench/results/
 	@for b in $(BENCHES); do echo "== bench.$$b"; $(PY) -m bench.$$b || exit 1; done
+
+SCALE ?= 0.55
+scale-rehearsal: install  ## build a generated corpus with the full profile's settings, offline (SCALE=1: ~200k pairs, 0.55: ~110k; docs/scale.md)
+	$(PY) -m bench.scale_rehearsal --scale $(SCALE)
 
 eval-augment: install  ## score the augment labels against Derm1M and SkinCAP dev rows (fixtures)
 	$(PY) -m bench.eval_augment
