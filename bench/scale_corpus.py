@@ -5,9 +5,10 @@ image each (in JSONL files of 5,000 posts, the way dumps are split), a 100,000-i
 dataset (one metadata CSV), and two hours of narrated lecture video (the sample lectures remuxed in
 different orders, so every file is new content but the speech is real narration). Captions, posts and
 labels are composed from the project's ontology, so the lexical labeller has real work; about 3 % of
-figures are cropped or recoloured copies of other images (the dedup stage's work) and about 4 % are
-charts (the image filter's). Images are 256x192 JPEGs drawn with numpy/cv2 (~1 ms each): skin of
-six tones with one to three lesions. Everything is seeded; `grow()` adds the "1 % new items" batch.
+figures are cropped (85-95 % of each side) and recoloured copies of another article's figure (the dedup
+stage's work) and about 4 % are charts (the image filter's). Images are 256x192 JPEGs drawn with
+numpy/cv2 (~1 ms each): skin of six tones with one to three lesions. Everything is seeded; `generate`
+with `start=` adds the "1 % new items" batch after the existing ones without rewriting a file.
 """
 
 from __future__ import annotations
@@ -76,11 +77,11 @@ def skin_image(seed: int, chart: bool = False) -> bytes:
 
 
 def near_copy(data: bytes, seed: int) -> bytes:
-    """A cropped (70-90 %) and slightly recoloured re-encode: what a paper reusing a figure does."""
+    """A cropped (85-95 % of each side) and slightly recoloured re-encode: a figure reused by another paper."""
     rng = np.random.default_rng(seed)
     img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     h, w = img.shape[:2]
-    f = float(rng.uniform(0.7, 0.9))
+    f = float(rng.uniform(0.85, 0.95))
     y, x = int(rng.integers(0, int(h * (1 - f)) + 1)), int(rng.integers(0, int(w * (1 - f)) + 1))
     crop = img[y:y + int(h * f), x:x + int(w * f)].astype(np.float32) * float(rng.uniform(0.92, 1.08))
     return bytes(cv2.imencode(".jpg", crop.clip(0, 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, 80])[1])
@@ -169,7 +170,6 @@ def make_dataset(out: Path, start: int, n: int, jobs: list[tuple[str, int, str]]
             jobs.append((str(out / "images" / f"D{i:07d}.jpg"), 30_000_000 + i, "skin"))
             writer.writerow([f"D{i:07d}", str(rng.choice(list(labels))), int(rng.integers(5, 90)),
                              str(rng.choice(SEXES)), str(rng.choice(SITES))])
-    (out / "labels.json").write_text(json.dumps(labels), encoding="utf-8")
 
 
 def make_videos(out: Path, seconds: float, clip_s: float = 26.3, per_file: int = 12) -> int:
