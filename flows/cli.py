@@ -49,7 +49,7 @@ def _prefect_env() -> None:
 
 def cmd_build(args: argparse.Namespace) -> int:
     _prefect_env()
-    from flows.build import build_derm1m
+    from flows.build import build
     from flows.stage_names import check_stages
     from pipeline.config import load_config
 
@@ -62,7 +62,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     if getattr(args, "dask_workers", None):
         cfg.runner.n_workers = args.dask_workers
     progress = sys.stderr.isatty() if getattr(args, "progress", None) is None else args.progress
-    reports = build_derm1m(cfg, stages=stages, progress=progress)
+    reports = build(cfg, stages=stages, progress=progress)
     print(f"{'stage':<11}{'in':>6}{'out':>7}{'rejected':>10}{'skipped':>9}  status")
     for r in reports:
         print(f"{r['stage']:<11}{r['items_in']:>6}{r['items_out']:>7}{r['items_rejected']:>10}"

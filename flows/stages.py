@@ -1,18 +1,20 @@
 """One Prefect subflow per stage. Work units run as mapped tasks on the flow's task runner; results come
-back to the subflow, which alone writes the warehouse (DuckDB allows one writer)."""
+back to the subflow, which alone writes the warehouse (DuckDB allows one writer).
+
+Prefect is imported only when a flow or task is first asked for (`STAGE_FLOWS`, `process_units`): a rerun
+with nothing to do runs its stages through `run_done_stages` without Prefect (flows/build.py decides).
+"""
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
-
-from prefect import flow, task
-from prefect.cache_policies import NONE
 
 from flows.observe import StageProgress, publish_stage_artifact
 from pipeline.augment.stage import AugmentStage
@@ -22,7 +24,7 @@ from pipeline.config import RunConfig
 from pipeline.hashing import fingerprint
 from pipeline.pair.stage import PairStage
 from pipeline.preprocess.stage import PreprocessStage
-from pipeline.stage import Stage, UnitResult, WorkUnit, run_stage
+from pipeline.stage import Stage, UnitResult, WorkUnit, pending_units, run_stage, serial_map
 from pipeline.warehouse import connect, progress_file
 
 STAGE_CLASSES: dict[str, type[Stage]] = {
@@ -67,11 +69,18 @@ def resolve_stage(stage: Stage | StageSpec) -> Stage:
     return _WORKER_STAGES[key]
 
 
-@task(cache_policy=NONE, task_run_name="{stage.name}-units")
-def process_units(stage: Stage | StageSpec, units: list[WorkUnit]) -> list[UnitResult]:
+def _process_units(stage: Stage | StageSpec, units: list[WorkUnit]) -> list[UnitResult]:
     """Process a chunk of units; never opens the warehouse, so it may run in any worker process."""
     live = resolve_stage(stage)
     return [live.safe_process(u) for u in units]
+
+
+@functools.cache
+def _process_units_task() -> Any:
+    from prefect import task
+    from prefect.cache_policies import NONE
+
+    return task(name="process_units", cache_policy=NONE, task_run_name="{stage.name}-units")(_process_units)
 
 
 def _chunks(stage: Stage, units: Sequence[WorkUnit], workers: int) -> list[tuple[tuple[str, ...], list[WorkUnit]]]:
@@ -94,7 +103,7 @@ def prefect_mapper(workers: int, remote: bool = False) -> Callable[..., Iterator
     def mapper(stage: Stage, units: Sequence[WorkUnit]) -> Iterator[UnitResult]:
         target: Stage | StageSpec = StageSpec(stage.name, stage.cfg.model_dump_json()) if remote else stage
         order = {u.key: i for i, u in enumerate(units)}
-        futures = [process_units.with_options(tags=set(tags)).submit(target, chunk)
+        futures = [_process_units_task().with_options(tags=set(tags)).submit(target, chunk)
                    for tags, chunk in _chunks(stage, units, workers)]
         results = [r for f in futures for r in f.result()]
         yield from sorted(results, key=lambda r: order[r.key])
@@ -170,8 +179,29 @@ def run_stage_flow(stage_name: str, cfg: RunConfig, run_id: str, progress: bool 
     return vars(report)
 
 
+def run_done_stages(cfg: RunConfig, names: Sequence[str], run_id: str) -> list[dict[str, Any]]:
+    """Run the leading stages of `names` that have no pending unit, in this process and without Prefect,
+    up to the first stage with work (the caller runs that one and the rest as flows). Each stage is planned
+    after the one before it finalized, as in a build, and run on that plan, so its stage_runs row says
+    what it skipped. Inside `hold_warehouse` only: the held connection is the one writer."""
+    held = _HELD[str(cfg.warehouse)]
+    con = held["con"]
+    reports: list[dict[str, Any]] = []
+    for name in names:
+        stage = stage_class(name)(cfg)
+        pending, skipped = pending_units(con, stage, stage.candidates(con))
+        if pending:
+            break
+        report = vars(run_stage(con, stage, run_id, serial_map, planned=(pending, skipped)))
+        held["stages"].append(report)
+        _write_progress(cfg)
+        reports.append(report)
+    return reports
+
+
 def _stage_flow(stage_name: str) -> Any:
     """A named Prefect subflow for one stage (named functions, so deployments and the UI show the stage)."""
+    from prefect import flow
 
     def run(cfg: RunConfig, run_id: str, progress: bool = False) -> dict[str, Any]:
         return run_stage_flow(stage_name, cfg, run_id, progress)
@@ -180,4 +210,15 @@ def _stage_flow(stage_name: str) -> Any:
     return flow(name=stage_name)(run)
 
 
-STAGE_FLOWS = {name: _stage_flow(name) for name in (*STAGE_CLASSES, "train")}
+@functools.cache
+def _stage_flows() -> dict[str, Any]:
+    return {name: _stage_flow(name) for name in (*STAGE_CLASSES, "train")}
+
+
+def __getattr__(name: str) -> Any:
+    """`STAGE_FLOWS` and `process_units`, the Prefect objects, made on first use (PEP 562)."""
+    if name == "STAGE_FLOWS":
+        return _stage_flows()
+    if name == "process_units":
+        return _process_units_task()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
