@@ -173,21 +173,25 @@ def make_dataset(out: Path, start: int, n: int, jobs: list[tuple[str, int, str]]
 
 
 def make_videos(out: Path, seconds: float, clip_s: float = 26.3, per_file: int = 12) -> int:
-    """New files of `per_file` sample lectures in a seeded order, remuxed without re-encoding."""
+    """About `seconds` of new lectures: files of up to `per_file` sample lectures in a seeded order,
+    remuxed without re-encoding (a 1 % growth gets a short file, not a whole 5-minute one)."""
     from imageio_ffmpeg import get_ffmpeg_exe
 
     clips = sorted((REPO / "samples" / "videos").glob("derm_lecture_*.mp4"))
     out.mkdir(parents=True, exist_ok=True)
     start = len(list(out.glob("lecture_*.mp4")))
-    files = max(1, round(seconds / (clip_s * per_file))) if seconds > 0 else 0
-    for i in range(start, start + files):
-        order = np.random.default_rng(40_000_000 + i).choice(len(clips), per_file)
+    todo = round(seconds / clip_s)
+    i = start
+    while todo > 0:
+        n = min(per_file, todo)
+        order = np.random.default_rng(40_000_000 + i).choice(len(clips), n)
         listing = out / f"lecture_{i:05d}.txt"
         listing.write_text("".join(f"file '{clips[k]}'\n" for k in order), encoding="utf-8")
         subprocess.run([get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-f", "concat", "-safe", "0",
                         "-i", str(listing), "-c", "copy", str(out / f"lecture_{i:05d}.mp4")], check=True)
         listing.unlink()
-    return files
+        todo, i = todo - n, i + 1
+    return i - start
 
 
 def draw(jobs: list[tuple[str, int, str]], processes: int = 2) -> None:

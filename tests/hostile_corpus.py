@@ -49,8 +49,9 @@ def write_forum(root: Path) -> dict[str, str]:
 
 
 def write_datasets(root: Path) -> dict[str, Path]:
-    """Dataset folders: a Latin-1 CSV (one é), a CSV whose row names an image outside the folder, and a
-    CSV of binary garbage; returns name -> folder."""
+    """Dataset folders: a Latin-1 CSV (one é), a CSV whose row names an image outside the folder and whose
+    last row repeats its first image (which failed the whole CSV's commit on the item id), and a CSV of
+    binary garbage; returns name -> folder."""
     out = {}
     for name in ("latin1", "escape", "garbage"):
         folder = root / "datasets" / name
@@ -58,7 +59,7 @@ def write_datasets(root: Path) -> dict[str, Path]:
         out[name] = folder
     (out["latin1"] / "metadata.csv").write_bytes("image_id,dx\nx1,eczéma\n".encode("latin-1"))
     _jpeg(root / "outside" / "secret.jpg", 2)
-    (out["escape"] / "metadata.csv").write_text("image_id,dx\nx1,nv\n../../../outside/secret,mel\n")
+    (out["escape"] / "metadata.csv").write_text("image_id,dx\nx1,nv\n../../../outside/secret,mel\nx1,bcc\n")
     (out["garbage"] / "metadata.csv").write_bytes(bytes([0x81, 0x00, 0xFF, 0xFE, 0x00, 0x9D] * 50))
     return out
 

@@ -33,7 +33,8 @@ def test_forum_records_of_wrong_types_and_escaping_paths(tmp_path: Path, con) ->
 
 def test_encodings_and_dataset_paths(tmp_path: Path, con) -> None:
     """A Latin-1 CSV and a cp1252 JSONL decode right (no U+FFFD anywhere); binary files are bad_encoding;
-    a dataset row naming a file outside its folder is path_outside_source; the other sources still run."""
+    a dataset row naming a file outside its folder is path_outside_source, a repeated one duplicate_item
+    (the rest of its CSV is kept); the other sources still run."""
     from pipeline.config import DatasetSourceConfig
 
     folders = write_datasets(tmp_path)
@@ -50,7 +51,8 @@ def test_encodings_and_dataset_paths(tmp_path: Path, con) -> None:
     reasons = sorted((r[0], r[1]) for r in con.execute("SELECT reason, item_id FROM rejects").fetchall())
     garbage_image = str((folders["garbage"] / "images" / "x1.jpg").resolve())  # no readable row names it
     assert reasons == [("bad_encoding", "dataset:garbage"), ("bad_encoding", "forum:binary.jsonl"),
-                       ("path_outside_source", "dataset:escape:row2"), ("unsupported_file", garbage_image)]
+                       ("duplicate_item", "dataset:escape:row3"), ("path_outside_source", "dataset:escape:row2"),
+                       ("unsupported_file", garbage_image)]
 
 
 def test_every_file_under_a_source_folder_is_an_item_or_a_reject(tmp_path: Path, con) -> None:

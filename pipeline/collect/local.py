@@ -310,11 +310,17 @@ class LocalDatasetSource(Source):
         except ItemError as exc:
             yield Reject(f"dataset:{ds.name}", exc.reason, exc.detail)
             return
+        seen: dict[str, int] = {}
         for n, row in enumerate(csv.DictReader(io.StringIO(text, newline="")), 1):
             image_name = (row.get(ds.image_column) or "").strip()
             if not image_name:
                 yield Reject(f"dataset:{ds.name}:row{n}", "missing_field", f"row {n}: no {ds.image_column}")
                 continue
+            if image_name in seen:  # one item id per image: a repeated row would fail the whole CSV's commit
+                yield Reject(f"dataset:{ds.name}:row{n}", "duplicate_item",
+                             f"row {n} repeats image {image_name!r} of row {seen[image_name]}; the first is kept")
+                continue
+            seen[image_name] = n
             if inside_root(self.image_path(ds, image_name), ds.path) is None:
                 yield Reject(f"dataset:{ds.name}:row{n}", PATH_OUTSIDE_SOURCE,
                              f"row {n}: image {image_name!r} resolves outside the dataset folder {ds.path}")
