@@ -9,7 +9,7 @@ import pytest
 
 from pipeline.collect import filehash
 from pipeline.collect.filehash import FileHashes, canonical
-from pipeline.collect.local import LocalJatsSource, starting_with
+from pipeline.collect.local import LocalDatasetSource, LocalJatsSource, starting_with
 from pipeline.warehouse import connect
 
 
@@ -71,3 +71,34 @@ def test_starting_with_is_the_glob_it_replaces(tmp_path, prefix):
     (tmp_path / "PMC12").mkdir()
     assert starting_with(tmp_path, prefix) == sorted(tmp_path.glob(f"{prefix}*"))
     assert starting_with(tmp_path / "missing", prefix) == []
+
+
+def test_a_dataset_csv_grown_by_appending_redoes_only_its_last_chunk(tmp_path, monkeypatch, con):
+    from pipeline.collect.stage import CollectStage
+    from pipeline.config import DatasetSourceConfig, RunConfig, SourcesConfig
+    from pipeline.stage import run_stage
+
+    monkeypatch.setattr(LocalDatasetSource, "CHUNK_ROWS", 3)
+    folder = tmp_path / "ds"
+    (folder / "images").mkdir(parents=True)
+    lines = ["image_id,dx"]
+    for i in range(8):
+        (folder / "images" / f"x{i}.jpg").write_bytes(b"jpeg" + bytes([i]))
+        lines.append(f"x{i},nv")
+    lines.append("x1,mel")  # row 9 repeats row 2's image, in another chunk
+    (folder / "metadata.csv").write_text("\n".join(lines) + "\n")
+    cfg = RunConfig(data_dir=tmp_path / "data")
+    cfg.collect.sources = SourcesConfig(datasets=[DatasetSourceConfig(name="ds", path=folder)])
+    first = run_stage(con, CollectStage(cfg), "run1")
+    assert (first.items_in, first.items_out, first.items_rejected) == (3, 8, 1)
+    keys = [r[0] for r in con.execute("SELECT unit_key FROM work_log ORDER BY unit_key").fetchall()]
+    assert keys[0] == f"local_datasets:{canonical(folder / 'metadata.csv')}" and len(keys) == 3
+
+    (folder / "images" / "x9.jpg").write_bytes(b"jpeg9")
+    with (folder / "metadata.csv").open("a") as fh:
+        fh.write("x9,bcc\n")
+    grown = run_stage(con, CollectStage(cfg), "run2")
+    assert (grown.items_in, grown.items_skipped) == (1, 3)  # only the new chunk (row 10); rows 1-9 untouched
+    ids = sorted(r[0] for r in con.execute("SELECT source_id FROM collect_items").fetchall())
+    assert ids == [f"ds:x{i}" for i in (0, 1, 2, 3, 4, 5, 6, 7, 9)]
+    assert con.execute("SELECT item_id, reason FROM rejects").fetchall() == [("dataset:ds:row9", "duplicate_item")]

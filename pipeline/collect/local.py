@@ -265,9 +265,14 @@ class LocalForumSource(Source):
 
 
 class LocalDatasetSource(Source):
-    """A public dataset: metadata CSV plus image folder, columns mapped by config."""
+    """A public dataset: metadata CSV plus image folder, columns mapped by config.
+
+    The CSV is split into units of CHUNK_ROWS rows: a dataset that grows by appending rows (a new release)
+    then redoes its last chunk and the new ones, not 100k rows. The first chunk keeps the key the whole
+    file had, so a warehouse from before the split replaces its rows instead of colliding with them."""
 
     name = "local_datasets"
+    CHUNK_ROWS = 5000
 
     def __init__(self, datasets: list[DatasetSourceConfig], config_hash: str) -> None:
         self.datasets, self.config_hash = {d.name: d for d in datasets}, config_hash
@@ -277,11 +282,29 @@ class LocalDatasetSource(Source):
             csv_path = ds.path / ds.csv
             if not csv_path.exists():
                 continue
-            unit = file_unit(self.name, csv_path, [], self.config_hash, self.hash_file)
-            images = self._referenced_images(ds, csv_path)
-            unit.fingerprint = fingerprint(unit.fingerprint, ds.model_dump(mode="json"), files_signature(images))
-            unit.payload["dataset"] = ds.name
-            yield unit
+            base = file_unit(self.name, csv_path, [], self.config_hash, self.hash_file)
+            base.payload["dataset"] = ds.name
+            images: list[Path] = []
+            try:
+                rows = list(csv.DictReader(io.StringIO(read_text(csv_path)[0], newline="")))
+            except (ItemError, OSError):  # items() turns the unreadable file into a reject
+                rows = None
+                yield base
+            names = [(row.get(ds.image_column) or "").strip() for row in rows or []]
+            first: dict[str, int] = {}
+            for n, name in enumerate(names, 1):
+                first.setdefault(name, n)
+            for lo in range(0, max(len(names), 1), self.CHUNK_ROWS) if rows is not None else ():
+                hi = min(lo + self.CHUNK_ROWS, len(names))
+                chunk_images = [self.image_path(ds, n) for n in names[lo:hi] if n]
+                images.extend(chunk_images)
+                repeats = {n: first[names[n - 1]] for n in range(lo + 1, hi + 1)
+                           if names[n - 1] and first[names[n - 1]] != n}
+                unit = WorkUnit(base.key if lo == 0 else f"{base.key}#row{lo + 1}",
+                                fingerprint((rows or [])[lo:hi], repeats, ds.model_dump(mode="json"),
+                                            files_signature(chunk_images), self.config_hash),
+                                {**base.payload, "rows": [lo, hi], "repeats": repeats})
+                yield unit
             claimed = {canonical(p) for p in (csv_path, *images)}
             if extra := unsupported_unit(self.name, [ds.path], claimed, self.config_hash, scope=ds.name):
                 extra.payload["dataset"] = ds.name
@@ -290,15 +313,6 @@ class LocalDatasetSource(Source):
     @staticmethod
     def image_path(ds: DatasetSourceConfig, image_name: str) -> Path:
         return ds.path / ds.image_dir / (image_name + ("" if Path(image_name).suffix else ds.image_suffix))
-
-    def _referenced_images(self, ds: DatasetSourceConfig, csv_path: Path) -> list[Path]:
-        """For the fingerprint only: a CSV that cannot be read here is rejected by items()."""
-        try:
-            text = read_text(csv_path)[0]
-        except (ItemError, OSError):
-            return []
-        names = [(row.get(ds.image_column) or "").strip() for row in csv.DictReader(io.StringIO(text))]
-        return [self.image_path(ds, n) for n in names if n]
 
     def items(self, unit: WorkUnit) -> Iterator[CollectedItem | Reject]:
         ds = self.datasets[unit.payload["dataset"]]
@@ -310,17 +324,18 @@ class LocalDatasetSource(Source):
         except ItemError as exc:
             yield Reject(f"dataset:{ds.name}", exc.reason, exc.detail)
             return
-        seen: dict[str, int] = {}
-        for n, row in enumerate(csv.DictReader(io.StringIO(text, newline="")), 1):
+        rows = list(csv.DictReader(io.StringIO(text, newline="")))
+        lo, hi = unit.payload.get("rows") or (0, len(rows))
+        repeats = {int(k): v for k, v in (unit.payload.get("repeats") or {}).items()}
+        for n, row in enumerate(rows[lo:hi], lo + 1):
             image_name = (row.get(ds.image_column) or "").strip()
             if not image_name:
                 yield Reject(f"dataset:{ds.name}:row{n}", "missing_field", f"row {n}: no {ds.image_column}")
                 continue
-            if image_name in seen:  # one item id per image: a repeated row would fail the whole CSV's commit
+            if n in repeats:  # one item id per image: a repeated row would fail its chunk's commit
                 yield Reject(f"dataset:{ds.name}:row{n}", "duplicate_item",
-                             f"row {n} repeats image {image_name!r} of row {seen[image_name]}; the first is kept")
+                             f"row {n} repeats image {image_name!r} of row {repeats[n]}; the first is kept")
                 continue
-            seen[image_name] = n
             if inside_root(self.image_path(ds, image_name), ds.path) is None:
                 yield Reject(f"dataset:{ds.name}:row{n}", PATH_OUTSIDE_SOURCE,
                              f"row {n}: image {image_name!r} resolves outside the dataset folder {ds.path}")
