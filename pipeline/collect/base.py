@@ -6,13 +6,14 @@ two methods, so the collect stage does not care where items come from.
 
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from pipeline.collect.filehash import canonical
+from pipeline.collect.filehash import canonical, walk_files
 from pipeline.hashing import combine, fingerprint, sha256_file
 from pipeline.stage import Reject, WorkUnit
 
@@ -61,7 +62,7 @@ def file_unit(source: str, path: Path, sidecars: list[Path], config_hash: str,
     return WorkUnit(
         key=f"{source}:{canonical(path)}",
         fingerprint=fingerprint(content, config_hash),
-        payload={"source": source, "path": str(canonical(path)), "sidecars": [str(p) for p in sidecars],
+        payload={"source": source, "path": canonical(path), "sidecars": [str(p) for p in sidecars],
                  "content_sha256": content},
     )
 
@@ -82,18 +83,18 @@ def files_signature(paths: list[Path]) -> list[str]:
 UNSUPPORTED_FILE = "unsupported_file"
 
 
-def unsupported_unit(source: str, roots: list[Path], claimed: set[Path], config_hash: str,
+def unsupported_unit(source: str, roots: list[Path], claimed: set[str], config_hash: str,
                      scope: str = "") -> WorkUnit | None:
     """One unit for the files under a source's folders that no unit claims as its file or a sidecar (an
     audio-only `.m4a` among videos, a `.tar.gz` package among articles): each becomes an `unsupported_file`
     reject, so every file found ends as an item or a reject. Hidden files (`.DS_Store`) are skipped."""
-    files = sorted({c for root in roots if root.is_dir() for p in root.rglob("*")
-                    if not p.name.startswith(".") and (c := canonical(p)) not in claimed and p.is_file()})
+    files = sorted({c for root in roots if root.is_dir() for p in walk_files(str(root))
+                    if not os.path.basename(p).startswith(".") and (c := canonical(p)) not in claimed})
     if not files:
         return None
-    listing = [f"{p}:{p.stat().st_size}" for p in files]
+    listing = [f"{p}:{os.stat(p).st_size}" for p in files]
     return WorkUnit(f"{source}:{scope + ':' if scope else ''}unsupported", fingerprint(listing, config_hash),
-                    {"source": source, "unsupported": [str(p) for p in files]})
+                    {"source": source, "unsupported": files})
 
 
 def unsupported_rejects(unit: WorkUnit, what: str) -> Iterator[Reject]:

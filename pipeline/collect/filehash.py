@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -21,10 +22,29 @@ from pipeline.warehouse import insert_rows
 RACY_NS = 2_000_000_000
 
 
-def canonical(path: Path | str) -> Path:
+def canonical(path: Path | str) -> str:
     """An absolute, normalised path without a filesystem call per file (Path.resolve() took an lstat per
-    component); symlinks stay as named, which is enough for matching a folder listing against its units."""
-    return Path(os.path.normpath(os.path.abspath(path)))
+    component); symlinks stay as named, which is enough for matching a folder listing against its units.
+    A string: hashing Path objects was a tenth of a no-op rerun at 200k files."""
+    return os.path.normpath(os.path.abspath(path))
+
+
+def walk_files(root: str) -> Iterator[str]:
+    """Files under a folder, as Path.rglob("*") then is_file() gave them (symlinked folders are listed,
+    not entered; a symlink to a file counts), from os.scandir without a Path object or stat per file."""
+    stack = [root]
+    while stack:
+        folder = stack.pop()
+        try:
+            with os.scandir(folder) as entries:
+                for e in entries:
+                    if e.is_dir():
+                        if not e.is_symlink():
+                            stack.append(e.path)
+                    elif e.is_file():
+                        yield e.path
+        except OSError:
+            continue
 
 
 class FileHashes:

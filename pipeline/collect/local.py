@@ -25,7 +25,7 @@ from pipeline.collect.base import (
     unsupported_rejects,
     unsupported_unit,
 )
-from pipeline.collect.filehash import canonical
+from pipeline.collect.filehash import canonical, walk_files
 from pipeline.collect.inputs import (
     PATH_OUTSIDE_SOURCE,
     WRONG_TYPE,
@@ -71,7 +71,7 @@ def _files(roots: list[Path], suffixes: tuple[str, ...]) -> Iterator[Path]:
         if root.is_file() and root.suffix.lower() in suffixes:
             yield root
         elif root.is_dir():
-            yield from sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
+            yield from sorted(Path(p) for p in walk_files(str(root)) if os.path.splitext(p)[1].lower() in suffixes)
 
 
 class LocalVideoSource(Source):
@@ -88,7 +88,7 @@ class LocalVideoSource(Source):
                       if p != video and (p.name.endswith(".info.json") or p.suffix in SUBTITLE_SUFFIXES))
 
     def units(self) -> Iterator[WorkUnit]:
-        claimed: set[Path] = set()
+        claimed: set[str] = set()
         for path in _files(self.roots, self.suffixes):
             sidecars = self.sidecars(path)
             claimed.update(canonical(p) for p in (path, *sidecars))
@@ -134,7 +134,7 @@ class _SingleFileSource(Source):
     def units(self) -> Iterator[WorkUnit]:
         """One unit per file. Two files with one stem (`a.xml` and `a.nxml`, or in two folders) would be one
         item id: the first in path order is kept, every later one is a `duplicate_item` naming it."""
-        claimed: set[Path] = set()
+        claimed: set[str] = set()
         first: dict[str, Path] = {}
         for path in sorted(_files(self.roots, self.suffixes)):
             sidecars = self.sidecars(path)
@@ -184,7 +184,7 @@ class LocalForumSource(Source):
         self.roots, self.config_hash = roots, config_hash
 
     def units(self) -> Iterator[WorkUnit]:
-        claimed: set[Path] = set()
+        claimed: set[str] = set()
         for path in _files(self.roots, (".jsonl",)):
             unit = file_unit(self.name, path, [], self.config_hash, self.hash_file)
             images = self._referenced_images(path)
