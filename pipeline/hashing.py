@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Iterable
@@ -33,3 +34,17 @@ def fingerprint(*parts: Any) -> str:
 
 def combine(hashes: Iterable[str]) -> str:
     return fingerprint(sorted(hashes))
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def shallow_fields(obj: Any) -> dict[str, Any]:
+    """A dataclass instance's fields as a dict, without dataclasses.asdict's deep copy: the same JSON (and so
+    the same fingerprint) for fields of plain values and tuples of them, at a fraction of the cost, which
+    mattered when planning lists a million units per build."""
+    cls = type(obj)
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(obj))
+    return {name: getattr(obj, name) for name in names}

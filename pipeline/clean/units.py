@@ -3,8 +3,10 @@ that `process()` may use (it never reads the warehouse itself, and it may run in
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, ClassVar
+
+from pipeline.hashing import shallow_fields
 
 Segment = tuple[int, float, float, str]  # (seg_index, start_s, end_s, text)
 
@@ -33,7 +35,7 @@ class TextUnit:
 
     def content(self) -> dict[str, Any]:
         """What the unit's fingerprint covers: every field (a changed caption or context redoes it)."""
-        return asdict(self)
+        return shallow_fields(self)
 
 
 @dataclass(frozen=True)

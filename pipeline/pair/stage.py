@@ -7,12 +7,12 @@ the panels and the subcaptions did not match) and the whole figure's image id, s
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import duckdb
 
-from pipeline.hashing import fingerprint
+from pipeline.hashing import fingerprint, shallow_fields
 from pipeline.llm.calls import infrastructure_failure, outage_note
 from pipeline.pair.pairers import PAIR_KINDS, NarrationPairer, TimedText
 from pipeline.pair.summary import LlmCaptioner, extractive_caption
@@ -86,7 +86,7 @@ class PairStage(Stage):
             if p.kind == "keyframe":
                 p = replace(p, segments=tuple(speech.get(p.item_id, [])))
             kind = "keyframe" if p.kind == "keyframe" else "text"
-            yield WorkUnit(p.ref_id, fingerprint(asdict(p), hashes[kind]), p)
+            yield WorkUnit(p.ref_id, fingerprint(shallow_fields(p), hashes[kind]), p)
 
     def process(self, unit: WorkUnit) -> UnitResult:
         res, cfg = UnitResult(unit.key, unit.fingerprint), self.cfg.pair
