@@ -152,11 +152,13 @@ def run_stage_flow(stage_name: str, cfg: RunConfig, run_id: str, progress: bool 
     """Run one stage in this process, the only one that opens the warehouse (the build's held connection,
     else one of its own). On Dask a batch gives each worker slot a chunk of `batch_size` units: a remote
     task costs a round trip, so fewer, larger ones."""
-    stage = stage_class(stage_name)(cfg)
+    held = _HELD.get(str(cfg.warehouse))
+    # the stage run_done_stages stopped at was planned there already: its stage object and plan, not twice
+    ready = held.pop("planned", None) if held else None
+    stage, planned = (ready[1], ready[2]) if ready and ready[0] == stage_name else (stage_class(stage_name)(cfg), None)
     remote = cfg.runner.kind == "dask"
     workers = cfg.runner.n_workers * cfg.runner.threads_per_worker if remote else cfg.workers
     batch = cfg.batch_size * workers if remote else cfg.batch_size
-    held = _HELD.get(str(cfg.warehouse))
     con = held["con"] if held else connect(cfg.warehouse)
     last = [0.0]
 
@@ -168,7 +170,8 @@ def run_stage_flow(stage_name: str, cfg: RunConfig, run_id: str, progress: bool 
 
     try:
         with StageProgress(stage_name, enabled=progress) as bar:
-            report = run_stage(con, stage, run_id, prefect_mapper(workers, remote), batch, on_progress=on_progress)
+            report = run_stage(con, stage, run_id, prefect_mapper(workers, remote), batch, on_progress=on_progress,
+                               planned=planned)
         publish_stage_artifact(con, report)
     finally:
         if held is None:
@@ -190,7 +193,8 @@ def run_done_stages(cfg: RunConfig, names: Sequence[str], run_id: str) -> list[d
     for name in names:
         stage = stage_class(name)(cfg)
         pending, skipped = pending_units(con, stage, stage.candidates(con))
-        if pending:
+        if pending:  # the flow runs this stage on this plan (run_stage_flow): planning is most of a rerun
+            held["planned"] = (name, stage, (pending, skipped))
             break
         report = vars(run_stage(con, stage, run_id, serial_map, planned=(pending, skipped)))
         held["stages"].append(report)
