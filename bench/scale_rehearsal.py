@@ -131,6 +131,31 @@ def corpus_counts(db: Path) -> dict[str, int]:
         con.close()
 
 
+def existing(corpus: Path) -> Size:
+    """How many articles, posts and dataset rows the corpus holds, so growth starts after them."""
+    posts = sum(1 for f in (corpus / "forums").glob("*.jsonl") for line in f.open(encoding="utf-8") if line.strip())
+    with (corpus / "datasets" / "scale" / "metadata.csv").open(encoding="utf-8") as fh:
+        rows = sum(1 for _ in fh) - 1
+    return Size(len(list((corpus / "jats").glob("*.xml"))), posts, rows, 0.0)
+
+
+def grow_only(args: argparse.Namespace, root: Path) -> None:
+    """Add another `--grow` share to an existing rehearsal and time the rebuild against its first build."""
+    cfg, db = root / "scale.yaml", root / "warehouse.duckdb"
+    runs = duckdb.connect(str(db), read_only=True)
+    n_runs = runs.execute("SELECT count(DISTINCT run_id) FROM stage_runs").fetchone()[0]  # type: ignore[index]
+    runs.close()
+    first = json.loads(args.grow_only.read_text(encoding="utf-8"))["first"]["wall_s"]
+    result: dict[str, Any] = {"date": date.today().isoformat(), "command": " ".join(sys.argv), "first_build_s": first}
+    result["grown"] = generate(root / "corpus", Size.at(args.scale * args.grow), start=existing(root / "corpus"))
+    result["grow"] = timed_build(cfg, root / "build.log")
+    result["grow"]["stages"] = stage_table(db, n_runs)
+    result["grow"]["fraction_of_first"] = round(result["grow"]["wall_s"] / first, 4)
+    out = REPO / "bench" / "results" / f"scale-grow-{result['date']}-{args.scale:g}.json"
+    out.write_text(json.dumps(result, indent=1), encoding="utf-8")
+    print(json.dumps(result, indent=1))
+
+
 def du(path: Path) -> int:
     if path.is_file():
         return path.stat().st_size
@@ -147,8 +172,14 @@ def main() -> None:
     ap.add_argument("--export", action=argparse.BooleanOptionalAction, default=True,
                     help="time `derm1m export` (the Derm1M-format export that training reads) after the no-op rerun")
     ap.add_argument("--reuse", action="store_true", help="keep an existing corpus at --root (no regeneration)")
+    ap.add_argument("--grow-only", type=Path, metavar="RESULT_JSON",
+                    help="on an existing rehearsal: add --grow more items and time the rebuild against the first "
+                         "build recorded in RESULT_JSON")
     args = ap.parse_args()
     root = args.root.resolve()
+    if args.grow_only:
+        grow_only(args, root)
+        return
     log = root / "build.log"
     result: dict[str, Any] = {"date": date.today().isoformat(), "machine": f"{platform.node()} {os.cpu_count()} cores",
                               "scale": args.scale, "command": " ".join(sys.argv)}
@@ -174,8 +205,7 @@ def main() -> None:
     if args.export:
         result["export"] = timed_build(cfg, log, "export")
         print("export", result["export"]["wall_s"], "s", flush=True)
-    base = Size.at(args.scale)
-    result["grown"] = generate(root / "corpus", Size.at(args.scale * args.grow), start=base)
+    result["grown"] = generate(root / "corpus", Size.at(args.scale * args.grow), start=existing(root / "corpus"))
     result["grow"] = timed_build(cfg, log)
     result["grow"]["stages"] = stage_table(db, 2)
     result["grow"]["fraction_of_first"] = round(result["grow"]["wall_s"] / result["first"]["wall_s"], 4)
