@@ -211,8 +211,9 @@ def cmd_train_image_classifier(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    """The warehouse's pairs as a Derm1M-format export (CSVs, images, WebDataset shards), split as the
-    train stage splits them; the warehouse is only read."""
+    """The warehouse's pairs as a Derm1M-format export (CSVs, images, WebDataset shards with sizes.json,
+    Parquet for `datasets` and its dataset card), split as the train stage splits them; the warehouse is
+    only read."""
     from pipeline.config import load_config
     from pipeline.train.jobs import corpus_rows, export_corpus, leak_check
     from pipeline.warehouse import open_readonly
@@ -228,7 +229,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         return 2
     m = export_corpus(rows, cfg.train, Path(args.out) if args.out else cfg.data_dir / "export", leak_check(cfg)).manifest
     print(f"exported {m.n_rows.get('train', 0)} train + {m.n_rows.get('validation', 0)} validation pair(s), "
-          f"{m.n_images} image(s), {len(m.shards)} shard(s) -> {m.out_dir}")
+          f"{m.n_images} image(s), {len(m.shards)} shard(s), "
+          f"{sum(len(v) for v in m.parquet.values())} Parquet file(s) + README.md card -> {m.out_dir}")
     return 0
 
 
@@ -404,7 +406,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--image-size", type=int, default=224)
     p.add_argument("--init-weights", type=Path, help="torchvision densenet121 state dict (e.g. ImageNet)")
     p.set_defaults(fn=cmd_train_image_classifier)
-    p = sub.add_parser("export", help="write the warehouse's pairs as a Derm1M-format export (CSVs, shards)")
+    p = sub.add_parser("export", help="write the warehouse's pairs as a Derm1M export (CSVs, shards, Parquet)")
     p.add_argument("--out", help="export folder (default <data_dir>/export)")
     p.set_defaults(fn=cmd_export)
     p = sub.add_parser("train", help="train the profile's train.recipe on an export, then evaluate it")

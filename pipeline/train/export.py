@@ -1,14 +1,19 @@
-"""Export the paired corpus in Derm1M's release layout: images/, train.csv, validation.csv, WebDataset shards.
+"""Export the paired corpus in Derm1M's release layout: images/, train.csv, validation.csv, WebDataset
+shards, plus Parquet files for Hugging Face ``datasets`` and a dataset card.
 
 Why this layout: Derm1M ships CSVs with a fixed column set next to an image folder, which is what
-open_clip-style training code and downstream users expect; the WebDataset shards serve streaming
-training at scale. The split is leakage-safe: every row of one source item (video, article, post),
-one near-duplicate cluster or one image lands on the same side, so validation numbers are honest.
+open_clip-style training code and downstream users expect; the WebDataset shards (with the
+``sizes.json`` open_clip reads its sample count from) serve streaming training at scale; the Parquet
+files (pipeline/train/parquet.py) and README.md (card.py) make the folder load with
+``datasets.load_dataset(export_dir)``. The split is leakage-safe: every row of one source item (video,
+article, post), one near-duplicate cluster or one image lands on the same side, so validation numbers are
+honest.
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import os
 import shutil
@@ -22,10 +27,12 @@ import webdataset as wds
 
 from pipeline import storage
 from pipeline.storage import Location
+from pipeline.train.card import write_card
+from pipeline.train.parquet import MAX_FILE_BYTES, ParquetSplit, write_split
 from pipeline.train.splits import SPLITS, assign_splits
 
 __all__ = [
-    "DERM1M_COLUMNS", "SPLITS", "ExportManifest", "ExportRow",
+    "DERM1M_COLUMNS", "PARQUET_COLUMNS", "SPLITS", "ExportManifest", "ExportRow",
     "assign_splits", "export_filename", "write_export",
 ]  # fmt: skip
 
@@ -59,6 +66,13 @@ class ExportRow:
     captions: dict[str, str] = field(default_factory=dict)  # kind -> text, sampled at training time
 
 
+_CAPTION_KINDS = ("raw", "refined", "ontology", "concept")  # the kinds jobs.py exports, one column each
+# provenance a row may carry: taken into the Parquet as soon as ExportRow has the field
+_OPTIONAL = [c for c in ("licence", "source_url") if c in {f.name for f in dataclasses.fields(ExportRow)}]
+PARQUET_COLUMNS = [*DERM1M_COLUMNS, *(f"{k}_caption" for k in _CAPTION_KINDS),
+                   "pair_id", "image_id", "item_id", "cluster_id", *_OPTIONAL]  # fmt: skip
+
+
 @dataclass
 class ExportManifest:
     """What write_export produced; paths are final (inside out_dir)."""
@@ -70,6 +84,9 @@ class ExportManifest:
     shards: list[Path]
     captions_json: dict[str, Path] = field(default_factory=dict)  # split -> filename -> {kind: [texts]}
     filenames: dict[str, str] = field(default_factory=dict)  # pair_id -> CSV filename (relative to out_dir)
+    parquet: dict[str, list[Path]] = field(default_factory=dict)  # split -> data/{split}-*-of-*.parquet
+    sizes_json: Path | None = None  # shards/sizes.json: shard file name -> samples (open_clip reads it)
+    card: Path | None = None  # README.md, the dataset card whose configs name the Parquet files
 
 
 def export_filename(row: ExportRow) -> str:
@@ -103,6 +120,15 @@ def _cell(row: ExportRow, col: str) -> str:
 
 def _csv_record(row: ExportRow, filename: str) -> list[str]:
     return [filename] + [_cell(row, col) for col in DERM1M_COLUMNS[1:]]
+
+
+def _parquet_cells(row: ExportRow, filename: str) -> dict[str, str]:
+    """A Parquet row's text: the CSV's cells, each caption kind, and the ids that trace it back."""
+    cells = dict(zip(DERM1M_COLUMNS, _csv_record(row, filename), strict=True))
+    cells |= {f"{k}_caption": (row.captions or {}).get(k) or "" for k in _CAPTION_KINDS}
+    cells |= {"pair_id": row.pair_id, "image_id": row.image_id, "item_id": _cell(row, "group_id"),
+              "cluster_id": _cell(row, "cluster_id")}  # fmt: skip
+    return cells | {c: _cell(row, c) for c in _OPTIONAL}
 
 
 def _captions_by_kind(rows: Sequence[ExportRow]) -> dict[str, list[str]]:
@@ -161,9 +187,11 @@ def _group_images(rows: Sequence[ExportRow], splits: dict[str, str]) -> dict[str
 
 
 def write_export(
-    rows: Sequence[ExportRow], splits: dict[str, str], out_dir: Path, shard_size: int
-) -> ExportManifest:
-    """Write images/, {split}.csv, {split}_captions.json and shards/{split}-NNNNNN.tar under out_dir.
+    rows: Sequence[ExportRow], splits: dict[str, str], out_dir: Path, shard_size: int,
+    parquet_max_bytes: int = MAX_FILE_BYTES,
+) -> ExportManifest:  # fmt: skip
+    """Write images/, {split}.csv, {split}_captions.json, shards/{split}-NNNNNN.tar with shards/sizes.json,
+    data/{split}-NNNNN-of-NNNNN.parquet (files of ~parquet_max_bytes at most) and README.md under out_dir.
 
     Everything is built in a sibling temp dir and swapped in by rename, so a rerun replaces the old
     export whole and a crash never leaves a half-written one in place. Order is by pair_id (images by
@@ -180,6 +208,8 @@ def write_export(
         (tmp / "shards").mkdir()
         n_rows: dict[str, int] = {}
         shard_names: list[str] = []
+        sizes: dict[str, int] = {}
+        tables: dict[str, ParquetSplit] = {}
         for split in SPLITS:
             images = by_split[split]
             filenames = {i: export_filename(rs[0]) for i, rs in images.items()}
@@ -191,6 +221,9 @@ def write_export(
                 writer.writerow(DERM1M_COLUMNS)
                 writer.writerows(_csv_record(r, filenames[r.image_id]) for r in split_rows)
             n_rows[split] = len(split_rows)
+            names = [filenames[r.image_id] for r in split_rows]
+            records = ((tmp / f, f, _parquet_cells(r, f)) for r, f in zip(split_rows, names, strict=True))
+            tables[split] = write_split(tmp, split, records, PARQUET_COLUMNS, parquet_max_bytes)
             caps = {filenames[i]: _captions_by_kind(rs) for i, rs in images.items()}
             (tmp / f"{split}_captions.json").write_text(
                 json.dumps(caps, ensure_ascii=False, indent=1, sort_keys=True), encoding="utf-8"
@@ -198,10 +231,16 @@ def write_export(
             ids = list(images)
             for start in range(0, len(ids), shard_size):
                 name = f"shards/{split}-{start // shard_size:06d}.tar"
+                chunk = ids[start : start + shard_size]
                 with wds.TarWriter(str(tmp / name), mtime=0.0) as sink:
-                    for image_id in ids[start : start + shard_size]:
+                    for image_id in chunk:
                         sink.write(_sample(image_id, filenames[image_id], images[image_id]))
                 shard_names.append(name)
+                sizes[Path(name).name] = len(chunk)
+        # open_clip's get_dataset_size() reads sizes.json beside the shards, keyed by shard file name
+        sizes_json = json.dumps(sizes, indent=1, sort_keys=True)
+        (tmp / "shards" / "sizes.json").write_text(sizes_json, encoding="utf-8")
+        write_card(tmp, tables, {s: len(by_split[s]) for s in SPLITS}, PARQUET_COLUMNS, sizes)
         old = out_dir.parent / f".{out_dir.name}.old-{uuid.uuid4().hex[:8]}"
         if out_dir.exists():
             out_dir.rename(old)
@@ -217,4 +256,7 @@ def write_export(
         shards=[out_dir / n for n in shard_names],
         captions_json={s: out_dir / f"{s}_captions.json" for s in SPLITS},
         filenames={r.pair_id: export_filename(r) for r in rows},
+        parquet={s: [out_dir / f for f in t.files] for s, t in tables.items()},
+        sizes_json=out_dir / "shards" / "sizes.json",
+        card=out_dir / "README.md",
     )
