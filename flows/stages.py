@@ -25,7 +25,7 @@ from pipeline.hashing import fingerprint
 from pipeline.pair.stage import PairStage
 from pipeline.preprocess.stage import PreprocessStage
 from pipeline.stage import Stage, UnitResult, WorkUnit, pending_units, run_stage, serial_map
-from pipeline.warehouse import connect, progress_file
+from pipeline.warehouse import apply_migrations, connect, progress_file
 
 STAGE_CLASSES: dict[str, type[Stage]] = {
     "collect": CollectStage,
@@ -125,10 +125,13 @@ def hold_warehouse(cfg: RunConfig, run_id: str) -> Iterator[None]:
     if key in _HELD:  # a build inside a build (a deployment calling the flow): the outer one holds it
         yield
         return
-    con = connect(cfg.warehouse)
+    # the lock, then at once the progress file readers are sent to, then the migrations: a new warehouse's
+    # took long enough for a reader to find the lock and no progress file (tests/test_warehouse_lock.py)
+    con = connect(cfg.warehouse, migrate=False)
     _HELD[key] = {"con": con, "run_id": run_id, "pid": os.getpid(), "started_at": time.time(), "stages": []}
     try:
         _write_progress(cfg)
+        apply_migrations(con)
         yield
     finally:
         _HELD.pop(key, None)
