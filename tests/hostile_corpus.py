@@ -123,3 +123,15 @@ def write_media(root: Path, samples: Path) -> dict[str, list[Path]]:
         (pdfs / name).write_bytes(data)
         out["pdfs"].append(pdfs / name)
     return out
+
+
+def write_overlapping_dumps(root: Path) -> Path:
+    """Two forum dump files that share one post (monthly dumps overlap at their edges): a.jsonl holds
+    p1, p2; b.jsonl holds p2 again and p3. Returns the folder."""
+    forum = root / "dumps"
+    forum.mkdir(parents=True, exist_ok=True)
+    (forum / "a.jsonl").write_text("".join(json.dumps({"id": p, "title": f"rash {p}", "images": []}) + "\n"
+                                           for p in ("p1", "p2")))
+    (forum / "b.jsonl").write_text("".join(json.dumps({"id": p, "title": f"rash {p} again", "images": []}) + "\n"
+                                           for p in ("p2", "p3")))
+    return forum

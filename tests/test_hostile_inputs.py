@@ -5,7 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hostile_corpus import write_datasets, write_encoded_forum, write_forum, write_unsupported
+from hostile_corpus import (
+    write_datasets,
+    write_encoded_forum,
+    write_forum,
+    write_overlapping_dumps,
+    write_unsupported,
+)
 
 from pipeline.collect.stage import CollectStage
 from pipeline.config import RunConfig, SourcesConfig
@@ -80,3 +86,15 @@ def test_two_articles_with_one_stem_keep_the_first_in_path_order(tmp_path: Path,
     rejects = con.execute("SELECT reason, detail FROM rejects ORDER BY item_id").fetchall()
     assert [r[0] for r in rejects] == ["duplicate_item", "duplicate_item"]
     assert all(str(jats / "a" / "PMC7.nxml") in r[1] for r in rejects)
+
+
+def test_a_post_in_two_dump_files_is_kept_once_and_the_rest_of_both_files_is_collected(tmp_path: Path, con) -> None:
+    forum = write_overlapping_dumps(tmp_path)
+    cfg = RunConfig(data_dir=tmp_path / "data")
+    cfg.collect.sources = SourcesConfig(forums=[forum])
+    for run in ("run1", "run2"):
+        assert run_stage(con, CollectStage(cfg), run).status == "ok"
+        rows = con.execute("SELECT source_id, title FROM collect_items ORDER BY 1").fetchall()
+        assert rows == [("p1", "rash p1"), ("p2", "rash p2"), ("p3", "rash p3 again")]
+    rejects = con.execute("SELECT item_id, reason, detail FROM rejects").fetchall()
+    assert [(r[0], r[1]) for r in rejects] == [("post:p2", "duplicate_item")] and "a.jsonl" in rejects[0][2]

@@ -184,25 +184,36 @@ class LocalForumSource(Source):
         self.roots, self.config_hash = roots, config_hash
 
     def units(self) -> Iterator[WorkUnit]:
+        """One unit per JSONL file. A post id already in an earlier file (in path order) is named in the
+        later file's payload and rejected there as `duplicate_item`: overlapping dumps would otherwise fail
+        the later file's whole commit on the item id and lose every post in it."""
         claimed: set[str] = set()
+        first_file: dict[str, str] = {}
         for path in _files(self.roots, (".jsonl",)):
             unit = file_unit(self.name, path, [], self.config_hash, self.hash_file)
-            images = self._referenced_images(path)
+            own = unit.payload["path"]
+            images, ids = self._scan(path)
+            earlier = {pid: first_file[pid] for pid in ids if first_file.get(pid, own) != own}
+            for pid in ids:
+                first_file.setdefault(pid, own)
             claimed.update(canonical(p) for p in (path, *images))
-            unit.fingerprint = fingerprint(unit.fingerprint, files_signature(images))
+            unit.fingerprint = fingerprint(unit.fingerprint, files_signature(images), sorted(earlier.items()))
             unit.payload["root"] = str(root_of(path, self.roots))
+            unit.payload["earlier"] = earlier
             yield unit
         if extra := unsupported_unit(self.name, self.roots, claimed, self.config_hash):
             yield extra
 
     @staticmethod
-    def _referenced_images(path: Path) -> list[Path]:
-        """For the fingerprint only: a file that cannot be read here is rejected by items()."""
+    def _scan(path: Path) -> tuple[list[Path], list[str]]:
+        """The images a file's posts name (for the fingerprint) and their post ids (for duplicates across
+        files); a file that cannot be read here is rejected by items()."""
         refs: list[Path] = []
+        ids: list[str] = []
         try:
             text = read_text(path)[0]
         except (ItemError, OSError):
-            return refs
+            return refs, ids
         for line in text.splitlines():
             try:
                 post = json.loads(line)
@@ -210,7 +221,9 @@ class LocalForumSource(Source):
                 continue
             if isinstance(post, dict):
                 refs.extend(path.parent / str(p) for p in post.get("images") or [])
-        return refs
+                if post.get("id"):
+                    ids.append(str(post["id"]))
+        return refs, ids
 
     def items(self, unit: WorkUnit) -> Iterator[CollectedItem | Reject]:
         if "unsupported" in unit.payload:
@@ -218,6 +231,7 @@ class LocalForumSource(Source):
             return
         path = Path(unit.payload["path"])
         root = Path(unit.payload.get("root") or path.parent)
+        earlier: dict[str, str] = unit.payload.get("earlier") or {}
         seen: set[str] = set()
         try:
             text, _ = read_text(path)
@@ -243,6 +257,10 @@ class LocalForumSource(Source):
             post_id = str(typed.id)
             if post_id in seen:
                 yield Reject(f"post:{post_id}", "duplicate_item", f"line {lineno} repeats post {post_id}")
+                continue
+            if post_id in earlier:
+                yield Reject(f"post:{post_id}", "duplicate_item",
+                             f"line {lineno}: post {post_id} is already in {earlier[post_id]}, which is kept")
                 continue
             seen.add(post_id)
             images = []
