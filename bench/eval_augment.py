@@ -1,7 +1,11 @@
 """`make eval-augment`: label quality of the augment paths against human references.
 
-- Derm1M dev rows (derm1m/derm1m_v2_rows_dev.csv): disease accuracy, per-level agreement with their
-  hierarchical label, concept micro-F1 against their skin_concept.
+- Derm1M dev rows (derm1m/derm1m_v2_rows_dev.csv): disease agreement in Derm1M's vocabulary (our label
+  written as its Derm1M node through the crosswalk to derm1m/nested_ontology.json, as a user merging the
+  corpora sees it; also the stricter exact name in our vocabulary and the "consistent" figure that accepts a
+  more specific node under theirs), per-level agreement of the two Derm1M paths, concept micro-F1 against
+  their skin_concept over Derm1M's published concept vocabulary (derm1m/ConceptTerms.json, both sides
+  restricted to it as SkinCAP's flags are; the unrestricted figure is printed next to it). The crosswalk's own counts (nodes mapped each way) are printed first.
 - SkinCAP dev rows (skincap/skincap_dev.csv): concept micro-F1 against the 48 human concept flags
   (over the flags that map onto our concepts), on the English caption.
 The lexical path always runs. The LLM path runs when DERM_EVAL_LLM_BASE_URL is set (with
@@ -21,7 +25,14 @@ from pathlib import Path
 from typing import Any
 
 from ontology import Ontology
-from pipeline.augment.evaluate import Scores, score_derm1m, score_skincap, skincap_concept_map
+from pipeline.augment.evaluate import (
+    Scores,
+    derm1m_concept_scope,
+    score_derm1m,
+    score_skincap,
+    skincap_concept_map,
+)
+from pipeline.vocab.crosswalk import Crosswalk, load_crosswalk
 from pipeline.vocab.lexical import Labels, LexicalMatcher
 
 REPO = Path(__file__).resolve().parents[1]
@@ -37,21 +48,36 @@ def _show(name: str, dataset: str, scores: Scores, seconds: float) -> None:
     d = scores.as_dict()
     print(f"[{name}] {dataset}: {d['rows']} rows ({d['rejected']} rejected) in {seconds:.1f} s")
     if dataset == "derm1m":
-        print(f"  disease accuracy        {d['disease_accuracy']:.3f}")
+        print(f"  disease agreement       {d['disease_accuracy']:.3f} ({d['disease_vocabulary']} vocabulary; "
+              f"consistent {d['disease_consistent']:.3f}, exact name in ours {d['disease_exact_project']:.3f})")
         levels = ", ".join(f"L{x['level']} {x['agreement']:.3f} (n={x['n']})" for x in d["level_agreement"])
         print(f"  hierarchy agreement     {levels}")
     print(f"  concept micro-F1        {d['concept_micro_f1']:.3f} "
-          f"(P {d['concept_precision']:.3f}, R {d['concept_recall']:.3f})")  # fmt: skip
+          f"(P {d['concept_precision']:.3f}, R {d['concept_recall']:.3f})"
+          + (f"; over every concept, outside their vocabulary too: {d['concept_micro_f1_all']:.3f}"
+             if d.get("concept_micro_f1_all") is not None and dataset == "derm1m" else ""))  # fmt: skip
+
+
+def crosswalk(onto: Ontology, fixtures: Path) -> Crosswalk | None:
+    path = fixtures / "derm1m" / "nested_ontology.json"
+    if not path.exists():
+        print(f"[crosswalk] skipped: {path} not found; Derm1M rows are scored in the project's vocabulary")
+        return None
+    walk = load_crosswalk(onto, path)
+    print(f"[crosswalk] {walk.report().summary()}")
+    return walk
 
 
 def evaluate(name: str, predict: Callable[[str], Labels | None], onto: Ontology, fixtures: Path,
-             limit: int | None) -> dict[str, Any]:
+             limit: int | None, walk: Crosswalk | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {}
     derm1m = fixtures / "derm1m" / "derm1m_v2_rows_dev.csv"
     skincap = fixtures / "skincap" / "skincap_dev.csv"
     if derm1m.exists():
         t0 = time.perf_counter()
-        scores = score_derm1m(_rows(derm1m, limit), predict, onto)
+        terms = fixtures / "derm1m" / "ConceptTerms.json"
+        scope = derm1m_concept_scope(json.loads(terms.read_text()), onto) if terms.exists() else None
+        scores = score_derm1m(_rows(derm1m, limit), predict, onto, walk, scope)
         _show(name, "derm1m", scores, time.perf_counter() - t0)
         out["derm1m"] = scores.as_dict()
     else:
@@ -73,7 +99,10 @@ def main() -> None:
     limit = int(os.environ["DERM_EVAL_LIMIT"]) if os.environ.get("DERM_EVAL_LIMIT") else None
     onto = Ontology.load()
     results: dict[str, Any] = {"ontology_version": onto.version}
-    results["lexical"] = evaluate("lexical", LexicalMatcher(onto).label, onto, fixtures, limit)
+    walk = crosswalk(onto, fixtures)
+    if walk is not None:
+        results["crosswalk"] = walk.report().as_dict()
+    results["lexical"] = evaluate("lexical", LexicalMatcher(onto).label, onto, fixtures, limit, walk)
     base_url = os.environ.get("DERM_EVAL_LLM_BASE_URL")
     if not base_url:
         print("[llm] skipped: set DERM_EVAL_LLM_BASE_URL (and DERM_EVAL_LLM_MODEL) to score an LLM server")
@@ -85,7 +114,7 @@ def main() -> None:
                         json_mode=os.environ.get("DERM_EVAL_LLM_JSON_MODE", "json_schema"))  # type: ignore[arg-type]
         llm = LlmLabeller(cfg, onto)
         results[f"llm:{cfg.model}"] = evaluate(f"llm:{cfg.model}", lambda t: llm.label(t).labels, onto,
-                                               fixtures, limit)
+                                               fixtures, limit, walk)
     out = REPO / "bench" / "results" / "eval_augment.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")

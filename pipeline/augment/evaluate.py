@@ -1,9 +1,12 @@
 """Scoring the augment labels against human references (Derm1M rows, SkinCAP concept flags).
 
-Their vocabularies are not ours, so every reference label is first resolved onto our ontology by the
-same normalisation the matcher uses (names, synonyms, plurals, spelling): a disease is right when our
-node is one their label names; a hierarchy level agrees when our ancestor at that level is one their
-level names; concepts are scored as micro-F1 over node ids, a reference concept we cannot resolve
+Their vocabularies are not ours. Given Derm1M's ontology file, the Derm1M rows are scored in Derm1M's own
+vocabulary, as a user merging the two corpora would compare them: our node is written as its Derm1M node
+through the crosswalk (pipeline/vocab/crosswalk.py), and a disease is right when that node is one the row's
+label names ("consistent" also counts a more specific Derm1M node under theirs); hierarchy levels compare
+the two Derm1M paths. Without it (and always, as `disease_exact_project`) every reference label is resolved
+onto our ontology by the same normalisation the matcher uses (names, synonyms, plurals, spelling): a
+disease is right when our node is one their label names. Concepts are scored as micro-F1 over node ids, a reference concept we cannot resolve
 counting as a miss. SkinCAP's 48 flags are scored only over the flags that resolve to a concept, and
 our predictions are restricted to those concepts (SkinCAP does not annotate the rest).
 """
@@ -16,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ontology import Ontology
+from pipeline.vocab.crosswalk import Crosswalk, ExternalNode
 from pipeline.vocab.lexical import NO_CONCEPTS, NO_DIAGNOSIS, Labels, term_key
 
 Predict = Callable[[str], Labels | None]  # None: the labeller rejected the text (counted as wrong)
@@ -52,9 +56,13 @@ class Scores:
     rows: int = 0
     rejected: int = 0
     disease_correct: int = 0
+    disease_exact_project: int = 0  # our node is one their label names, in our vocabulary
+    disease_consistent: int = 0  # Derm1M vocabulary: theirs, or a more specific node under theirs
+    vocabulary: str = "project"
     level_agree: list[int] = field(default_factory=lambda: [0] * 5)
     level_total: list[int] = field(default_factory=lambda: [0] * 5)
     concepts: F1 = field(default_factory=F1)
+    concepts_all: F1 = field(default_factory=F1)  # every concept of ours and theirs, outside their vocabulary too
     unresolved: dict[str, int] = field(default_factory=dict)  # reference labels not in our ontology
 
     @property
@@ -67,10 +75,15 @@ class Scores:
     def as_dict(self) -> dict[str, Any]:
         return {
             "rows": self.rows, "rejected": self.rejected, "disease_accuracy": round(self.disease_accuracy, 4),
+            "disease_vocabulary": self.vocabulary,
+            "disease_exact_project": round(self.disease_exact_project / self.rows, 4) if self.rows else 0.0,
+            "disease_consistent": round(self.disease_consistent / self.rows, 4) if self.rows else 0.0,
             "level_agreement": [{"level": i, "n": n, "agreement": round(a, 4)}
                                 for i, (n, a) in enumerate(self.level_agreement())],
             "concept_micro_f1": round(self.concepts.f1, 4), "concept_precision": round(self.concepts.precision, 4),
             "concept_recall": round(self.concepts.recall, 4),
+            "concept_micro_f1_all": round(self.concepts_all.f1, 4) if self.concepts_all.tp + self.concepts_all.fn
+            else None,
             "top_unresolved": sorted(self.unresolved.items(), key=lambda kv: -kv[1])[:10],
         }  # fmt: skip
 
@@ -112,9 +125,33 @@ def _split(value: str, sentinels: Iterable[str]) -> list[str]:
     return [part.strip() for part in value.split(",") if part.strip()]
 
 
-def score_derm1m(rows: Iterable[Mapping[str, str]], predict: Predict, ontology: Ontology) -> Scores:
-    """Rows with caption, disease_label, hierarchical_disease_label, skin_concept (Derm1M's CSV)."""
-    res, scores = Resolver(ontology), Scores()
+def _derm1m_disease(theirs_label: str, ours: str | None, walk: Crosswalk) -> tuple[bool, bool, list[ExternalNode]]:
+    """(right, consistent, their nodes) for one row in Derm1M's vocabulary."""
+    if theirs_label in ("", NO_DIAGNOSIS):
+        return ours is None, ours is None, []
+    nodes = walk.theirs.find(theirs_label)
+    mine = walk.node(ours) if ours else None
+    if mine is None:
+        return False, False, nodes
+    labels = {n.label for n in nodes}
+    on_path = {k.strip().strip(",").strip().lower() for k in mine.path}
+    return mine.label in labels, bool(labels & on_path), nodes
+
+
+def derm1m_concept_scope(concept_terms: Mapping[str, Iterable[str]], ontology: Ontology) -> set[str]:
+    """Our concept ids that Derm1M's published concept list (ConceptTerms.json: name -> synonyms) names."""
+    res = Resolver(ontology)
+    return set().union(set(), *(res.concept(s) for name, syns in concept_terms.items() for s in (name, *syns)))
+
+
+def score_derm1m(rows: Iterable[Mapping[str, str]], predict: Predict, ontology: Ontology,
+                 crosswalk: Crosswalk | None = None, concept_scope: set[str] | None = None) -> Scores:
+    """Rows with caption, disease_label, hierarchical_disease_label, skin_concept (Derm1M's CSV).
+
+    With `concept_scope` (derm1m_concept_scope), concepts are scored over Derm1M's published concept
+    vocabulary, both sides restricted to it as SkinCAP's flags are; `concepts_all` keeps the unrestricted
+    figure."""
+    res, scores = Resolver(ontology), Scores(vocabulary="derm1m" if crosswalk else "project")
     for row in rows:
         scores.rows += 1
         labels = predict(row["caption"])
@@ -124,17 +161,33 @@ def score_derm1m(rows: Iterable[Mapping[str, str]], predict: Predict, ontology: 
         theirs = row["disease_label"].strip().lower()
         ours = labels.condition_ids[0] if labels.condition_ids else None
         if theirs in ("", NO_DIAGNOSIS):
-            scores.disease_correct += labels.disease_label == NO_DIAGNOSIS and ours is None
+            exact = labels.disease_label == NO_DIAGNOSIS and ours is None
         else:
             nodes = set().union(*(res.condition(p) for p in _split(theirs, ())))
-            scores.disease_correct += ours is not None and ours in nodes
-            if not nodes:
+            exact = ours is not None and ours in nodes
+            if not nodes and crosswalk is None:
                 scores.unresolved[f"disease:{theirs}"] = scores.unresolved.get(f"disease:{theirs}", 0) + 1
-        levels = _split(row.get("hierarchical_disease_label", ""), (NO_DIAGNOSIS,))
-        lineage = [n.id for n in ontology.lineage(ours)] if ours else []
-        for depth, level in enumerate(levels[:5]):
-            scores.level_total[depth] += 1
-            scores.level_agree[depth] += depth < len(lineage) and lineage[depth] in res.condition(level)
+        scores.disease_exact_project += exact
+        if crosswalk is None:
+            scores.disease_correct += exact
+            scores.disease_consistent += exact
+            levels = _split(row.get("hierarchical_disease_label", ""), (NO_DIAGNOSIS,))
+            lineage = [n.id for n in ontology.lineage(ours)] if ours else []
+            for depth, level in enumerate(levels[:5]):
+                scores.level_total[depth] += 1
+                scores.level_agree[depth] += depth < len(lineage) and lineage[depth] in res.condition(level)
+        else:
+            right, consistent, their_nodes = _derm1m_disease(theirs, ours, crosswalk)
+            scores.disease_correct += right
+            scores.disease_consistent += consistent
+            if theirs not in ("", NO_DIAGNOSIS) and not their_nodes:
+                scores.unresolved[f"disease:{theirs}"] = scores.unresolved.get(f"disease:{theirs}", 0) + 1
+            mine = crosswalk.node(ours) if ours else None
+            path = [k.strip().strip(",").strip().lower() for k in their_nodes[0].path] if their_nodes else []
+            my_path = [k.strip().strip(",").strip().lower() for k in mine.path] if mine else []
+            for depth, level in enumerate(path[:5]):
+                scores.level_total[depth] += 1
+                scores.level_agree[depth] += depth < len(my_path) and my_path[depth] == level
         wanted: set[str] = set()
         missed = 0
         for concept in _split(row.get("skin_concept", ""), (NO_CONCEPTS,)):
@@ -143,7 +196,11 @@ def score_derm1m(rows: Iterable[Mapping[str, str]], predict: Predict, ontology: 
             else:
                 missed += 1
                 scores.unresolved[f"concept:{concept}"] = scores.unresolved.get(f"concept:{concept}", 0) + 1
-        scores.concepts.add(set(labels.concept_ids), wanted, missed)
+        scores.concepts_all.add(set(labels.concept_ids), wanted, missed)
+        if concept_scope is None:
+            scores.concepts.add(set(labels.concept_ids), wanted, missed)
+        else:
+            scores.concepts.add(set(labels.concept_ids) & concept_scope, wanted & concept_scope)
     return scores
 
 

@@ -9,6 +9,7 @@ the method; the method and prompt version are stored on every row.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from functools import cached_property
 from typing import Any
 
@@ -21,6 +22,7 @@ from pipeline.hashing import fingerprint, stable_json
 from pipeline.llm.calls import outage_note
 from pipeline.llm.ledger import BatchLedger, WarehouseLedger
 from pipeline.stage import Stage, StageReport, UnitKind, UnitResult, WorkUnit
+from pipeline.vocab.crosswalk import Crosswalk, load_crosswalk
 from pipeline.vocab.lexical import Labels, LexicalMatcher
 
 
@@ -45,6 +47,21 @@ class AugmentStage(Stage):
     def matcher(self) -> LexicalMatcher:
         return LexicalMatcher(self.ontology)
 
+    @cached_property
+    def crosswalk(self) -> Crosswalk | None:
+        """Derm1M's names for the labels (`augment.label_names: derm1m`), else None."""
+        aug = self.cfg.augment
+        if aug.label_names != "derm1m" or aug.derm1m_ontology is None:
+            return None
+        return load_crosswalk(self.ontology, aug.derm1m_ontology)
+
+    def named(self, labels: Labels) -> Labels:
+        """The labels in the profile's vocabulary: Derm1M's node names through the crosswalk when asked."""
+        walk = self.crosswalk
+        if walk is None or not labels.condition_ids or (node := walk.node(labels.condition_ids[0])) is None:
+            return labels
+        return replace(labels, disease_label=node.label, hierarchical_disease_label=node.hierarchical_label)
+
     @property
     def method(self) -> str:
         return f"llm:{self.cfg.llm.model}" if self.llm else "lexical"
@@ -64,11 +81,19 @@ class AugmentStage(Stage):
                 "SELECT input_hash, CAST(response AS VARCHAR) FROM llm_cache WHERE prompt = ? AND model = ?",
                 [prompt, self.cfg.llm.model]).fetchall())  # fmt: skip
         h = self.kind_hash("pair")
-        for pair_id, text in con.execute("SELECT pair_id, text FROM pair_image_texts ORDER BY pair_id").fetchall():
+        if self.crosswalk is not None:  # the Derm1M file's bytes, not only its path, decide the labels
+            h = fingerprint(h, self.crosswalk.version)
+        rows = con.execute(
+            "SELECT p.pair_id, p.text, i.title FROM pair_image_texts p LEFT JOIN collect_items i USING (item_id) "
+            "ORDER BY p.pair_id").fetchall()  # fmt: skip
+        for pair_id, text, title in rows:
             payload: dict[str, Any] = {"text": text}
+            if title and title.strip() and title.strip() not in text:
+                payload["context"] = title.strip()  # a lecture's title: the disease when the scene names none
             if self.llm is not None and (hit := cache.get(self.llm.cache_key(text))):
                 payload["cached"] = hit
-            yield WorkUnit(pair_id, fingerprint(text, self.ontology.version, h, prompt), payload)
+            yield WorkUnit(pair_id, fingerprint(text, payload.get("context"), self.ontology.version, h, prompt),
+                           payload)
 
     def prepare(self, pending: list[WorkUnit], con: duckdb.DuckDBPyConnection) -> None:
         """Batch API mode: answer every pending unit through batches before processing starts; the outcome
@@ -95,7 +120,7 @@ class AugmentStage(Stage):
     def process(self, unit: WorkUnit) -> UnitResult:
         res = UnitResult(unit.key, unit.fingerprint)
         text: str = unit.payload["text"]
-        lexical = self.matcher.label(text)
+        lexical = self.matcher.label(text, unit.payload.get("context"))
         labels, prompt_version = lexical, None
         if self.llm is not None:
             outcome = unit.payload.get("outcome") or self.llm.label(text, cached=unit.payload.get("cached"))
@@ -108,7 +133,7 @@ class AugmentStage(Stage):
                     res.reject(unit.key, outcome.reason or "llm_invalid_output", outcome.detail)
                 return res
             labels, prompt_version = outcome.labels, self.llm.prompt_key
-        res.add("augment_captions", caption_row(unit.key, text, labels, lexical, self.method, prompt_version,
+        res.add("augment_captions", caption_row(unit.key, text, self.named(labels), lexical, self.method, prompt_version,
                                                 self.ontology.version, self.cfg.augment.refined_max_words))
         return res
 

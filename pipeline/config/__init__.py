@@ -291,6 +291,11 @@ class AugmentConfig(_Model):
     method: Literal["lexical", "llm"] = "lexical"  # llm: the run profile's top-level `llm:`
     llm_prompt: str = "ontology_labels"  # latest version of prompts/<name>.v<N>.md
     refined_max_words: int = 60
+    # Derm1M compatibility: with Derm1M's released ontology file (nested_ontology.json or ontology.json, the
+    # user's copy), `label_names: derm1m` writes disease_label / hierarchical_disease_label in Derm1M's node
+    # names through the crosswalk (pipeline/vocab/crosswalk.py); condition_ids stay the project's
+    derm1m_ontology: Path | None = None
+    label_names: Literal["project", "derm1m"] = "project"
 
 
 class TrainConfig(_Model):
@@ -444,6 +449,10 @@ def load_config(path: str | Path, base_dir: str | Path | None = None) -> RunConf
     cfg = resolve_paths(cfg, base)
     if isinstance(cfg.train.recipe, Path):
         load_recipe(cfg.train.recipe)  # a recipe file that is missing or invalid fails now, not at training
+    aug = cfg.augment
+    if aug.label_names == "derm1m" and (aug.derm1m_ontology is None or not aug.derm1m_ontology.is_file()):
+        raise ConfigError(f"{p}: augment.label_names: derm1m needs augment.derm1m_ontology, the path of Derm1M's "
+                          f"ontology file (nested_ontology.json or ontology.json); got {aug.derm1m_ontology}")
     missing = missing_sources(cfg)
     if missing:
         raise ConfigError(f"{p}: source path(s) not found (relative paths resolve against {base}): "
@@ -478,6 +487,8 @@ def resolve_paths(cfg: RunConfig, base: Path) -> RunConfig:
     yt.channels_file = _resolve(yt.channels_file, base) if yt.channels_file else None
     if isinstance(cfg.train.recipe, Path):
         cfg.train.recipe = _resolve(cfg.train.recipe, base)
+    if cfg.augment.derm1m_ontology is not None:
+        cfg.augment.derm1m_ontology = _resolve(cfg.augment.derm1m_ontology, base)
     types = cfg.image_type  # a CLIP model_path may also be a pretrained tag: only existing files move
     if types.model_path and (types.backend == "densenet" or (base / types.model_path).exists()):
         types.model_path = _resolve(types.model_path, base)

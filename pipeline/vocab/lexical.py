@@ -16,14 +16,15 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from ontology import Ontology, default_ontology
+from pipeline.vocab.demographics import NO_AGE, NO_GENDER, NO_SKIN_TONE, age_of, gender_of, skin_tone_of
+
+__all__ = ["NO_AGE", "NO_GENDER", "NO_SKIN_TONE", "NO_DIAGNOSIS", "NO_CONCEPTS", "NO_BODY_LOCATION", "NO_SYMPTOMS",
+           "Labels", "LexicalMatcher", "Mention", "normalise_token", "term_key"]
 
 NO_DIAGNOSIS = "no definitive diagnosis"
 NO_CONCEPTS = "No visual concepts"
 NO_BODY_LOCATION = "No body location information"
 NO_SYMPTOMS = "No symptom information"
-NO_AGE = "No age information"
-NO_GENDER = "No gender information"
-NO_SKIN_TONE = "No skin tone information"
 
 _TOKEN_RE = re.compile(r"[^\W_]+(?:['’][^\W_]+)*|[.;:!?()\[\]]")
 _TERMINATORS = frozenset(".;:!?()[]") | {
@@ -64,34 +65,20 @@ _UNCERTAIN_PRE = (
     "not ruled out", "cannot be excluded", "thought to be",
 )  # fmt: skip
 _UNCERTAIN_POST = ("versus", "vs", "was suspected", "is suspected", "suspected", "was considered", "like")
+_SUBJECT_CUES = (
+    "diagnosis of", "diagnosis is", "diagnosis was", "diagnosed as", "diagnosed with", "diagnosed", "diagnosis",
+    "describes", "depicts", "image of", "photo of", "photograph of", "picture of", "case of", "example of",
+    "consistent with", "compatible with", "confirmed", "confirming", "suffering from", "patient with",
+    "presenting with", "known as", "called", "shows",
+)  # fmt: skip
+_SUBJECT_FILLER = frozenset(
+    "a an the this typical classic classical early late severe mild extensive chronic acute recurrent "
+    "generalized localized widespread florid advanced rare common case cases of".split()
+)
 _PSEUDO = (
     "not only", "no longer", "not just", "not necessarily", "no change", "no doubt", "not ruled out",
     "not excluding", "not exclude", "cannot exclude", "cannot be excluded", "not be excluded",
 )  # fmt: skip
-_GENDER = {
-    "male": "male", "man": "male", "boy": "male", "gentleman": "male",
-    "female": "female", "woman": "female", "girl": "female", "lady": "female",
-}  # fmt: skip
-_AGE_WORDS = {"newborn": "newborn", "neonate": "newborn", "infant": "infant", "baby": "infant",
-              "toddler": "child", "child": "child", "adolescent": "adolescent", "teenager": "adolescent",
-              "elderly": "elderly"}  # fmt: skip
-_AGE_PATTERNS = (
-    (re.compile(r"\b(\d{1,3})[\s-]*(?:years?|yrs?|y)[\s-]*old\b", re.I), "{}"),
-    (re.compile(r"\b(\d{1,3})\s*(?:years?|yrs?)\s+of\s+age\b", re.I), "{}"),
-    (re.compile(r"\b(\d{1,3})\s*(?:yo|y/o|y\.o\.)(?!\w)", re.I), "{}"),
-    (re.compile(r"\b(\d{1,2})[\s-]*(?:months?|mos?)[\s-]*old\b", re.I), "{} months"),
-    (re.compile(r"\baged?\s+(\d{1,3})\b(?!\s*(?:months?|weeks?|days?|%))", re.I), "{}"),
-    (re.compile(r"\bage\b[^.;\d]{0,40}?\b(\d{1,3})\s*(?:to|-|–)\s*(\d{1,3})\b", re.I), "{}-{}"),
-    (re.compile(r"\bin (?:his|her|their) (?:early |mid |late )?(\d)0s\b", re.I), "{}0s"),
-)
-_ROMAN = {"1": "I", "2": "II", "3": "III", "4": "IV", "5": "V", "6": "VI"}
-_FITZ_RE = re.compile(
-    r"\b(?:fitzpatrick(?:\s+skin)?(?:\s+(?:photo)?types?)?|skin\s+(?:photo)?types?|phototypes?|fst)"
-    r"\s*[:#]?\s*(vi|v|iv|iii|ii|i|[1-6])(?:\s*(?:-|–|to|/|or|and)\s*(vi|v|iv|iii|ii|i|[1-6]))?\b",
-    re.I,
-)
-
-
 @dataclass(frozen=True)
 class Mention:
     kind: str  # "condition" | "concept" | "body_site" | "symptom"
@@ -101,6 +88,7 @@ class Mention:
     end: int
     negated: bool
     uncertain: bool
+    subject: bool = False  # named as what the text is about ("diagnosed with X", "This image describes X")
 
 
 @dataclass
@@ -194,6 +182,13 @@ class LexicalMatcher:
         self._neg_pre, self._neg_post = _phrases(_NEGATION_PRE), _phrases(_NEGATION_POST)
         self._unc_pre, self._unc_post = _phrases(_UNCERTAIN_PRE), _phrases(_UNCERTAIN_POST)
         self._pseudo = _phrases(_PSEUDO)
+        self._subject = _phrases(_SUBJECT_CUES)
+        self._groupings = _Table()  # multi-word names of taxonomy buckets ("vascular lesions"): the last resort
+        for cond in self.ontology.conditions.values():
+            if cond.grouping:
+                for surface in (cond.name, *cond.synonyms):
+                    if len(term_key(surface)) >= 2:
+                        self._groupings.add(term_key(surface), cond.id)
 
     @staticmethod
     def _add(table: _Table, surface: str, node_id: str, abbreviation: bool) -> None:
@@ -206,7 +201,25 @@ class LexicalMatcher:
         if "-" in surface:
             table.add(term_key(surface.replace("-", "")), node_id)
 
-    def label(self, text: str) -> Labels:
+    def label(self, text: str, context: str | None = None) -> Labels:
+        """Labels of `text`. `context` is the text of what it came from (a lecture's title, an article's):
+        when `text` names no disease of its own (nothing, or only findings such as "nail pitting" in a
+        psoriasis lecture), the disease the context names certainly is the label; the mentions stay the
+        text's."""
+        labels = self._label(text)
+        if context and (not labels.condition_ids or self._descriptive(labels.condition_ids[0])):
+            outer = self._label(context)
+            if outer.condition_ids and not self._descriptive(outer.condition_ids[0]) and any(
+                m.kind == "condition" and m.node_id == outer.condition_ids[0] and not m.uncertain
+                for m in outer.mentions
+            ):
+                best = outer.condition_ids[0]
+                labels.condition_ids = [best, *(c for c in labels.condition_ids if c != best)]
+                labels.disease_label = self.ontology.conditions[best].name
+                labels.hierarchical_disease_label = self.ontology.hierarchical_label(best)
+        return labels
+
+    def _label(self, text: str) -> Labels:
         matches = list(_TOKEN_RE.finditer(text))
         raws = tuple(re.sub(r"['’]s$", "", m.group()) for m in matches)
         norms = tuple(
@@ -216,10 +229,17 @@ class LexicalMatcher:
         pseudo = self._pseudo_positions(norms)
         mentions: list[Mention] = []
         covered: set[int] = set()
-        for kind, table in self._tables.items():
+        spans: list[range] = []
+        tables = [*self._tables.items(), ("grouping", self._groupings)]
+        for kind, table in tables:
             previous: tuple[int, bool, bool] = (-1, False, False)  # end token, negated, uncertain
             for hit in self._resolve(self._scan(norms, raws, table, kind)):
                 if kind == "body_site" and _idiomatic_back(norms, hit):
+                    continue
+                if kind == "grouping" and any(
+                    s.start <= hit.start and hit.end <= s.stop and (s.stop - s.start) > (hit.end - hit.start)
+                    for s in spans
+                ):  # a bucket's words inside a condition's name ("vascular lesions" in a longer name)
                     continue
                 negated = self._triggered(norms, hit, self._neg_pre, self._neg_post, pseudo)
                 uncertain = not negated and self._triggered(norms, hit, self._unc_pre, self._unc_post, set())
@@ -228,18 +248,23 @@ class LexicalMatcher:
                     uncertain = not negated and (uncertain or previous[2])
                 previous = (hit.end, negated, uncertain)
                 start, end = matches[hit.start].start(), matches[hit.end - 1].end()
-                mentions.append(Mention(kind, hit.ids[0], text[start:end], start, end, negated, uncertain))
+                subject = kind in ("condition", "grouping") and self._is_subject(norms, hit)
+                mentions.append(Mention(kind, hit.ids[0], text[start:end], start, end, negated, uncertain, subject))
                 if kind == "condition":
                     covered.update(range(hit.start, hit.end))
+                    spans.append(range(hit.start, hit.end))
         mentions.sort(key=lambda m: (m.start, m.kind))
         labels = Labels(mentions=mentions)
         self._fill_condition(labels, mentions)
         self._fill_vocab(labels, mentions)
-        free = [(raws[i], norms[i]) for i in range(len(norms)) if i not in covered]
-        labels.age = _age(text, free)
-        genders = {_GENDER[n] for _, n in free if n in _GENDER}
-        labels.gender = ", ".join(g for g in ("male", "female") if g in genders) or NO_GENDER
-        labels.skin_tone = _skin_tone(text)
+        masked = list(text)  # condition names say nothing of the patient ("male pattern baldness")
+        for m in mentions:
+            if m.kind == "condition":
+                masked[m.start : m.end] = " " * (m.end - m.start)
+        free_text = "".join(masked)
+        labels.age = age_of(text, [raws[i] for i in range(len(norms)) if i not in covered])
+        labels.gender = gender_of(free_text)
+        labels.skin_tone = skin_tone_of(text)
         return labels
 
     @staticmethod
@@ -294,27 +319,61 @@ class LexicalMatcher:
                             return True
         return False
 
+    def _is_subject(self, norms: tuple[str, ...], hit: _Hit) -> bool:
+        """Named right after a cue, with only determiners and severity words between ("diagnosed with a
+        classic case of X"). A title position ("Eczema. Psoriasis here; psoriasis there.") is not a cue:
+        measured on the Derm1M dev rows it lost one row."""
+        i = hit.start
+        while i > 0 and norms[i - 1] in _SUBJECT_FILLER:
+            i -= 1
+        for length in range(1, 4):
+            cue = norms[max(0, i - length) : i]
+            if len(cue) == length and cue in self._subject.get(cue[0], ()):
+                return True
+        return False
+
     def _fill_condition(self, labels: Labels, mentions: list[Mention]) -> None:
-        """Most-mentioned certain condition wins (ties: first mentioned); a descendant beats its ancestor."""
-        conditions = [m for m in mentions if m.kind == "condition" and not m.negated]
-        pool = [m for m in conditions if not m.uncertain]
+        """Pick the diagnosis among the certain mentions (the hedged ones when there is none).
+
+        In order: a disease beats a descriptive finding ("ulcer" in a text about squamous cell carcinoma)
+        and a named taxonomy bucket ("vascular lesions") comes last; the subject of the text beats a
+        passing mention; then the most mentioned, a descendant's mentions counting for its ancestor and
+        an abbreviation that defines the name just before it ("squamous cell carcinoma (SCC)") not counting
+        twice; ties go to the first mentioned. A descendant beats its ancestor.
+        """
+        named = [m for m in mentions if m.kind in ("condition", "grouping") and not m.negated]
+        pool = [m for m in named if not m.uncertain]
         if not pool and self.use_uncertain:
-            pool = conditions
+            pool = named
         if not pool:
             return
-        counts = Counter(m.node_id for m in pool)
+        counts: Counter[str] = Counter()
+        for prev, m in zip([None, *pool[:-1]], pool, strict=True):
+            defines = prev is not None and prev.node_id == m.node_id and 0 <= m.start - prev.end <= 2
+            counts[m.node_id] += 0 if defines else 1
         first = {m.node_id: m.start for m in reversed(pool)}
+        subject = {m.node_id for m in pool if m.subject}
         onto = self.ontology
         score = {
             cid: counts[cid] + sum(n for other, n in counts.items() if onto.is_ancestor(other, cid))
             for cid in counts
             if not any(onto.is_ancestor(cid, other) for other in counts)
         }
-        best = min(score, key=lambda cid: (-score[cid], first[cid]))
+        kind = {m.node_id: m.kind for m in pool}
+
+        def tier(cid: str) -> int:
+            return 2 if kind[cid] == "grouping" else int(self._descriptive(cid))
+
+        best = min(score, key=lambda cid: (tier(cid), cid not in subject, -score[cid], first[cid]))
         rest = sorted((c for c in counts if c != best), key=lambda c: (-onto.depth(c), first[c]))
         labels.condition_ids = [best, *rest]
         labels.disease_label = onto.conditions[best].name
         labels.hierarchical_disease_label = onto.hierarchical_label(best)
+
+    def _descriptive(self, cid: str) -> bool:
+        """A finding rather than a disease: under the reaction-pattern category, or flagged `finding`."""
+        cond = self.ontology.conditions[cid]
+        return bool(getattr(cond, "finding", False)) or self.ontology.lineage(cid)[0].id == "reaction_patterns"
 
     def _fill_vocab(self, labels: Labels, mentions: list[Mention]) -> None:
         concepts = self.ontology.concepts
@@ -331,28 +390,6 @@ class LexicalMatcher:
         labels.skin_concept = names("concept", NO_CONCEPTS)
         labels.body_location = names("body_site", NO_BODY_LOCATION)
         labels.symptoms = names("symptom", NO_SYMPTOMS)
-
-
-def _age(text: str, free_tokens: list[tuple[str, str]]) -> str:
-    found: list[tuple[int, str]] = []
-    for pattern, template in _AGE_PATTERNS:
-        for m in pattern.finditer(text):
-            if all(0 < int(g) <= 120 for g in m.groups()):
-                found.append((m.start(), template.format(*m.groups())))
-    ages = list(dict.fromkeys(age for _, age in sorted(found)))
-    if not ages:  # words only when no number is given; plural forms are general statements, not a patient
-        ages = list(
-            dict.fromkeys(_AGE_WORDS[n] for raw, n in free_tokens if n in _AGE_WORDS and raw.lower() == n)
-        )
-    return ", ".join(ages) or NO_AGE
-
-
-def _skin_tone(text: str) -> str:
-    tones = []
-    for m in _FITZ_RE.finditer(text):
-        low, high = (_ROMAN.get(g.lower(), g.upper()) if g else None for g in m.groups())
-        tones.append(f"Fitzpatrick {low}-{high}" if high else f"Fitzpatrick {low}")
-    return ", ".join(dict.fromkeys(tones)) or NO_SKIN_TONE
 
 
 def _idiomatic_back(norms: tuple[str, ...], hit: _Hit) -> bool:
