@@ -31,6 +31,7 @@ from pipeline.augment.evaluate import (
     score_derm1m,
     score_skincap,
     skincap_concept_map,
+    skincap_text_ceiling,
 )
 from pipeline.vocab.crosswalk import Crosswalk, load_crosswalk
 from pipeline.vocab.lexical import Labels, LexicalMatcher
@@ -49,7 +50,8 @@ def _show(name: str, dataset: str, scores: Scores, seconds: float) -> None:
     print(f"[{name}] {dataset}: {d['rows']} rows ({d['rejected']} rejected) in {seconds:.1f} s")
     if dataset == "derm1m":
         print(f"  disease agreement       {d['disease_accuracy']:.3f} ({d['disease_vocabulary']} vocabulary; "
-              f"consistent {d['disease_consistent']:.3f}, exact name in ours {d['disease_exact_project']:.3f})")
+              f"consistent {d['disease_consistent']:.3f}, exact name in ours {d['disease_exact_project']:.3f}; "
+              f"theirs among all the conditions found: {d['disease_named_anywhere']:.3f})")
         levels = ", ".join(f"L{x['level']} {x['agreement']:.3f} (n={x['n']})" for x in d["level_agreement"])
         print(f"  hierarchy agreement     {levels}")
     print(f"  concept micro-F1        {d['concept_micro_f1']:.3f} "
@@ -88,7 +90,10 @@ def evaluate(name: str, predict: Callable[[str], Labels | None], onto: Ontology,
         t0 = time.perf_counter()
         scores = score_skincap(rows, predict, onto, cmap)
         _show(name, f"skincap ({len(cmap)} of 48 flags mapped)", scores, time.perf_counter() - t0)
-        out["skincap"] = {**scores.as_dict(), "flags_mapped": len(cmap)}
+        ceiling = skincap_text_ceiling(rows, onto, cmap)
+        print(f"  text ceiling            recall {ceiling:.3f}, F1 {2 * ceiling / (1 + ceiling):.3f} (share of the "
+              "image flags the caption names at all)")
+        out["skincap"] = {**scores.as_dict(), "flags_mapped": len(cmap), "text_recall_ceiling": round(ceiling, 4)}
     else:
         print(f"[{name}] skipped SkinCAP: {skincap} not found (set DERM_FIXTURES)")
     return out

@@ -117,3 +117,19 @@ def test_cli_label_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert main(["label", str(tmp_path / "o.csv"), str(tmp_path / "o2.csv"), "--method", "lexical"]) == 0
     (tmp_path / "bad.csv").write_text("x\n1\n")
     assert main(["label", str(tmp_path / "bad.csv"), str(tmp_path / "o3.csv")]) == 2
+
+
+def test_skincap_flags_score_once_and_the_text_ceiling(onto: Ontology) -> None:
+    from pipeline.augment.evaluate import skincap_text_ceiling
+
+    cols = ["Erythema", "Brown(Hyperpigmentation)", "Plaque", "Do not consider this image"]
+    cmap = skincap_concept_map(cols, onto)
+    assert {"red", "erythema"} <= cmap["Erythema"]  # SkinCon's erythema is redness
+    assert {"brown", "hyperpigmentation"} <= cmap["Brown(Hyperpigmentation)"]
+    rows = [{"caption_zh_polish_en": "red brown papules", "Erythema": "1", "Brown(Hyperpigmentation)": "1",
+             "Plaque": "1", "Do not consider this image": "0"}]
+    labels = Labels(concept_ids=["red", "brown", "hyperpigmentation", "papule"])
+    scores = score_skincap(rows, fixed({"red brown papules": labels}), onto, cmap)
+    # one flag counts once however many of its concepts we name; plaque is flagged but never said
+    assert (scores.concepts.tp, scores.concepts.fp, scores.concepts.fn) == (2, 0, 1)
+    assert skincap_text_ceiling(rows, onto, cmap) == pytest.approx(2 / 3)

@@ -58,6 +58,7 @@ class Scores:
     disease_correct: int = 0
     disease_exact_project: int = 0  # our node is one their label names, in our vocabulary
     disease_consistent: int = 0  # Derm1M vocabulary: theirs, or a more specific node under theirs
+    disease_named: int = 0  # Derm1M vocabulary: theirs is among every condition we found (the choice's ceiling)
     vocabulary: str = "project"
     level_agree: list[int] = field(default_factory=lambda: [0] * 5)
     level_total: list[int] = field(default_factory=lambda: [0] * 5)
@@ -78,6 +79,7 @@ class Scores:
             "disease_vocabulary": self.vocabulary,
             "disease_exact_project": round(self.disease_exact_project / self.rows, 4) if self.rows else 0.0,
             "disease_consistent": round(self.disease_consistent / self.rows, 4) if self.rows else 0.0,
+            "disease_named_anywhere": round(self.disease_named / self.rows, 4) if self.rows else 0.0,
             "level_agreement": [{"level": i, "n": n, "agreement": round(a, 4)}
                                 for i, (n, a) in enumerate(self.level_agreement())],
             "concept_micro_f1": round(self.concepts.f1, 4), "concept_precision": round(self.concepts.precision, 4),
@@ -112,10 +114,11 @@ class Resolver:
         return set().union(*(self.conditions.get(term_key(v), set()) for v in self._variants(label)))
 
     def concept(self, label: str) -> set[str]:
-        for variant in self._variants(label):
-            if hits := self.concepts.get(term_key(variant)):
-                return hits
-        return set()
+        """Every concept the label names: "brown(hyperpigmentation)" is brown and hyperpigmentation."""
+        whole = self.concepts.get(term_key(label))
+        if whole:
+            return set(whole)
+        return set().union(set(), *(self.concepts.get(term_key(v), set()) for v in self._variants(label)))
 
 
 def _split(value: str, sentinels: Iterable[str]) -> list[str]:
@@ -180,6 +183,8 @@ def score_derm1m(rows: Iterable[Mapping[str, str]], predict: Predict, ontology: 
             right, consistent, their_nodes = _derm1m_disease(theirs, ours, crosswalk)
             scores.disease_correct += right
             scores.disease_consistent += consistent
+            scores.disease_named += right or any(
+                _derm1m_disease(theirs, other, crosswalk)[0] for other in labels.condition_ids[1:])
             if theirs not in ("", NO_DIAGNOSIS) and not their_nodes:
                 scores.unresolved[f"disease:{theirs}"] = scores.unresolved.get(f"disease:{theirs}", 0) + 1
             mine = crosswalk.node(ours) if ours else None
@@ -204,17 +209,27 @@ def score_derm1m(rows: Iterable[Mapping[str, str]], predict: Predict, ontology: 
     return scores
 
 
+# SkinCon (whose 48 concepts SkinCAP flags) defines a few concepts by words that are concepts of their own
+# here: its "Erythema" is redness, its "Pigmented" any pigment colour
+SKINCON_DEFINITIONS = {"Erythema": ("red",), "Pigmented": ("brown", "black", "hyperpigmentation")}
+
+
 def skincap_concept_map(columns: Iterable[str], ontology: Ontology) -> dict[str, set[str]]:
     """SkinCAP flag column -> our concept ids, for the flags that resolve (others are left out)."""
     res = Resolver(ontology)
-    return {col: hits for col in columns if col != SKINCAP_SKIP and (hits := res.concept(col))}
+    out: dict[str, set[str]] = {}
+    for col in columns:
+        hits = res.concept(col) if col != SKINCAP_SKIP else set()
+        if hits:
+            out[col] = hits.union(*(res.concept(w) for w in SKINCON_DEFINITIONS.get(col, ())))
+    return out
 
 
 def score_skincap(rows: Iterable[Mapping[str, str]], predict: Predict, ontology: Ontology,
                   concept_map: Mapping[str, set[str]], text_column: str = "caption_zh_polish_en") -> Scores:
-    """Concept micro-F1 against SkinCAP's human flags; rows flagged "do not consider" are skipped."""
+    """Concept micro-F1 against SkinCAP's human flags, counted per flag (a flag is ours when we name any of
+    the concepts it maps to); rows flagged "do not consider" are skipped."""
     scores = Scores()
-    scoreable = set().union(*concept_map.values()) if concept_map else set()
     for row in rows:
         if row.get(SKINCAP_SKIP, "0").strip() in ("1", "1.0") or not row.get(text_column, "").strip():
             continue
@@ -222,7 +237,28 @@ def score_skincap(rows: Iterable[Mapping[str, str]], predict: Predict, ontology:
         labels = predict(row[text_column])
         if labels is None:
             scores.rejected += 1
-        ours = set(labels.concept_ids if labels else []) & scoreable
-        theirs = set().union(*(ids for col, ids in concept_map.items() if row.get(col, "0").strip() in ("1", "1.0")))
+        named = set(labels.concept_ids if labels else [])
+        ours = {col for col, ids in concept_map.items() if ids & named}
+        theirs = {col for col in concept_map if row.get(col, "0").strip() in ("1", "1.0")}
         scores.concepts.add(ours, theirs)
     return scores
+
+
+def skincap_text_ceiling(rows: Iterable[Mapping[str, str]], ontology: Ontology, concept_map: Mapping[str, set[str]],
+                         text_column: str = "caption_zh_polish_en") -> float:
+    """The share of SkinCAP's flags whose concept is named in the caption at all (any surface form, negated
+    or not, stem match): its flags were set by looking at the image, so this bounds the recall of any
+    labeller that reads only the caption, and with it the F1 (2R/(1+R) at perfect precision)."""
+    forms = {col: [term_key(f) for i in ids for f in (ontology.concepts[i].name, *ontology.concepts[i].synonyms)]
+             for col, ids in concept_map.items()}  # fmt: skip
+    flagged = named = 0
+    for row in rows:
+        if row.get(SKINCAP_SKIP, "0").strip() in ("1", "1.0") or not row.get(text_column, "").strip():
+            continue
+        words = term_key(row[text_column])
+        text = " " + " ".join(words) + " "
+        for col in concept_map:
+            if row.get(col, "0").strip() in ("1", "1.0"):
+                flagged += 1
+                named += any(f and f" {' '.join(f)} " in text for f in forms[col])
+    return named / flagged if flagged else 0.0
