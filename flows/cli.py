@@ -216,6 +216,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     only read."""
     from pipeline.config import load_config
     from pipeline.train.jobs import corpus_rows, export_corpus, leak_check
+    from pipeline.train.release import ReleasePolicy
     from pipeline.warehouse import open_readonly
 
     cfg = load_config(args.config)
@@ -227,7 +228,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     if not rows:
         print(f"derm1m export: no captioned pairs in {cfg.warehouse}; run the build first", file=sys.stderr)
         return 2
-    m = export_corpus(rows, cfg.train, Path(args.out) if args.out else cfg.data_dir / "export", leak_check(cfg)).manifest
+    m = export_corpus(rows, cfg.train, Path(args.out) if args.out else cfg.data_dir / "export", leak_check(cfg),
+                      ReleasePolicy.from_config(cfg)).manifest
     print(f"exported {m.n_rows.get('train', 0)} train + {m.n_rows.get('validation', 0)} validation pair(s), "
           f"{m.n_images} image(s), {len(m.shards)} shard(s), "
           f"{sum(len(v) for v in m.parquet.values())} Parquet file(s) + README.md card -> {m.out_dir}")

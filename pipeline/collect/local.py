@@ -367,5 +367,5 @@ class LocalDatasetSource(Source):
                 sha256=fingerprint(row, self.hash_file(image) if image.exists() else "missing"),
                 title=None, licence=ds.licence,
                 meta={"dataset": ds.name, "label": ds.label_map.get(label, label), "raw_label": label,
-                      "fields": fields, "modality": ds.modality, "images": [str(image)]},
+                      "row": n, "fields": fields, "modality": ds.modality, "images": [str(image)]},
             )

@@ -13,6 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from pipeline.config.base import NOT_OUTPUT, output_settings
+from pipeline.config.export import ExportConfig
 from pipeline.config.prices import DEFAULT_PRICES, ModelPrice, legacy_price, lookup
 from pipeline.config.recipe import Recipe, load_recipe
 from pipeline.config.sources import HttpConfig, PdfUrlListConfig, PubMedConfig, RedditConfig, YouTubeConfig
@@ -388,6 +389,7 @@ class RunConfig(_Model):
     pair: PairConfig = Field(default_factory=PairConfig)
     augment: AugmentConfig = Field(default_factory=AugmentConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
+    export: ExportConfig = Field(default_factory=ExportConfig)  # release profile, stated licences
     # settings more than one stage reads, stated once: the image-type classifier (preprocess keyframes,
     # clean images) and the LLM (clean, pair, augment); each unit kind that uses them declares so
     image_type: ImageTypeConfig = Field(default_factory=ImageTypeConfig)

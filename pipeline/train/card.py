@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -44,8 +45,21 @@ COLUMN_DOCS = {
     "image_id": "sha256-derived id of the stored image (one image may have several pairs)",
     "item_id": "the source item (video, article, post, dataset row) the pair came from",
     "cluster_id": "near-duplicate image cluster (blank: none); the split never divides a cluster",
-    "licence": "the licence of the source item",
-    "source_url": "where the source item was collected",
+    "licence": (
+        "the source item's licence as an SPDX-like id (CC-BY-4.0, CC-BY-NC-SA-3.0, CC0-1.0, ...) or "
+        "youtube-standard, forum-terms, proprietary, unknown"
+    ),
+    "licence_text": "the licence as the source stated it (a URL or text; blank: none stated)",
+    "source_url": "the source item's page (video, article, post)",
+    "source_id": "the source item's id: video id, PMCID, post id, PDF file stem, dataset:image",
+    "locator": "where in the item: video scene, article figure id, PDF page/index, image file",
+    "page": "PDF figures: the page",
+    "start_s": "videos: start of the narration window paired with the keyframe (s)",
+    "end_s": "videos: end of the narration window (s)",
+    "frame_s": "videos: time of the keyframe (s)",
+    "dataset": "dataset images: the dataset",
+    "dataset_row": "dataset images: the row of the dataset's metadata CSV (1 = first data row)",
+    "image_url": "the URL the image was downloaded from, when it was",
 }
 
 _BUILT = """\
@@ -61,9 +75,18 @@ _LICENCE = """\
 **Licence caveat.** This corpus mixes sources with different terms: open-access articles (CC BY, CC BY-NC,
 ...), YouTube videos (standard YouTube licence unless the uploader chose Creative Commons), forum posts
 (the forum's terms) and whatever licence the collected datasets and PDFs carry. Each pair keeps the licence
-of its source item; the warehouse view `v_pair_provenance` lists it with the source URL per `pair_id`.
-Check those terms before you redistribute or train a commercial model; the card's `license: other`
-means "per item", not one licence for the whole."""
+of its source item in the `licence` column (with `licence_text`, as stated) and its provenance (`source_url`,
+`source_id`, `locator`, timestamps, page, dataset row). Check those terms before you redistribute or train
+a commercial model; unless the header names one licence, `license: other` means "per item"."""
+
+_PROFILES = {
+    "open": "CC0, public domain, CC BY and CC BY-SA only",
+    "research": (
+        "CC0, public domain, CC BY, CC BY-SA, CC BY-NC and CC BY-NC-SA (non-commercial research use; "
+        "NoDerivatives licences are out because the corpus is made of crops and keyframes)"
+    ),
+    "private": "every licence: for use inside the group that built it, not for redistribution",
+}
 
 
 def _size_category(n: int) -> str:
@@ -74,14 +97,23 @@ def _size_category(n: int) -> str:
     return "10M<n<100M"
 
 
-def _header(splits: Mapping[str, ParquetSplit], columns: list[str], title: str) -> str:
+def _hf_licence(release: Mapping[str, Any] | None) -> str:
+    """The Hub's licence id when every pair has one Creative Commons licence, else `other` (per item)."""
+    licences = list((release or {}).get("licences", {}))
+    if len(licences) == 1 and licences[0].startswith("CC"):
+        return str(licences[0]).lower()
+    return "other"
+
+
+def _header(splits: Mapping[str, ParquetSplit], columns: list[str], title: str,
+            release: Mapping[str, Any] | None = None) -> str:  # fmt: skip
     total = sum(s.n_rows for s in splits.values())
     splits = {s: p for s, p in splits.items() if p.files}  # an empty split has no file to name
     features = [{"name": "image", "dtype": "image"}] + [{"name": c, "dtype": "string"} for c in columns]
     meta = {
         "pretty_name": title,
-        "license": "other",
-        "license_name": "per-item",
+        "license": _hf_licence(release),
+        **({"license_name": "per-item"} if _hf_licence(release) == "other" else {}),
         "language": ["en"],
         "task_categories": ["zero-shot-image-classification", "image-to-text", "image-classification"],
         "tags": ["medical", "dermatology", "clip", "image-text"],
@@ -149,13 +181,31 @@ def _share(n: int, total: int) -> str:
     return f"{100 * n / max(total, 1):.1f} %"
 
 
+def _release_section(release: Mapping[str, Any]) -> list[str]:
+    """What the release profile admitted and the pairs it left out, by reason and licence."""
+    profile = str(release.get("release", ""))
+    lines = ["", "## Release", "", f"Release profile `{profile}`: {_PROFILES.get(profile, profile)}."]
+    excluded = release.get("excluded") or {}
+    if not excluded:
+        return [*lines, "", "No pair was left out."]
+    rows = [[reason, lic, n] for reason, by in excluded.items() for lic, n in by.items()]
+    lines += _table("Pairs left out", ["reason", "licence", "pairs"], rows)
+    if release.get("reference"):
+        lines += ["", f"The pairs left out for their licence are listed in `{release['reference']}` (source URL "
+                  "or id, timestamps, page or figure, the image's sha256, caption and labels, no image): "
+                  "`derm1m rehydrate` rebuilds their images from the sources and checks the hashes."]  # fmt: skip
+    return lines
+
+
 def write_card(
     out_dir: Path, splits: Mapping[str, ParquetSplit], n_images: Mapping[str, int], columns: list[str],
     shard_sizes: Mapping[str, int], title: str = "Derm1M-style dermatology image-text corpus",
+    release: Mapping[str, Any] | None = None,
 ) -> Path:  # fmt: skip
-    """Write ``out_dir/README.md``: the YAML header (configs per split, licence, sizes) and the card."""
+    """Write ``out_dir/README.md``: the YAML header (configs per split, licence, sizes) and the card;
+    ``release`` is export.py's release.json (profile, licence mix, exclusions)."""
     total = sum(s.n_rows for s in splits.values())
-    lines = [_header(splits, columns, title), f"# {title}", "",
+    lines = [_header(splits, columns, title, release), f"# {title}", "",
              "Dermatology image-text pairs in the layout of Derm1M (CSVs + an image folder), as Parquet for "
              "`datasets`, and as WebDataset shards for open_clip-style training.", "", _LICENCE]  # fmt: skip
     lines += _table("Splits", ["split", "pairs", "images", "Parquet files"],
@@ -165,6 +215,8 @@ def write_card(
         if mixed:
             rows = [[v, n, _share(n, total)] for v, n in mixed.most_common()]
             lines += _table(f"Pairs by {col}", [col, "pairs", "share"], rows)
+    if release is not None:
+        lines += _release_section(release)
     filled: Counter[str] = sum((p.filled for p in splits.values()), Counter())
     rows = [["image", _share(total, total), COLUMN_DOCS["image"]]]
     rows += [[c, _share(filled[c], total), COLUMN_DOCS.get(c, "")] for c in columns]

@@ -8,12 +8,16 @@ files (pipeline/train/parquet.py) and README.md (card.py) make the folder load w
 ``datasets.load_dataset(export_dir)``. The split is leakage-safe: every row of one source item (video,
 article, post), one near-duplicate cluster or one image lands on the same side, so validation numbers are
 honest.
+
+Every pair carries its licence and provenance (pipeline/train/release.py's PROVENANCE_COLUMNS) in every
+format: after Derm1M's twelve columns in the CSVs (readers by column name or by the first twelve positions
+are unaffected), as Parquet columns, and in each WebDataset sample's json. What the release profile leaves
+out is counted in ``release.json``, on the card, and listed in ``reference/pairs.parquet``.
 """
 
 from __future__ import annotations
 
 import csv
-import dataclasses
 import json
 import os
 import shutil
@@ -29,10 +33,17 @@ from pipeline import storage
 from pipeline.storage import Location
 from pipeline.train.card import write_card
 from pipeline.train.parquet import MAX_FILE_BYTES, ParquetSplit, write_split
+from pipeline.train.release import (
+    PROVENANCE_COLUMNS,
+    Exclusion,
+    ReleasePolicy,
+    exclusion_counts,
+    write_reference,
+)
 from pipeline.train.splits import SPLITS, assign_splits
 
 __all__ = [
-    "DERM1M_COLUMNS", "PARQUET_COLUMNS", "SPLITS", "ExportManifest", "ExportRow",
+    "CSV_COLUMNS", "DERM1M_COLUMNS", "PARQUET_COLUMNS", "PROVENANCE_COLUMNS", "SPLITS", "ExportManifest", "ExportRow",
     "assign_splits", "export_filename", "write_export",
 ]  # fmt: skip
 
@@ -41,6 +52,7 @@ DERM1M_COLUMNS = [
     "hierarchical_disease_label", "skin_concept", "body_location", "symptoms", "age", "gender",
 ]  # fmt: skip
 _LABEL_COLUMNS = DERM1M_COLUMNS[5:]  # disease_label .. gender
+CSV_COLUMNS = [*DERM1M_COLUMNS, *PROVENANCE_COLUMNS]
 
 
 @dataclass
@@ -64,13 +76,25 @@ class ExportRow:
     age: str = ""
     gender: str = ""
     captions: dict[str, str] = field(default_factory=dict)  # kind -> text, sampled at training time
+    # licence and provenance (pipeline/train/release.py: provenance(), ReleasePolicy.label)
+    licence: str = "unknown"
+    licence_text: str = ""
+    source_url: str = ""
+    source_id: str = ""
+    locator: str = ""  # scene, JATS figure id, PDF page/index, image file
+    page: str = ""
+    start_s: str = ""
+    end_s: str = ""
+    frame_s: str = ""
+    dataset: str = ""
+    dataset_row: str = ""
+    image_url: str = ""
+    source_file: str = ""  # the local file the image came from; only the release by reference names it
 
 
 _CAPTION_KINDS = ("raw", "refined", "ontology", "concept")  # the kinds jobs.py exports, one column each
-# provenance a row may carry: taken into the Parquet as soon as ExportRow has the field
-_OPTIONAL = [c for c in ("licence", "source_url") if c in {f.name for f in dataclasses.fields(ExportRow)}]
 PARQUET_COLUMNS = [*DERM1M_COLUMNS, *(f"{k}_caption" for k in _CAPTION_KINDS),
-                   "pair_id", "image_id", "item_id", "cluster_id", *_OPTIONAL]  # fmt: skip
+                   "pair_id", "image_id", "item_id", "cluster_id", *PROVENANCE_COLUMNS]  # fmt: skip
 
 
 @dataclass
@@ -87,6 +111,10 @@ class ExportManifest:
     parquet: dict[str, list[Path]] = field(default_factory=dict)  # split -> data/{split}-*-of-*.parquet
     sizes_json: Path | None = None  # shards/sizes.json: shard file name -> samples (open_clip reads it)
     card: Path | None = None  # README.md, the dataset card whose configs name the Parquet files
+    release: str = "private"  # the release profile the export was gated by
+    excluded: dict[str, dict[str, int]] = field(default_factory=dict)  # reason -> licence -> pairs left out
+    reference: Path | None = None  # reference/pairs.parquet: the release by reference of what was left out
+    release_json: Path | None = None  # release.json: profile, licence mix, exclusions
 
 
 def export_filename(row: ExportRow) -> str:
@@ -119,16 +147,16 @@ def _cell(row: ExportRow, col: str) -> str:
 
 
 def _csv_record(row: ExportRow, filename: str) -> list[str]:
-    return [filename] + [_cell(row, col) for col in DERM1M_COLUMNS[1:]]
+    return [filename] + [_cell(row, col) for col in CSV_COLUMNS[1:]]
 
 
 def _parquet_cells(row: ExportRow, filename: str) -> dict[str, str]:
     """A Parquet row's text: the CSV's cells, each caption kind, and the ids that trace it back."""
-    cells = dict(zip(DERM1M_COLUMNS, _csv_record(row, filename), strict=True))
+    cells = dict(zip(CSV_COLUMNS, _csv_record(row, filename), strict=True))
     cells |= {f"{k}_caption": (row.captions or {}).get(k) or "" for k in _CAPTION_KINDS}
     cells |= {"pair_id": row.pair_id, "image_id": row.image_id, "item_id": _cell(row, "group_id"),
               "cluster_id": _cell(row, "cluster_id")}  # fmt: skip
-    return cells | {c: _cell(row, c) for c in _OPTIONAL}
+    return cells
 
 
 def _captions_by_kind(rows: Sequence[ExportRow]) -> dict[str, list[str]]:
@@ -153,9 +181,10 @@ def _sample(image_id: str, filename: str, rows: list[ExportRow]) -> dict[str, An
         "group_ids": sorted({r.group_id for r in rows if r.group_id}),
         "source": _cell(first, "source"),
         "source_type": _cell(first, "source_type"),
+        "licences": sorted({r.licence for r in rows}),
         "captions": _captions_by_kind(rows),
         "labels": {col: _cell(first, col) for col in _LABEL_COLUMNS},
-        "pairs": [{col: _cell(r, col) for col in ["pair_id", *DERM1M_COLUMNS[1:]]} for r in rows],
+        "pairs": [{col: _cell(r, col) for col in ["pair_id", *CSV_COLUMNS[1:]]} for r in rows],
     }
     return {
         "__key__": image_id,
@@ -188,10 +217,14 @@ def _group_images(rows: Sequence[ExportRow], splits: dict[str, str]) -> dict[str
 
 def write_export(
     rows: Sequence[ExportRow], splits: dict[str, str], out_dir: Path, shard_size: int,
-    parquet_max_bytes: int = MAX_FILE_BYTES,
+    parquet_max_bytes: int = MAX_FILE_BYTES, release: ReleasePolicy | None = None,
+    excluded: Sequence[ExportRow] = (), exclusions: Sequence[Exclusion] = (),
 ) -> ExportManifest:  # fmt: skip
     """Write images/, {split}.csv, {split}_captions.json, shards/{split}-NNNNNN.tar with shards/sizes.json,
-    data/{split}-NNNNN-of-NNNNN.parquet (files of ~parquet_max_bytes at most) and README.md under out_dir.
+    data/{split}-NNNNN-of-NNNNN.parquet (files of ~parquet_max_bytes at most), release.json and README.md
+    under out_dir; with ``excluded`` (the rows the release profile left out, their splits in ``splits``),
+    reference/pairs.parquet. ``exclusions`` are every pair left out, for the counts (no release: nothing
+    was gated, the profile reads `private`).
 
     Everything is built in a sibling temp dir and swapped in by rename, so a rerun replaces the old
     export whole and a crash never leaves a half-written one in place. Order is by pair_id (images by
@@ -218,7 +251,7 @@ def write_export(
             split_rows = sorted((r for rs in images.values() for r in rs), key=lambda r: r.pair_id)
             with open(tmp / f"{split}.csv", "w", newline="", encoding="utf-8") as fh:
                 writer = csv.writer(fh, lineterminator="\n")
-                writer.writerow(DERM1M_COLUMNS)
+                writer.writerow(CSV_COLUMNS)
                 writer.writerows(_csv_record(r, filenames[r.image_id]) for r in split_rows)
             n_rows[split] = len(split_rows)
             names = [filenames[r.image_id] for r in split_rows]
@@ -240,7 +273,13 @@ def write_export(
         # open_clip's get_dataset_size() reads sizes.json beside the shards, keyed by shard file name
         sizes_json = json.dumps(sizes, indent=1, sort_keys=True)
         (tmp / "shards" / "sizes.json").write_text(sizes_json, encoding="utf-8")
-        write_card(tmp, tables, {s: len(by_split[s]) for s in SPLITS}, PARQUET_COLUMNS, sizes)
+        policy = release or ReleasePolicy("private")
+        reasons = {e.pair_id: e.reason for e in exclusions}
+        reference = write_reference(tmp, excluded, splits, reasons, policy)
+        summary = _release_summary(policy, rows, exclusions, reference is not None)
+        (tmp / "release.json").write_text(json.dumps(summary, indent=1, sort_keys=True), encoding="utf-8")
+        n_images = {s: len(by_split[s]) for s in SPLITS}
+        write_card(tmp, tables, n_images, PARQUET_COLUMNS, sizes, release=summary)
         old = out_dir.parent / f".{out_dir.name}.old-{uuid.uuid4().hex[:8]}"
         if out_dir.exists():
             out_dir.rename(old)
@@ -259,4 +298,23 @@ def write_export(
         parquet={s: [out_dir / f for f in t.files] for s, t in tables.items()},
         sizes_json=out_dir / "shards" / "sizes.json",
         card=out_dir / "README.md",
+        release=policy.release,
+        excluded=summary["excluded"],
+        reference=out_dir / "reference" / "pairs.parquet" if reference is not None else None,
+        release_json=out_dir / "release.json",
     )
+
+
+def _release_summary(policy: ReleasePolicy, rows: Sequence[ExportRow], exclusions: Sequence[Exclusion],
+                     has_reference: bool) -> dict[str, Any]:  # fmt: skip
+    """release.json: the profile, the licence mix of what was exported, and what was left out by reason."""
+    licences: dict[str, int] = {}
+    for r in rows:
+        licences[r.licence] = licences.get(r.licence, 0) + 1
+    return {
+        "release": policy.release,
+        "pairs": len(rows),
+        "licences": dict(sorted(licences.items(), key=lambda kv: (-kv[1], kv[0]))),
+        "excluded": exclusion_counts(exclusions),
+        "reference": "reference/pairs.parquet" if has_reference else None,
+    }

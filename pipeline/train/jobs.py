@@ -25,6 +25,7 @@ from pipeline.train.export import ExportManifest, ExportRow, assign_splits, writ
 from pipeline.train.external import LeakCheck, LeakCount, remove_eval_leaks, write_leaks
 from pipeline.train.placement import check_cpu
 from pipeline.train.recipe import Recipe, load_recipe
+from pipeline.train.release import Exclusion, ReleasePolicy, provenance
 from pipeline.train.report import write_report
 from pipeline.train.suite import NO_DIAGNOSIS, EvalSetSpec, ModelSpec, SuiteResult, run_suite
 
@@ -37,10 +38,11 @@ _EXPORT_SQL = """
 SELECT p.pair_id, p.image_id, pi.path AS image_path, p.item_id AS group_id, p.cluster_id, p.source,
        p.source_type, a.caption, a.refined_caption, a.truncated_caption, a.ontology_caption,
        a.concept_caption, a.disease_label, a.hierarchical_disease_label, a.skin_concept, a.body_location,
-       a.symptoms, a.age, a.gender
+       a.symptoms, a.age, a.gender, v.* EXCLUDE (pair_id)
 FROM pair_image_texts p
 JOIN augment_captions a USING (pair_id)
 JOIN preprocess_images pi ON pi.image_id = p.image_id
+LEFT JOIN v_export_provenance v USING (pair_id)
 ORDER BY p.pair_id
 """
 
@@ -66,6 +68,7 @@ class CorpusExport:
     rows: list[ExportRow]
     splits: dict[str, str]  # pair_id -> train | validation
     leaks: list[LeakCount] | None = None  # per evaluation set, the pairs left out (None: not checked)
+    exclusions: list[Exclusion] | None = None  # every pair left out: licence_excluded, eval_leak
 
 
 def leak_check(cfg: RunConfig) -> LeakCheck:
@@ -74,16 +77,33 @@ def leak_check(cfg: RunConfig) -> LeakCheck:
 
 
 def export_corpus(
-    rows: list[dict[str, Any]], cfg: TrainConfig, out_dir: Path, leaks: LeakCheck | None = None
-) -> CorpusExport:
+    rows: list[dict[str, Any]], cfg: TrainConfig, out_dir: Path, leaks: LeakCheck | None = None,
+    release: ReleasePolicy | None = None,
+) -> CorpusExport:  # fmt: skip
     """``corpus_rows`` as a Derm1M-format export in out_dir, split leak-free by the profile's settings;
-    with ``leaks``, without the pairs whose image is a near-duplicate of an evaluation image."""
+    with ``leaks``, without the pairs whose image is a near-duplicate of an evaluation image; gated by the
+    ``release`` policy (the build and `derm1m export` pass the profile's; None: no gate, as `private`). The
+    split is drawn over every pair before the gate, so a pair keeps its side whatever the profile, and
+    rehydrated pairs join on the same side."""
+    release = release or ReleasePolicy("private")
     export_rows = [_export_row(r) for r in rows]
+    release.label(export_rows)
     counts = None
+    exclusions: list[Exclusion] = []
     if leaks is not None and leaks.sets:
+        before = export_rows
         export_rows, counts = remove_eval_leaks(export_rows, leaks)
+        kept_ids = {r.pair_id for r in export_rows}
+        exclusions += [Exclusion(r.pair_id, r.group_id, r.source, r.licence, "eval_leak",
+                                 "near-duplicate of an evaluation image")
+                       for r in before if r.pair_id not in kept_ids]  # fmt: skip
     splits = assign_splits(export_rows, cfg.val_fraction, cfg.split_seed)
-    export = CorpusExport(write_export(export_rows, splits, out_dir, cfg.shard_size), export_rows, splits, counts)
+    kept, gated = release.gate(export_rows)
+    exclusions += gated
+    gated_ids = {e.pair_id for e in gated}
+    manifest = write_export(kept, splits, out_dir, cfg.shard_size, release=release,
+                            excluded=[r for r in export_rows if r.pair_id in gated_ids], exclusions=exclusions)  # fmt: skip
+    export = CorpusExport(manifest, kept, {r.pair_id: splits[r.pair_id] for r in kept}, counts, exclusions)
     if leaks is not None and counts is not None:
         write_leaks(out_dir, leaks, counts)
     return export
@@ -105,6 +125,7 @@ def _export_row(r: dict[str, Any]) -> ExportRow:
         hierarchical_disease_label=r["hierarchical_disease_label"], skin_concept=r["skin_concept"],
         body_location=r["body_location"], symptoms=r["symptoms"], age=r["age"], gender=r["gender"],
         captions={k: v for k, v in captions.items() if v},
+        **provenance(r), source_file=r.get("source_file") or "",
     )  # fmt: skip
 
 

@@ -18,6 +18,7 @@ from pipeline.hashing import fingerprint
 from pipeline.stage import Stage, UnitKind, UnitResult, WorkUnit
 from pipeline.train.jobs import corpus_rows, export_corpus, leak_check, profile_recipe, train_and_evaluate
 from pipeline.train.placement import Placement, place
+from pipeline.train.release import ReleasePolicy
 from pipeline.warehouse import now
 
 log = logging.getLogger(__name__)
@@ -26,12 +27,14 @@ log = logging.getLogger(__name__)
 class TrainStage(Stage):
     name = "train"
     main_table = "train_splits"
-    unit_tables = ("train_exports", "train_splits", "train_runs", "train_epochs", "train_metrics", "train_eval_sets")
+    unit_tables = ("train_exports", "train_splits", "train_runs", "train_epochs", "train_metrics", "train_eval_sets",
+                   "train_export_exclusions")  # fmt: skip
 
     def unit_kinds(self) -> dict[str, UnitKind]:
         """The train section, and the clean stage's near-duplicate thresholds: the export leaves out the
-        pairs that leak into an evaluation set at those thresholds (pipeline/train/external.py)."""
-        return {"export": UnitKind(("train", "clean.phash_max_distance", "clean.dedup_max_distance"),
+        pairs that leak into an evaluation set at those thresholds (pipeline/train/external.py); the release
+        profile and stated licences (`export`, pipeline/train/release.py) decide which pairs go out."""
+        return {"export": UnitKind(("train", "export", "clean.phash_max_distance", "clean.dedup_max_distance"),
                                    ("eval_leaks@1",))}  # fmt: skip
 
     def placement(self) -> Placement:
@@ -71,12 +74,18 @@ class TrainStage(Stage):
     def process(self, unit: WorkUnit) -> UnitResult:
         res = UnitResult(unit.key, unit.fingerprint)
         export_id = unit.fingerprint[:16]
-        export = export_corpus(unit.payload["rows"], self.cfg.train, self.cfg.data_dir / "export", leak_check(self.cfg))
+        export = export_corpus(unit.payload["rows"], self.cfg.train, self.cfg.data_dir / "export", leak_check(self.cfg),
+                               ReleasePolicy.from_config(self.cfg))  # fmt: skip
         manifest = export.manifest
+        for x in export.exclusions or []:
+            res.add("train_export_exclusions", {"export_id": export_id, "pair_id": x.pair_id, "item_id": x.item_id,
+                                                "source": x.source, "licence": x.licence, "reason": x.reason,
+                                                "detail": x.detail})  # fmt: skip
         res.add("train_exports", {"export_id": export_id, "out_dir": str(manifest.out_dir),
                                   "n_train": manifest.n_rows.get("train", 0),
                                   "n_validation": manifest.n_rows.get("validation", 0),
                                   "n_images": manifest.n_images, "n_shards": len(manifest.shards),
+                                  "release": manifest.release, "n_excluded": len(export.exclusions or []),
                                   "created_at": now()})  # fmt: skip
         for r in export.rows:
             res.add("train_splits", {"export_id": export_id, "pair_id": r.pair_id,
