@@ -4,6 +4,7 @@ tests/test_hostile_inputs.py say what each must become (an item, or a reject wit
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from pathlib import Path
@@ -135,3 +136,52 @@ def write_overlapping_dumps(root: Path) -> Path:
     (forum / "b.jsonl").write_text("".join(json.dumps({"id": p, "title": f"rash {p} again", "images": []}) + "\n"
                                            for p in ("p2", "p3")))
     return forum
+
+
+def _zst(lines: list[bytes], window_log: int = 28) -> bytes:
+    """Lines compressed as Pushshift does: one frame, no content size, a window above zstd's default
+    decoder limit (the reader must allow 2 GB windows)."""
+    import zstandard
+
+    params = zstandard.ZstdCompressionParameters.from_level(3, window_log=window_log)
+    buf = io.BytesIO()
+    with zstandard.ZstdCompressor(compression_params=params).stream_writer(buf, closefd=False) as w:
+        for line in lines:
+            w.write(line + b"\n")
+    return buf.getvalue()
+
+
+def write_reddit_dumps(root: Path) -> tuple[Path, dict[str, str]]:
+    """A Pushshift-style dump folder with every kind of bad input a real one has; returns the folder and
+    reject ref -> expected reason. RS_2023-01.zst (with its RC_ partner) holds one good post, a deleted
+    and a removed one, a line that is not JSON, a JSON list, wrong types, a huge line; RS_2023-02.zst is
+    cut in the middle of its frame; RS_2023-03.zst is not zstd; RC_2023-04.zst has no submission file."""
+    folder = root / "reddit_dumps"
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def sub(sid: str, **extra: object) -> bytes:
+        return json.dumps({"id": sid, "subreddit": "DermatologyQuestions", "title": f"Rash {sid}",
+                           "selftext": "Itchy red ring on my arm.", "author": "someone", "score": 3,
+                           "created_utc": 1673000000, "permalink": f"/r/DermatologyQuestions/comments/{sid}/x/",
+                           **extra}).encode()
+
+    lines = [sub("good1"), sub("gone1", selftext="[deleted]"), sub("gone2", removed_by_category="moderator"),
+             b"{not json", b"[1, 2, 3]", sub("typed1", title=42), sub("typed2", created_utc=[1]),
+             sub("huge1", selftext="x" * 3_000_000), json.dumps({"title": "no id"}).encode()]
+    (folder / "RS_2023-01.zst").write_bytes(_zst(lines))
+    comments = [json.dumps({"id": "c1", "link_id": "t3_good1", "parent_id": "t3_good1", "score": 9,
+                            "body": "Looks like tinea corporis.", "author": "doc"}).encode(),
+                json.dumps({"id": "c2", "link_id": "t3_good1", "parent_id": "t1_c1", "body": "[removed]"}).encode(),
+                json.dumps({"id": "c3", "link_id": "t3_good1", "parent_id": "t1_c1", "body": ["wrong"]}).encode()]
+    (folder / "RC_2023-01.zst").write_bytes(_zst(comments))
+    whole = _zst([sub(f"cut{n}", noise=os.urandom(4000).hex()) for n in range(40)])
+    (folder / "RS_2023-02.zst").write_bytes(whole[: len(whole) // 2])
+    (folder / "RS_2023-03.zst").write_bytes(b"this is not zstd at all\n" * 10)
+    (folder / "RC_2023-04.zst").write_bytes(_zst(comments[:1]))
+    expected = {"post:t3_gone1": "deleted_post", "post:t3_gone2": "deleted_post",
+                "dump:RS_2023-01.zst:4": "invalid_json", "dump:RS_2023-01.zst:5": "wrong_type",
+                "dump:RS_2023-01.zst:6": "wrong_type", "dump:RS_2023-01.zst:7": "wrong_type",
+                "dump:RS_2023-01.zst:8": "line_too_long", "dump:RS_2023-01.zst:9": "missing_field",
+                "dump:RC_2023-01.zst:3": "wrong_type", "dump:RS_2023-02.zst": "truncated_file",
+                "dump:RS_2023-03.zst": "bad_zst", "dump:RC_2023-04.zst": "no_submissions"}
+    return folder, expected

@@ -1,14 +1,19 @@
-"""Forums: a connector interface, Reddit's API, and Pushshift / Arctic Shift JSONL dump import.
+"""Forums: a connector interface, Reddit's API, and Pushshift / Arctic Shift dump import.
 
-Both connectors speak Reddit's own JSON (dumps are archived API objects), so one normaliser turns a
-submission plus its comments into a post: title, text, author, score, time, replies, and image URLs
-including galleries (`media_metadata`) and previews. Images are downloaded through the shared client.
-One work unit is one post, so a post found by a subreddit listing and a keyword search is collected once.
+Both connectors speak Reddit's own JSON (dumps are archived API objects), so one normaliser
+(`pipeline.collect.threads`) turns a submission plus its comments into a post: title, text, the body with
+its best answers, the threaded replies, score, time and image URLs including galleries (`media_metadata`)
+and previews. Images are downloaded through the shared client.
+
+Reddit listings are paged with the `after` cursor; each post unit records the cursor of the page it was
+listed on, so a run that stops at `max_pages` continues where it stopped, and a later run reads from the
+top only until it meets the newest post already listed. One post is one unit, so a post found by a
+subreddit listing and a keyword search is collected once. Dumps stream (`pipeline.collect.dumps`): one
+unit per submission file, read again only when its content, its comment partner or the filters change.
 """
 
 from __future__ import annotations
 
-import html
 import json
 import os
 from collections.abc import Iterator
@@ -16,16 +21,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pipeline.collect.base import CollectedItem
+from pipeline.collect.base import CollectedItem, file_unit
+from pipeline.collect.dumps import DumpFilter, dump_files, pair_files, scan_dump
 from pipeline.collect.http import HttpClient
-from pipeline.collect.netbase import NetEntry, NetworkSource, fetch_outcome
+from pipeline.collect.netbase import CursorRecord, NetEntry, NetworkSource, fetch_outcome
+from pipeline.collect.threads import gone_reason, image_urls, normalise_post
 from pipeline.config import RunConfig
-from pipeline.config.sources import RedditConfig
+from pipeline.config.sources import ForumDumpFilterConfig, RedditConfig
 from pipeline.hashing import fingerprint
 from pipeline.stage import Reject, WorkUnit
 from pipeline.vocab.pii import scrub_post
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".webp")
+__all__ = ["DumpImportSource", "ForumConnector", "RedditSource", "forum_sources", "image_urls", "normalise_post"]
+REDDIT_LICENCE = "Reddit user content (Reddit User Agreement)"
 
 
 def _today() -> str:
@@ -33,42 +41,20 @@ def _today() -> str:
     return datetime.now(UTC).strftime("%Y%m%d")
 
 
-def image_urls(sub: dict[str, Any]) -> list[str]:
-    """Direct image links, gallery items in gallery order, then preview sources; HTML entities undone."""
-    urls: list[str] = []
-    url = str(sub.get("url_overridden_by_dest") or sub.get("url") or "")
-    if url.lower().split("?", 1)[0].endswith(IMAGE_SUFFIXES):
-        urls.append(url)
-    media = sub.get("media_metadata") or {}
-    order = [g.get("media_id") for g in (sub.get("gallery_data") or {}).get("items") or []] or list(media)
-    for mid in order:
-        src = (media.get(mid) or {}).get("s") or {}
-        if src.get("u") or src.get("gif"):
-            urls.append(str(src.get("u") or src.get("gif")))
-    if not urls:
-        for img in (sub.get("preview") or {}).get("images") or []:
-            if (img.get("source") or {}).get("url"):
-                urls.append(str(img["source"]["url"]))
-    return list(dict.fromkeys(html.unescape(u) for u in urls))
-
-
-def normalise_post(sub: dict[str, Any], comments: list[dict[str, Any]]) -> dict[str, Any]:
-    replies = [{"id": c.get("id"), "parent_id": c.get("parent_id"), "author": c.get("author"),
-                "score": c.get("score"), "created_utc": c.get("created_utc"), "body": c.get("body")}
-               for c in comments if c.get("body") not in (None, "[deleted]", "[removed]")]
-    permalink = sub.get("permalink")
-    return {
-        "id": f"t3_{sub['id']}", "forum": "reddit", "subreddit": sub.get("subreddit"), "title": sub.get("title"),
-        "text": sub.get("selftext") or "", "author": sub.get("author"), "score": sub.get("score"),
-        "created_utc": sub.get("created_utc"), "url": f"https://www.reddit.com{permalink}" if permalink else None,
-        "image_urls": image_urls(sub), "replies": replies, "over_18": sub.get("over_18"),
-    }
+def id36(fullname: str) -> int:
+    """A Reddit id (`1abcde` or `t3_1abcde`) as a number: ids grow with time, so the smallest `after`
+    recorded is the deepest page reached and the largest id seen the newest post listed."""
+    try:
+        return int(fullname.rsplit("_", 1)[-1], 36)
+    except ValueError:
+        return -1
 
 
 class ForumConnector(NetworkSource):
-    """A forum source: subclasses list posts; this class turns one post unit into an item with images."""
+    """A forum source: subclasses list posts; this class turns one post into an item with images."""
 
     download_images: bool = True
+    licence: str = REDDIT_LICENCE
 
     def post_item(self, post: dict[str, Any]) -> Iterator[NetEntry]:
         images: list[str] = []
@@ -83,64 +69,52 @@ class ForumConnector(NetworkSource):
         raw, sha = self.client.store.put_bytes(json.dumps(post, sort_keys=True).encode(), ".json")
         yield CollectedItem(kind="post", source=f"{post['forum']}_english", source_type="forum",
                             source_id=str(post["id"]), path=raw, sha256=sha, title=post.get("title"),
-                            url=post.get("url"), licence="Reddit user content (Reddit User Agreement)",
+                            url=post.get("url"), licence=self.licence,
                             meta={"post": {k: v for k, v in post.items() if k != "image_urls"},
                                   "image_urls": post["image_urls"], "images": images})
 
 
 class DumpImportSource(ForumConnector):
-    """Pushshift / Arctic Shift dumps: JSONL of submissions (`t3` objects) and of comments (`link_id`)."""
+    """Pushshift / Arctic Shift dumps (`.zst` or JSONL): submission files, each with its comment partner."""
 
     name = "forum_dumps"
 
-    def __init__(self, files: list[Path], client: HttpClient, config_hash: str, download_images: bool) -> None:
+    def __init__(self, files: list[Path], client: HttpClient, config_hash: str, download_images: bool,
+                 filters: ForumDumpFilterConfig | None = None) -> None:
         super().__init__(client, config_hash)
         self.files, self.download_images = files, download_images
-        self._posts: dict[str, dict[str, Any]] | None = None
-        self.bad_lines: list[Reject] = []
-
-    def _load(self) -> dict[str, dict[str, Any]]:
-        if self._posts is not None:
-            return self._posts
-        subs: dict[str, dict[str, Any]] = {}
-        comments: dict[str, list[dict[str, Any]]] = {}
-        for path in self.files:
-            with open(path, encoding="utf-8", errors="replace") as fh:
-                for lineno, line in enumerate(fh, 1):
-                    if not line.strip():
-                        continue
-                    try:
-                        obj = json.loads(line)
-                    except json.JSONDecodeError as exc:
-                        self.bad_lines.append(Reject(f"dump:{path.name}:{lineno}", "invalid_json", exc.msg))
-                        continue
-                    if not isinstance(obj, dict) or not obj.get("id"):
-                        self.bad_lines.append(Reject(f"dump:{path.name}:{lineno}", "missing_field", "no id"))
-                    elif "link_id" in obj:
-                        comments.setdefault(str(obj["link_id"]).removeprefix("t3_"), []).append(obj)
-                    else:
-                        subs.setdefault(str(obj["id"]), obj)
-        self._posts = {sid: normalise_post(s, sorted(comments.get(sid, []), key=lambda c: c.get("created_utc") or 0))
-                       for sid, s in subs.items()}
-        return self._posts
+        self.filter = DumpFilter(filters or ForumDumpFilterConfig())
 
     def units(self) -> Iterator[WorkUnit]:
-        for sid, post in self._load().items():
-            yield WorkUnit(f"forum_dumps:{sid}", fingerprint(self.config_hash, post),
-                           {"source": self.name, "post_id": sid})
-        if self.bad_lines:
-            yield WorkUnit("forum_dumps:bad_lines", fingerprint(self.config_hash, [r.item_id for r in self.bad_lines]),
-                           {"source": self.name, "bad_lines": True})
+        groups, orphans = pair_files(dump_files(self.files))
+        for path, partners in groups:
+            unit = file_unit(self.name, path, partners, self.config_hash, self.hash_file)
+            unit.payload["comment_files"] = [str(p) for p in partners]
+            yield unit
+        if orphans:
+            yield WorkUnit("forum_dumps:orphan_comments", fingerprint(self.config_hash, [str(p) for p in orphans]),
+                           {"source": self.name, "orphans": [str(p) for p in orphans]})
 
     def units_offline(self) -> Iterator[str]:
-        for path in self.files:
-            yield f"import {path} (Pushshift / Arctic Shift JSONL)"
+        for path, partners in pair_files(dump_files(self.files))[0]:
+            yield f"stream {path} (comments from {', '.join(p.name for p in partners) or 'the same file'})"
 
     def items(self, unit: WorkUnit) -> Iterator[NetEntry]:  # type: ignore[override]
-        if unit.payload.get("bad_lines"):
-            yield from self.bad_lines
+        if "orphans" in unit.payload:
+            for name in unit.payload["orphans"]:
+                yield Reject(f"dump:{Path(name).name}", "no_submissions",
+                             "a comment dump with no submission file beside it (RC_ needs RS_, "
+                             "X_comments needs X_submissions): its comments have no post to join")
             return
-        yield from self.post_item(self._load()[unit.payload["post_id"]])
+        path = Path(unit.payload["path"])
+        subs, comments, problems = scan_dump(path, [Path(p) for p in unit.payload["comment_files"]], self.filter)
+        for problem in problems:
+            yield Reject(problem.ref, problem.reason, problem.detail)
+        for sid, sub in subs.items():
+            if reason := gone_reason(sub):
+                yield Reject(f"post:t3_{sid}", "deleted_post", reason)
+                continue
+            yield from self.post_item(normalise_post(sub, comments.get(sid, [])))
 
 
 class RedditSource(ForumConnector):
@@ -169,18 +143,45 @@ class RedditSource(ForumConnector):
             self._token = str(json.loads(body)["access_token"])
         return {"Authorization": f"Bearer {self._token}"}
 
-    def listings(self) -> list[tuple[str, dict[str, str]]]:
+    def listings(self) -> list[tuple[str, str, dict[str, str]]]:
+        """(cursor key, url, params) of each listing: subreddit `new`, then keyword searches sorted by new."""
         out = [(f"{self.cfg.api_base}/r/{s}/new", {"limit": str(self.cfg.limit_per_listing)})
                for s in self.cfg.subreddits]
         for s in self.cfg.subreddits:
             out += [(f"{self.cfg.api_base}/r/{s}/search", {"q": k, "restrict_sr": "1", "sort": "new",
                                                            "limit": str(self.cfg.limit_per_listing)})
                     for k in self.cfg.keywords]
-        return out
+        return [(fingerprint(url.removeprefix(self.cfg.api_base), params)[:16], url, params) for url, params in out]
 
     def units_offline(self) -> Iterator[str]:
-        for url, params in self.listings():
-            yield f"listing {url} {params} then one request per new post for its comments"
+        for key, url, params in self.listings():
+            done = self.cursors.get(key, set())
+            yield (f"listing {url} {params}: " + ("new posts from the top, then " if done else "")
+                   + f"up to {self.cfg.max_pages or 'all'} page(s) by `after`, then one request per new post")
+
+    def _pages(self, url: str, params: dict[str, str], headers: dict[str, str], after: str | None,
+               stop: int | None, max_pages: int | None) -> Iterator[tuple[list[str], str | None] | WorkUnit]:
+        """Listing pages from `after` on: (post ids, the page's next `after`), until the listing ends, a
+        page lists a post with an id <= `stop` (already listed), or `max_pages`; an error unit on failure."""
+        pages = 0
+        while max_pages is None or pages < max_pages:
+            fetch, body = self.client.get_api(url, {**params, **({"after": after} if after else {})},
+                                              headers=headers, cache=False)
+            pages += 1
+            try:
+                data = json.loads(body)["data"] if body is not None else None
+                ids = [str(c["data"]["id"]) for c in data["children"] if c.get("kind") == "t3"] if data else []
+                nxt = data.get("after") if data else None
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                fetch.status, fetch.error, data = "invalid_json", f"not a listing: {exc}"[:300], None
+            if data is None:
+                yield WorkUnit(f"reddit:listing:{url}:{params}:{after}", fingerprint(fetch.status, fetch.error, _today()),
+                               {"source": self.name, "error": f"{url} after={after}: {fetch.status} {fetch.error}"})
+                return
+            yield ids, nxt if isinstance(nxt, str) and nxt else None
+            if not isinstance(nxt, str) or not nxt or (stop is not None and any(id36(i) <= stop for i in ids)):
+                return
+            after = nxt
 
     def units(self) -> Iterator[WorkUnit]:
         try:
@@ -189,17 +190,34 @@ class RedditSource(ForumConnector):
             yield WorkUnit("reddit:auth", fingerprint(self.config_hash, str(exc), _today()),
                            {"source": self.name, "error": str(exc)})
             return
-        for url, params in self.listings():
-            fetch, body = self.client.get_api(url, params, headers=headers, cache=False)
-            if body is None:
-                yield WorkUnit(f"reddit:listing:{url}:{params}", fingerprint(fetch.status, fetch.error, _today()),
-                               {"source": self.name, "error": f"{url}: {fetch.status} {fetch.error}"})
-                continue
-            for child in json.loads(body).get("data", {}).get("children", []):
-                sid = str((child.get("data") or {}).get("id") or "")
-                if sid:
-                    yield WorkUnit(f"reddit:{sid}", fingerprint(self.config_hash, sid),
-                                   {"source": self.name, "post_id": sid})
+        posts: dict[str, list[list[str | None]]] = {}
+        for key, url, params in self.listings():
+            done = self.cursors.get(key, set())
+            seen = [id36(v[5:]) for v in done if v.startswith("seen:")]
+            afters = [v[6:] for v in done if v.startswith("after:")]
+            walks: list[tuple[str | None, int | None, int | None]] = [(None, None, self.cfg.max_pages)]
+            if seen:  # new posts from the top until the newest listed one; then the backlog, if any
+                walks = [(None, max(seen), None)]
+                if afters and "end" not in done:
+                    walks.append((min(afters, key=id36), None, self.cfg.max_pages))
+            for after, stop, max_pages in walks:
+                for page in self._pages(url, params, headers, after, stop, max_pages):
+                    if isinstance(page, WorkUnit):
+                        yield page
+                        break
+                    ids, nxt = page
+                    for sid in ids:
+                        posts.setdefault(sid, []).append([key, nxt])
+        for sid, listed in posts.items():
+            yield WorkUnit(f"reddit:{sid}", fingerprint(self.config_hash, sid),
+                           {"source": self.name, "post_id": sid, "listed": listed})
+
+    def cursor_records(self, unit: WorkUnit) -> Iterator[CursorRecord]:
+        """What a committed post unit says about its listings: this post was listed, and the page it was on
+        continues at `after` (or the listing ended there)."""
+        for key, nxt in unit.payload.get("listed") or []:
+            yield CursorRecord(self.name, key, f"seen:{unit.payload['post_id']}")
+            yield CursorRecord(self.name, key, f"after:{nxt}" if nxt else "end")
 
     def items(self, unit: WorkUnit) -> Iterator[NetEntry]:  # type: ignore[override]
         if "error" in unit.payload:
@@ -211,25 +229,42 @@ class RedditSource(ForumConnector):
         yield from fetch_outcome(self.name, f"post:t3_{sid}", fetch)
         if body is None:
             return
-        post_listing, comment_listing = json.loads(body)
-        sub = post_listing["data"]["children"][0]["data"]
-        comments: list[dict[str, Any]] = []
-        stack = [c for c in comment_listing["data"]["children"] if c.get("kind") == "t1"]
-        while stack:
-            c = stack.pop(0)["data"]
-            comments.append(c)
-            replies = c.get("replies")
-            if isinstance(replies, dict):
-                stack.extend(r for r in replies["data"]["children"] if r.get("kind") == "t1")
+        yield from self.cursor_records(unit)
+        try:
+            sub, comments = comment_tree(json.loads(body))
+        except (ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
+            yield Reject(f"post:t3_{sid}", "invalid_json", f"not a [submission, comments] answer: {exc}"[:300])
+            return
+        if reason := gone_reason(sub):
+            yield Reject(f"post:t3_{sid}", "deleted_post", reason)
+            return
         yield from self.post_item(normalise_post(sub, comments))
+
+
+def comment_tree(answer: list[Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Reddit's `/comments/<id>` answer ([submission listing, comment listing]) as (submission, every
+    comment of the tree, flat: `parent_id` keeps the threading); `more` stubs are not expanded."""
+    post_listing, comment_listing = answer
+    sub = post_listing["data"]["children"][0]["data"]
+    comments: list[dict[str, Any]] = []
+    stack = [c for c in comment_listing["data"]["children"] if c.get("kind") == "t1"]
+    while stack:
+        c = stack.pop(0)["data"]
+        comments.append(c)
+        replies = c.get("replies")
+        if isinstance(replies, dict):
+            stack.extend(r for r in replies["data"]["children"] if r.get("kind") == "t1")
+    return sub, comments
 
 
 def forum_sources(cfg: RunConfig, client: HttpClient) -> list[NetworkSource]:
     src = cfg.collect.sources
     out: list[NetworkSource] = []
     if src.forum_dumps:
-        out.append(DumpImportSource(src.forum_dumps, client, fingerprint([str(p) for p in src.forum_dumps]),
-                                    src.reddit.download_images))
+        flt = src.forum_dump_filter
+        out.append(DumpImportSource(src.forum_dumps, client, fingerprint([str(p) for p in src.forum_dumps],
+                                                                         flt.model_dump(mode="json"), "dumps@2"),
+                                    src.reddit.download_images, flt))
     if src.reddit.enabled:
         out.append(RedditSource(src.reddit, client, fingerprint(src.reddit.model_dump(mode="json"))))
     return out

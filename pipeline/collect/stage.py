@@ -9,6 +9,7 @@ import duckdb
 
 from pipeline.collect.base import CollectedItem, Source
 from pipeline.collect.filehash import FileHashes
+from pipeline.collect.forum_import import ForumImportSource
 from pipeline.collect.local import (
     LocalDatasetSource,
     LocalForumSource,
@@ -29,13 +30,14 @@ LOCAL_KINDS: dict[str, UnitKind] = {
     "local_pdfs": UnitKind((), ("local_pdfs@1",)),
     "local_forums": UnitKind((), ("local_forums@2",)),  # 2: PII scrubbed at ingest, authors pseudonymised
     "local_datasets": UnitKind(("collect.sources.datasets",), ("local_datasets@1",)),
+    "forum_imports": UnitKind(("collect.sources.forum_imports",), ("forum_imports@1",)),
 }
 # network sources fingerprint their own config section (pipeline/collect/network.py)
 NETWORK_KINDS: dict[str, UnitKind] = {
     "youtube": UnitKind(("collect.sources.youtube",)),
     "pubmed": UnitKind(("collect.sources.pubmed",)),
     "reddit": UnitKind(("collect.sources.reddit",)),
-    "forum_dumps": UnitKind(("collect.sources.forum_dumps",)),
+    "forum_dumps": UnitKind(("collect.sources.forum_dumps", "collect.sources.forum_dump_filter")),
     "pdf_urls": UnitKind(("collect.sources.pdf_urls",)),
 }
 
@@ -48,6 +50,7 @@ def build_sources(cfg: RunConfig, kind_hash: Callable[[str], str]) -> list[Sourc
         LocalPdfSource(src.pdfs, kind_hash("local_pdfs")),
         LocalForumSource(src.forums, kind_hash("local_forums")),
         LocalDatasetSource(src.datasets, kind_hash("local_datasets")),
+        ForumImportSource(src.forum_imports, kind_hash("forum_imports")),
         *network_sources(cfg),
     ]
 

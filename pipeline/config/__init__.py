@@ -16,7 +16,15 @@ from pipeline.config.base import NOT_OUTPUT, output_settings
 from pipeline.config.export import ExportConfig
 from pipeline.config.prices import DEFAULT_PRICES, ModelPrice, legacy_price, lookup
 from pipeline.config.recipe import Recipe, load_recipe
-from pipeline.config.sources import HttpConfig, PdfUrlListConfig, PubMedConfig, RedditConfig, YouTubeConfig
+from pipeline.config.sources import (
+    ForumDumpFilterConfig,
+    ForumImportConfig,
+    HttpConfig,
+    PdfUrlListConfig,
+    PubMedConfig,
+    RedditConfig,
+    YouTubeConfig,
+)
 from pipeline.errors import ConfigError
 from pipeline.hashing import fingerprint
 
@@ -56,7 +64,9 @@ class SourcesConfig(_Model):
     youtube: YouTubeConfig = Field(default_factory=YouTubeConfig)
     pubmed: PubMedConfig = Field(default_factory=PubMedConfig)
     reddit: RedditConfig = Field(default_factory=RedditConfig)
-    forum_dumps: list[Path] = Field(default_factory=list)  # Pushshift / Arctic Shift JSONL(.zst) files
+    forum_dumps: list[Path] = Field(default_factory=list)  # Pushshift / Arctic Shift .zst / .jsonl files or folders
+    forum_dump_filter: ForumDumpFilterConfig = Field(default_factory=ForumDumpFilterConfig)
+    forum_imports: list[ForumImportConfig] = Field(default_factory=list)  # other forums' exported threads
     pdf_urls: list[PdfUrlListConfig] = Field(default_factory=list)
 
 
@@ -465,7 +475,7 @@ def load_config(path: str | Path, base_dir: str | Path | None = None) -> RunConf
 def missing_sources(cfg: RunConfig) -> list[Path]:
     src = cfg.collect.sources
     paths = [*src.videos, *src.jats, *src.pdfs, *src.forums, *(d.path / d.csv for d in src.datasets),
-             *src.forum_dumps, *(u.list_file for u in src.pdf_urls),
+             *src.forum_dumps, *(u.list_file for u in src.pdf_urls), *(f.path for f in src.forum_imports),
              *(p for p in (src.youtube.cookies_file, src.youtube.channels_file) if p is not None)]
     return [p for p in paths if not p.exists()]
 
@@ -482,6 +492,8 @@ def resolve_paths(cfg: RunConfig, base: Path) -> RunConfig:
     for ds in src.datasets:
         ds.path = _resolve(ds.path, base)
     src.forum_dumps = [_resolve(p, base) for p in src.forum_dumps]
+    for fi in src.forum_imports:
+        fi.path = _resolve(fi.path, base)
     for ul in src.pdf_urls:
         ul.list_file = _resolve(ul.list_file, base)
     yt = src.youtube

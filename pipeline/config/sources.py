@@ -3,7 +3,9 @@ stays offline; `pipeline.config` hangs them under `collect:`. Values only live i
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -76,12 +78,42 @@ class RedditConfig(_Model):
     enabled: bool = False
     subreddits: list[str] = Field(default_factory=list)
     keywords: list[str] = Field(default_factory=list)
-    limit_per_listing: int = 100
+    limit_per_listing: int = 100  # posts per listing page (Reddit's most is 100)
+    max_pages: int | None = 10  # listing pages per listing per run into the backlog; None: until `after` ends
     client_id_env: str = "REDDIT_CLIENT_ID"
     client_secret_env: str = "REDDIT_CLIENT_SECRET"
     api_base: str = "https://oauth.reddit.com"
     token_url: str = "https://www.reddit.com/api/v1/access_token"
     download_images: bool = True
+
+
+class ForumDumpFilterConfig(_Model):
+    """Which submissions of a Pushshift / Arctic Shift dump are kept (comments follow their submission).
+    Empty lists keep everything; subreddits match case-insensitively, keywords as whole words of the
+    title or text; dates are UTC days on `created_utc`, both ends included."""
+
+    subreddits: list[str] = Field(default_factory=list)
+    keywords: list[str] = Field(default_factory=list)
+    date_from: date | None = None
+    date_to: date | None = None
+    max_line_bytes: int = 1 << 20  # a longer dump line is a `line_too_long` reject, never read whole
+
+
+class ForumImportConfig(_Model):
+    """Exported threads of a non-Reddit forum (or exported tweets): JSONL with a field mapping, or saved
+    HTML pages with CSS selectors. `fields` maps a post field (id, title, body, url, created_utc, score,
+    images, replies) to the export's key, dotted for nesting (`user.text`); for HTML, `selectors` maps the
+    same fields (plus `post`, one element per post, and `reply`/`reply_body`/`reply_score` inside it) to
+    CSS selectors, a value read from the element's text or from `selector@attr`. Images are local files
+    (a saved page's `_files` folder, paths relative to the export) and must stay inside `path`."""
+
+    name: str
+    path: Path
+    format: Literal["jsonl", "html"] = "jsonl"
+    fields: dict[str, str] = Field(default_factory=dict)
+    selectors: dict[str, str] = Field(default_factory=dict)
+    reply_fields: dict[str, str] = Field(default_factory=dict)  # JSONL: body/score/id keys inside a reply
+    licence: str = "unknown"
 
 
 class PdfUrlListConfig(_Model):
