@@ -18,7 +18,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 DATA_DIR = Path(__file__).resolve().parent
-MAX_DEPTH = 4  # levels below a top category (top categories are depth 0), as in Derm1M's tree
+MAX_DEPTH = 5  # levels below a top category (top categories are depth 0); a fifth where the field has one
+MAX_LABEL_NAMES = 5  # names in a hierarchical label, as in Derm1M's labels (its tree is 4 levels deep)
 VISUAL_CATEGORIES = (
     "primary_morphology",
     "secondary_feature",
@@ -58,6 +59,7 @@ class Condition(BaseModel):
     lay_terms: tuple[str, ...] = ()
     codes: dict[str, str] = Field(default_factory=dict)
     grouping: bool = False
+    finding: bool = False  # a descriptive finding (hyperpigmentation): a disease named beside it wins
 
     @field_validator("name")
     @classmethod
@@ -135,6 +137,7 @@ class Ontology:
                 raise OntologyError(f"condition {cond.id!r} has unknown parent {cond.parent!r}")
             self._children.setdefault(cond.parent, []).append(cond.id)
         self._depth = {cid: self._measure_depth(cid) for cid in self.conditions}
+        self._label_path = {cid: self._fit_label(cid) for cid in self.conditions}
         known = set(VISUAL_CATEGORIES) | set(METADATA_CATEGORIES)
         for concept in self.concepts.values():
             if concept.category not in known:
@@ -178,6 +181,24 @@ class Ontology:
             )
         return depth
 
+    def _fit_label(self, condition_id: str) -> tuple[str, ...]:
+        """The ids a hierarchical label names: the lineage, less the groupings nearest the node while it
+        is longer than MAX_LABEL_NAMES (a fifth-level node keeps Derm1M's five names: "proliferations,
+        malignant, cutaneous t-cell lymphoma, mycosis fungoides, folliculotropic mycosis fungoides").
+        The top category and every diagnosable ancestor stay, so a node too deep to fit is an error."""
+        path = [node.id for node in self.lineage(condition_id)]
+        for i in range(len(path) - 2, 0, -1):
+            if len(path) <= MAX_LABEL_NAMES:
+                break
+            if self.conditions[path[i]].grouping:
+                del path[i]
+        if len(path) > MAX_LABEL_NAMES:
+            raise OntologyError(
+                f"condition {condition_id!r}: its hierarchical label needs {len(path)} names (max "
+                f"{MAX_LABEL_NAMES}); only grouping ancestors can be left out of it"
+            )
+        return tuple(path)
+
     def depth(self, condition_id: str) -> int:
         return self._depth[condition_id]
 
@@ -196,8 +217,9 @@ class Ontology:
         return any(node.id == ancestor_id for node in self.lineage(condition_id)[:-1])
 
     def hierarchical_label(self, condition_id: str) -> str:
-        """Derm1M format: lowercase names from the top category down, joined by ', '."""
-        return ", ".join(node.name for node in self.lineage(condition_id))
+        """Derm1M format: lowercase names from the top category down, joined by ', ', at most
+        MAX_LABEL_NAMES of them (see `_fit_label`; `lineage` keeps every level)."""
+        return ", ".join(self.conditions[cid].name for cid in self._label_path[condition_id])
 
     def condition_names(self, include_groupings: bool = False) -> list[str]:
         """Unique names of diagnosable conditions, in file order (the label list given to LLMs)."""

@@ -4,8 +4,9 @@ Two formats are read: Derm1M's released tree (`ontology.json`, a flat parent -> 
 "root" key, or `nested_ontology.json`, nested dicts) and OBO 1.2 files such as DermO. Both are
 graphs, not the strict tree the pipeline labels with, so the importers make the same three choices:
 a node reached along several paths gets one node per path (ids qualified by the parent), the first
-`is_a` parent is the tree parent, and anything deeper than `MAX_DEPTH` is hung under its ancestor
-at depth `MAX_DEPTH - 1` (so hierarchical labels keep Derm1M's at most five levels). Names are
+`is_a` parent is the tree parent, and anything deeper than `_IMPORT_DEPTH` (Derm1M's four levels below
+a top category) is hung under its ancestor one level up, so hierarchical labels keep Derm1M's at most five
+names (an imported tree has no groupings below its top categories that a label could leave out). Names are
 lowercased and comma-free (labels are comma-joined); Derm1M's "name, synonym, ..." strings become a
 name plus synonyms. `write_conditions_yaml` saves the result in the format `Ontology.load` reads.
 """
@@ -20,11 +21,12 @@ from typing import Any
 
 import yaml
 
-from ontology import MAX_DEPTH, Condition, Ontology, OntologyError, default_ontology
+from ontology import MAX_LABEL_NAMES, Condition, Ontology, OntologyError, default_ontology
 
 _SLUG_RE = re.compile(r"[^a-z0-9]+")
 _ABBREVIATION_RE = re.compile(r"^(?=(?:[^A-Z]*[A-Z]){2})[A-Za-z0-9-]{2,8}$")  # "BCC", "PsV": 2+ capitals
 _OBO_SYNONYM_RE = re.compile(r'^"((?:[^"\\]|\\.)*)"\s+(EXACT|RELATED|BROAD|NARROW)\b')
+_IMPORT_DEPTH = MAX_LABEL_NAMES - 1  # deepest level of an imported tree (top categories are level 0)
 _CODE_PREFIXES = {"SNOMEDCT": "snomedct", "ICD10": "icd10", "ICD11": "icd11", "DOID": "doid", "OMIM": "omim"}
 
 
@@ -48,8 +50,14 @@ class _Node:
     slug: str = ""  # id stem; the name's slug when empty
 
 
-def _build_tree(nodes: dict[str, _Node], children: dict[str, list[str]], roots: list[str],
-                grouping: set[str], version: str, ontology: Ontology | None) -> Ontology:
+def _build_tree(
+    nodes: dict[str, _Node],
+    children: dict[str, list[str]],
+    roots: list[str],
+    grouping: set[str],
+    version: str,
+    ontology: Ontology | None,
+) -> Ontology:
     """Walk from the roots, one Condition per path; ids are slugs, parent-qualified on collision."""
     out: dict[str, Condition] = {}
 
@@ -73,9 +81,9 @@ def _build_tree(nodes: dict[str, _Node], children: dict[str, list[str]], roots: 
         for child in children.get(key, []):
             if child in path:
                 raise OntologyError(f"cycle in source ontology: {' -> '.join([*path, key, child])}")
-            if depth + 1 <= MAX_DEPTH:
+            if depth + 1 <= _IMPORT_DEPTH:
                 walk(child, node_id, depth + 1, (*path, key))
-            else:  # flatten: the deep node becomes a sibling of its depth-MAX_DEPTH ancestor
+            else:  # flatten: the deep node becomes a sibling of its depth-_IMPORT_DEPTH ancestor
                 walk(child, out[node_id].parent, depth, (*path, key))
 
     for root in roots:
@@ -85,7 +93,7 @@ def _build_tree(nodes: dict[str, _Node], children: dict[str, list[str]], roots: 
 
 
 def _split_derm1m_label(label: str) -> _Node:
-    """"Angioma, Hemangioma" -> name "angioma", synonym "hemangioma"; "Psoriasis (plaque)" keeps the
+    """ "Angioma, Hemangioma" -> name "angioma", synonym "hemangioma"; "Psoriasis (plaque)" keeps the
     parenthesis in the name and adds the bare words as a synonym."""
     parts = [p for p in (_clean(part) for part in label.split(",")) if p]
     if not parts:
@@ -100,7 +108,9 @@ def _split_derm1m_label(label: str) -> _Node:
 
 def _derm1m_graph(data: Any) -> tuple[dict[str, list[str]], list[str]]:
     if isinstance(data, dict) and "root" in data and all(isinstance(v, list) for v in data.values()):
-        return {k: [str(c) for c in v] for k, v in data.items() if k != "root"}, [str(r) for r in data["root"]]
+        return {k: [str(c) for c in v] for k, v in data.items() if k != "root"}, [
+            str(r) for r in data["root"]
+        ]
     if isinstance(data, dict) and len(data) == 1 and isinstance(next(iter(data.values())), dict):
         children: dict[str, list[str]] = {}
 
@@ -115,7 +125,9 @@ def _derm1m_graph(data: Any) -> tuple[dict[str, list[str]], list[str]]:
         top = next(iter(data.values()))
         flatten(top)
         return children, list(top)
-    raise OntologyError("not a Derm1M ontology: expected {'root': [...], parent: [children]} or one nested root")
+    raise OntologyError(
+        "not a Derm1M ontology: expected {'root': [...], parent: [children]} or one nested root"
+    )
 
 
 def load_derm1m_ontology(path: str | Path, ontology: Ontology | None = None) -> Ontology:
@@ -192,7 +204,9 @@ def _obo_node(term: OboTerm) -> _Node:
     return node
 
 
-def load_obo_ontology(path: str | Path, root: str | None = None, ontology: Ontology | None = None) -> Ontology:
+def load_obo_ontology(
+    path: str | Path, root: str | None = None, ontology: Ontology | None = None
+) -> Ontology:
     """An OBO file (e.g. DermO) as an `Ontology`. With `root`, that term's children are the top
     categories (DermO: "DERMO:0000001", cutaneous disease); without, the parentless terms are.
     Obsolete terms are dropped; the first live `is_a` parent is the tree parent."""
@@ -247,6 +261,17 @@ def enrich_with_obo(ontology: Ontology, terms: dict[str, OboTerm]) -> tuple[Onto
     return Ontology(updated, ontology.concepts.values(), version=version), matched
 
 
+def enrichment_counts(before: Ontology, after: Ontology, matched: dict[str, str]) -> dict[str, int]:
+    """What `enrich_with_obo` added: nodes matched, codes per scheme, synonyms (for the CLI's report)."""
+    counts = {"conditions": len(before.conditions), "matched": len(matched), "synonyms_added": 0}
+    for cid, cond in after.conditions.items():
+        old = before.conditions[cid]
+        counts["synonyms_added"] += len(cond.synonyms) - len(old.synonyms)
+        for scheme in set(cond.codes) - set(old.codes):
+            counts[f"codes_{scheme}"] = counts.get(f"codes_{scheme}", 0) + 1
+    return counts
+
+
 def write_conditions_yaml(ontology: Ontology, path: str | Path) -> None:
     """The condition tree in `conditions.yaml`'s nested format, for `Ontology.load(conditions_path=...)`."""
 
@@ -264,3 +289,34 @@ def _digest(raw: bytes) -> str:
     import hashlib
 
     return hashlib.sha256(raw).hexdigest()[:12]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m ontology.importers enrich --obo PATH [--write FILE]`: codes and synonyms from a user's OBO
+    file (e.g. DermO) onto our nodes by exact name/synonym match, with the counts. Runtime only: the
+    packaged YAML is never rewritten, so nothing derived from a third-party file lands in the repository."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m ontology.importers", description=main.__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    enrich = sub.add_parser("enrich", help="add an OBO file's codes and EXACT synonyms to our conditions")
+    enrich.add_argument("--obo", type=Path, required=True, help="the OBO file (e.g. DermO's dermatology.obo)")
+    enrich.add_argument("--write", type=Path, help="save the enriched condition tree here (YAML)")
+    args = parser.parse_args(argv)
+    if not args.obo.is_file():
+        parser.exit(2, f"error: {args.obo}: no such file\n")
+    ours = default_ontology()
+    try:
+        enriched, matched = enrich_with_obo(ours, parse_obo(args.obo))
+    except (OntologyError, UnicodeDecodeError) as exc:
+        parser.exit(2, f"error: {args.obo}: {exc}\n")
+    for key, value in enrichment_counts(ours, enriched, matched).items():
+        print(f"{key:<16} {value}")
+    if args.write:
+        write_conditions_yaml(enriched, args.write)
+        print(f"wrote {args.write}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

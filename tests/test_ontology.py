@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ontology import DATA_DIR, MAX_DEPTH, Ontology, OntologyError, default_ontology
+from ontology import DATA_DIR, MAX_DEPTH, MAX_LABEL_NAMES, Ontology, OntologyError, default_ontology
 
 CONCEPTS_OK = "primary_morphology:\n  - {id: papule, name: papule}\n"
 
@@ -79,6 +79,9 @@ def test_condition_names_and_terms(onto: Ontology) -> None:
 def test_ambiguous_terms_are_flagged_not_fatal(onto: Ontology) -> None:
     ambiguous = onto.ambiguous_terms()
     assert ambiguous["pg"] == ["pyoderma_gangrenosum", "pyogenic_granuloma"]
+    assert set(ambiguous) == {
+        "pg"
+    }  # reviewed: "mucous cyst" is the lip's (mucocele), the finger's is "digital"
     assert all(len(ids) > 1 for ids in ambiguous.values())
     print(f"\nambiguous condition terms: {ambiguous}")
 
@@ -127,8 +130,47 @@ def test_too_deep_tree_raises(tmp_path: Path) -> None:
         child = f", children: [{chain(level + 1)}]" if level < MAX_DEPTH + 1 else ""
         return f"{{id: n{level}, name: n{level}{child}}}"
 
-    with pytest.raises(OntologyError, match=r"'n5' is 5 levels below its top category"):
+    deepest = MAX_DEPTH + 1
+    with pytest.raises(OntologyError, match=rf"'n{deepest}' is {deepest} levels below its top category"):
         Ontology.load(*write(tmp_path, f"- {chain(0)}\n"))
+
+
+def test_fifth_level_label_keeps_five_names(onto: Ontology) -> None:
+    """A fifth-level node's label leaves out the grouping nearest it, so exports keep Derm1M's five names."""
+    fifth = [cid for cid in onto.conditions if onto.depth(cid) == MAX_DEPTH]
+    assert {"kerion", "folliculotropic_mycosis_fungoides", "pigmented_spindle_cell_nevus"} <= set(fifth)
+    assert all(len(onto.hierarchical_label(cid).split(", ")) <= MAX_LABEL_NAMES for cid in onto.conditions)
+    assert [c.id for c in onto.lineage("kerion")][-3:] == ["tinea", "tinea_capitis", "kerion"]
+    assert len(onto.lineage("kerion")) == MAX_DEPTH + 1  # lineage keeps every level
+    assert onto.hierarchical_label("kerion") == "inflammatory, infectious, tinea, tinea capitis, kerion"
+    assert onto.hierarchical_label("folliculotropic_mycosis_fungoides") == (
+        "proliferations, malignant, cutaneous t-cell lymphoma, mycosis fungoides, folliculotropic mycosis fungoides"
+    )
+    assert (
+        onto.hierarchical_label("tinea_capitis") == "inflammatory, infectious, fungal, tinea, tinea capitis"
+    )
+
+
+def test_too_long_label_without_groupings_raises(tmp_path: Path) -> None:
+    chain = "- {id: a, name: a, grouping: true, children: [{id: b, name: b, children: [{id: c, name: c, children: ["
+    chain += "{id: d, name: d, children: [{id: e, name: e, children: [{id: f, name: f}]}]}]}]}]}\n"
+    with pytest.raises(OntologyError, match=r"'f': its hierarchical label needs 6 names"):
+        Ontology.load(*write(tmp_path, chain))
+    fits = chain.replace("{id: b, name: b,", "{id: b, name: b, grouping: true,")
+    assert Ontology.load(*write(tmp_path, fits)).hierarchical_label("f") == "a, c, d, e, f"
+
+
+def test_subtypes_are_children_and_findings_flagged(onto: Ontology) -> None:
+    for child, parent in [("acral_lentiginous_melanoma", "melanoma"), ("nodular_melanoma", "melanoma"),
+                          ("lentigo_maligna_melanoma", "melanoma"), ("kerion", "tinea_capitis"),
+                          ("steroid_rosacea", "rosacea"), ("nickel_dermatitis", "allergic_contact_dermatitis"),
+                          ("lichen_amyloidosis", "cutaneous_amyloidosis"), ("sjs_ten_overlap", "stevens_johnson_syndrome")]:  # fmt: skip
+        assert onto.conditions[child].parent == parent
+    assert onto.conditions["hyperpigmentation"].finding and onto.conditions["photoaging"].finding
+    assert not onto.conditions["melasma"].finding
+    surfaces = {(t.surface, t.node_id) for t in onto.terms()}
+    assert {("fordyce spots", "fordyce_spots"), ("GVHD", "graft_versus_host_disease"),
+            ("darier's disease", "darier_disease"), ("graft-vs-host disease", "graft_versus_host_disease")} <= surfaces  # fmt: skip
 
 
 def test_unknown_concept_category_raises(tmp_path: Path) -> None:

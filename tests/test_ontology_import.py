@@ -7,14 +7,17 @@ from pathlib import Path
 import pytest
 from conftest import require_fixture
 
-from ontology import MAX_DEPTH, Ontology, OntologyError
+from ontology import MAX_LABEL_NAMES, Ontology, OntologyError
 from ontology.importers import (
     enrich_with_obo,
     load_derm1m_ontology,
     load_obo_ontology,
+    main,
     parse_obo,
     write_conditions_yaml,
 )
+
+IMPORT_DEPTH = MAX_LABEL_NAMES - 1  # imported trees keep Derm1M's five-name labels without dropping levels
 
 OBO_SNIPPET = """format-version: 1.2
 ontology: test
@@ -55,7 +58,7 @@ def test_derm1m_flat_and_nested_give_the_same_tree() -> None:
     flat = load_derm1m_ontology(require_fixture("derm1m", "ontology.json"))
     nested = load_derm1m_ontology(require_fixture("derm1m", "nested_ontology.json"))
     assert sorted(flat.conditions) == sorted(nested.conditions)
-    assert len(flat.conditions) > 400 and max(flat.depth(c) for c in flat.conditions) <= MAX_DEPTH
+    assert len(flat.conditions) > 400 and max(flat.depth(c) for c in flat.conditions) <= IMPORT_DEPTH
     assert [c.name for c in flat.children(None)][:2] == ["hair diseases", "nail diseases"]
     assert all(c.grouping for c in flat.children(None))
     angioma = flat.conditions["angioma"]  # "Angioma, Hemangioma": name + synonym
@@ -63,7 +66,9 @@ def test_derm1m_flat_and_nested_give_the_same_tree() -> None:
     # "melanocytic" sits under benign and malignant: one node per path, a grouping, distinct ids
     twins = [c for c in flat.conditions.values() if c.name == "melanocytic"]
     assert len(twins) == 2 and all(t.grouping for t in twins) and len({t.id for t in twins}) == 2
-    labels = {flat.hierarchical_label(c.id) for c in flat.conditions.values() if c.name == "malignant melanoma"}
+    labels = {
+        flat.hierarchical_label(c.id) for c in flat.conditions.values() if c.name == "malignant melanoma"
+    }
     assert "proliferations, malignant, melanocytic, malignant melanoma" in labels
     assert "psoriasis" in flat.conditions["psoriasis_plaque"].synonyms  # "Psoriasis (plaque)"
     assert flat.concepts and flat.version.startswith("derm1m-")
@@ -110,14 +115,14 @@ def test_obo_deep_chains_are_flattened_to_max_depth(tmp_path: Path) -> None:
     stanzas += [f"[Term]\nid: D:{i}\nname: level {i}\nis_a: D:{i - 1} ! x\n" for i in range(1, 8)]
     (tmp_path / "deep.obo").write_text("\n".join(stanzas))
     onto = load_obo_ontology(tmp_path / "deep.obo")
-    assert max(onto.depth(c) for c in onto.conditions) == MAX_DEPTH
+    assert max(onto.depth(c) for c in onto.conditions) == IMPORT_DEPTH  # Derm1M's depth, not our fifth level
     assert onto.conditions["d_7"].parent == "d_3"  # hung under the depth-3 ancestor
 
 
 def test_dermo_fixture_imports_and_enriches_ours() -> None:
     path = require_fixture("vocab", "dermatology.obo")
     dermo = load_obo_ontology(path, root="DERMO:0000001")
-    assert len(dermo.conditions) > 3000 and max(dermo.depth(c) for c in dermo.conditions) == MAX_DEPTH
+    assert len(dermo.conditions) > 3000 and max(dermo.depth(c) for c in dermo.conditions) == IMPORT_DEPTH
     assert "psoriasis" in {c.name for c in dermo.conditions.values()}
     ours = Ontology.load()
     enriched, matched = enrich_with_obo(ours, parse_obo(path))
@@ -126,3 +131,36 @@ def test_dermo_fixture_imports_and_enriches_ours() -> None:
     assert zoster.codes["icd11"] == "1E91" and zoster.codes["dermo"].startswith("DERMO:")
     assert "snomedct" in zoster.codes and "shingles" not in zoster.synonyms  # already a lay term
     assert set(enriched.ambiguous_terms()) == set(ours.ambiguous_terms())  # no new ambiguity
+
+
+def test_enrich_cli_reports_counts_and_writes_a_loadable_tree(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    obo = tmp_path / "t.obo"
+    obo.write_text(
+        '[Term]\nid: T:1\nname: Psoriasis\nsynonym: "psoriasis disease" EXACT []\n'
+        'synonym: "psoriasis vulgaris" EXACT []\n'  # plaque psoriasis's synonym: ambiguous, so no match
+        '[Term]\nid: T:2\nname: Guttate psoriasis\nsynonym: "raindrop psoriasis" EXACT []\n'
+        "xref: SNOMEDCT_US:37042000\nxref: DOID:9999\n"
+        "[Term]\nid: T:3\nname: Blorbosis\n"
+    )
+    out = tmp_path / "enriched.yaml"
+    assert main(["enrich", "--obo", str(obo), "--write", str(out)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    report = dict(line.split() for line in lines if not line.startswith("wrote"))
+    assert report["matched"] == "1" and report["codes_snomedct"] == "1" and report["synonyms_added"] == "1"
+    enriched = Ontology.load(out)
+    guttate = enriched.conditions["guttate_psoriasis"]
+    assert guttate.codes == {"snomedct": "37042000", "doid": "DOID:9999", "dermo": "T:2"}
+    assert guttate.synonyms == ("raindrop psoriasis",)
+    assert "dermo" not in enriched.conditions["psoriasis"].codes
+    with pytest.raises(SystemExit) as exc:
+        main(["enrich", "--obo", str(tmp_path / "missing.obo")])
+    assert exc.value.code == 2
+
+
+def test_enrich_cli_on_dermo(capsys: pytest.CaptureFixture[str]) -> None:
+    path = require_fixture("vocab", "dermatology.obo")
+    assert main(["enrich", "--obo", str(path)]) == 0
+    report = dict(line.split() for line in capsys.readouterr().out.splitlines())
+    assert int(report["matched"]) > 400 and int(report["codes_snomedct"]) > 300
