@@ -160,8 +160,11 @@ def test_refined_and_truncated_captions(matcher: LexicalMatcher) -> None:
 def test_prompts_load_render_and_version(tmp_path: Path) -> None:
     prompts = list_prompts()
     assert {p.name for p in prompts} == PROMPT_NAMES
-    prompt = load_prompt("ontology_labels")
-    assert prompt.key == "ontology_labels.v2" and prompt.output  # the newest version loads by default
+    newest = load_prompt("ontology_labels")
+    assert newest.key == "ontology_labels.v3" and newest.output  # the newest version loads by default
+    assert newest.placeholders == {"text", "condition_options", "concept_options", "body_site_options",
+                                   "symptom_options"}  # the per-text shortlist (pipeline/augment/shortlist.py)
+    prompt = load_prompt("ontology_labels", version=2)
     lists = {"condition_list", "concept_list", "body_site_list", "symptom_list"}
     assert prompt.placeholders == {"text"} | lists
     rendered = prompt.render(text="Plaque psoriasis.", **{name: "psoriasis\neczema" for name in lists})

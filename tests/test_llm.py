@@ -33,6 +33,8 @@ GOOD = {
     "body_location": ["elbow"], "symptoms": ["itch"], "age": "45", "gender": "Male", "skin_tone": None,
 }  # fmt: skip
 
+V2 = "ontology_labels.v2"  # these tests script v2 answers; v3 (the shortlist) is tested in test_llm_shortlist.py
+
 
 def completion(content: str, prompt_tokens: int = 321, completion_tokens: int = 42) -> dict[str, Any]:
     return {
@@ -108,7 +110,7 @@ def onto() -> Ontology:
 def labeller(stub: Stub, onto: Ontology, **cfg: Any) -> LlmLabeller:
     settings = {"base_url": stub.url, "model": "test-model", "api_key_env": "DERM_TEST_UNSET_KEY",
                 "timeout_s": 5.0, "max_retries": 0, **cfg}  # fmt: skip
-    return LlmLabeller(LlmConfig(**settings), onto)
+    return LlmLabeller(LlmConfig(**settings), onto, V2)
 
 
 def test_valid_answer_gives_lexical_style_labels(stub, onto, con):
@@ -281,6 +283,7 @@ def test_augment_stage_llm_method_logs_calls_and_rejects(stub, onto, con):
                  "age": None, "gender": None, "skin_tone": None})
     cfg = RunConfig()
     cfg.augment.method = "llm"
+    cfg.augment.llm_prompt = V2  # v2-shaped scripted answers (the whole ontology)
     cfg.llm = LlmConfig(base_url=stub.url, model="test-model", api_key_env="DERM_TEST_UNSET_KEY",
                                 timeout_s=5.0, max_retries=0)
     report = run_stage(con, AugmentStage(cfg, onto), "r1", batch_size=1)
@@ -316,6 +319,7 @@ def test_llm_outage_leaves_units_pending_and_the_next_run_labels_them(stub, onto
     ])  # fmt: skip
     cfg = RunConfig()
     cfg.augment.method = "llm"
+    cfg.augment.llm_prompt = V2  # v2-shaped scripted answers (the whole ontology)
     cfg.llm = LlmConfig(base_url=stub.url, model="test-model", api_key_env="DERM_TEST_UNSET_KEY",
                         timeout_s=5.0, max_retries=0)
     stub.default = (503, {"error": {"message": "overloaded", "type": "server_error"}}, {})
@@ -346,7 +350,7 @@ def test_build_with_the_llm_server_down_exits_1_then_labels_on_the_next_build(st
     from pipeline.warehouse import connect, insert_rows
 
     prof = tmp_path / "p.yaml"
-    prof.write_text(f"root: .\nwarehouse: {tmp_path / 'w.duckdb'}\naugment: {{method: llm}}\n"
+    prof.write_text(f"root: .\nwarehouse: {tmp_path / 'w.duckdb'}\naugment: {{method: llm, llm_prompt: {V2}}}\n"
                     f"llm: {{base_url: '{stub.url}', model: test-model, api_key_env: DERM_TEST_UNSET_KEY, "
                     "max_retries: 0, timeout_s: 5}\n")
     con = connect(tmp_path / "w.duckdb")

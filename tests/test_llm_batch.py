@@ -24,6 +24,8 @@ from pipeline.warehouse import insert_rows  # noqa: E402
 
 onto = test_llm.onto
 
+V2 = "ontology_labels.v2"  # these tests script v2 answers; v3 (the shortlist) is tested in test_llm_shortlist.py
+
 
 class BatchServer:
     """Files and batches in memory. `answer(custom_id, body)` scripts each batch line's answer; the batch
@@ -131,7 +133,7 @@ def make(server: BatchServer, onto, **cfg: Any) -> LlmLabeller:
     settings = {"base_url": server.url, "model": "batch-model", "api_key_env": "DERM_TEST_UNSET_KEY",
                 "timeout_s": 5.0, "max_retries": 0, "batch_poll_s": 0.01, "price_per_1k_input": 0.075,
                 "price_per_1k_output": 0.3, **cfg}  # fmt: skip
-    return LlmLabeller(LlmConfig(**settings), onto)
+    return LlmLabeller(LlmConfig(**settings), onto, V2)
 
 
 def test_batch_round_trip_with_retry_failure_and_cache(server: BatchServer, onto, con) -> None:
@@ -180,7 +182,7 @@ def test_batch_timeout_cancels(server: BatchServer, onto) -> None:
 
 
 def test_batch_lines_follow_json_mode(onto) -> None:
-    llm = LlmLabeller(LlmConfig(json_mode="json_object"), onto)
+    llm = LlmLabeller(LlmConfig(json_mode="json_object"), onto, V2)
     [line] = batch_lines(llm, {"k": "text"})
     assert line["url"] == "/v1/chat/completions" and line["body"]["response_format"]["type"] == "json_object"
     assert line["body"]["messages"] == llm.messages("text")
@@ -200,6 +202,7 @@ def test_augment_stage_in_batch_mode(server: BatchServer, onto, con) -> None:
     server.answers = {"p1": completion(json.dumps(GOOD)), "p3": 500}
     cfg = RunConfig()
     cfg.augment.method = "llm"
+    cfg.augment.llm_prompt = V2  # v2-shaped scripted answers (the whole ontology)
     cfg.llm = LlmConfig(base_url=server.url, model="batch-model", api_key_env="DERM_TEST_UNSET_KEY",
                                 timeout_s=5.0, max_retries=0, batch=True, batch_poll_s=0.01)
     report = run_stage(con, AugmentStage(cfg, onto), "r1")

@@ -27,6 +27,8 @@ from pipeline.warehouse import insert_rows  # noqa: E402
 server, onto = test_llm_batch.server, test_llm_batch.onto
 TEXTS = {"p1": "psoriasis on the elbows", "p2": "ringworm on the arm", "p3": "a third text"}
 
+V2 = "ontology_labels.v2"  # these tests script v2 answers; v3 (the shortlist) is tested in test_llm_shortlist.py
+
 
 class Killed(BaseException):
     """The process dies (a kill, a crash): nothing the code catches."""
@@ -52,6 +54,7 @@ def seed_pairs(con) -> None:
 def stage(server: BatchServer, onto, llm_client: Any = None, **more: Any) -> AugmentStage:
     cfg = RunConfig(llm=llm_cfg(server, **more))
     cfg.augment.method = "llm"
+    cfg.augment.llm_prompt = V2  # v2-shaped scripted answers (the whole ontology)
     return AugmentStage(cfg, onto, llm_client=llm_client or client(server))
 
 
@@ -126,7 +129,7 @@ def test_several_batches_in_flight_polled_together(server: BatchServer, onto) ->
         return create(**kw)
 
     c.batches.create = counting_create  # type: ignore[method-assign]
-    llm = LlmLabeller(llm_cfg(server, batch_max_requests=2, batch_max_in_flight=2), onto, client=c)
+    llm = LlmLabeller(llm_cfg(server, batch_max_requests=2, batch_max_in_flight=2), onto, V2, client=c)
     out = label_batch(llm, texts, sleep=lambda s: None)
     assert all(o.labels is not None for o in out.values()) and len(server.batches) == 3
     assert seen == [0, 1, 0]  # two at once; the third only once one of them ended
@@ -154,7 +157,7 @@ def test_batch_calls_are_logged_at_the_batch_discount_with_cached_tokens(server:
     body = completion(json.dumps(GOOD), prompt_tokens=10_000, completion_tokens=1_000)
     body["usage"]["prompt_tokens_details"] = {"cached_tokens": 8_000}
     server.answers = {"a": body}
-    llm = LlmLabeller(llm_cfg(server), onto, client=client(server))
+    llm = LlmLabeller(llm_cfg(server), onto, V2, client=client(server))
     [row] = label_batch(llm, {"a": "psoriasis"}, sleep=lambda s: None)["a"].calls
     live = (2_000 * 0.15 + 8_000 * 0.075 + 1_000 * 0.60) / 1e6
     assert row["cached_tokens"] == 8_000 and row["batch_id"] == "batch_1"

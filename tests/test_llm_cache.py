@@ -21,6 +21,8 @@ from pipeline.llm import caller as llm_module  # noqa: E402
 from pipeline.llm.caller import RateLimiter  # noqa: E402
 from pipeline.warehouse import insert_rows  # noqa: E402
 
+V2 = "ontology_labels.v2"  # these tests script v2 answers; v3 (the shortlist) is tested in test_llm_shortlist.py
+
 
 def test_cost_is_logged_per_call(stub: Stub, onto, con) -> None:
     stub.answer(GOOD, prompt_tokens=1000, completion_tokens=500)
@@ -103,7 +105,7 @@ def test_label_csv_llm_path_keeps_order_and_reports_errors(stub: Stub, tmp_path:
         stub.answer(answers[key])
     src, dst = tmp_path / "in.csv", tmp_path / "out.csv"
     src.write_text("caption\n" + "\n".join(f"text number {i}" for i in range(7)) + "\n")
-    cfg = RunConfig(augment=AugmentConfig(method="llm"), llm=LlmConfig(base_url=stub.url, model="m", api_key_env="DERM_TEST_UNSET_KEY",
+    cfg = RunConfig(augment=AugmentConfig(method="llm", llm_prompt=V2), llm=LlmConfig(base_url=stub.url, model="m", api_key_env="DERM_TEST_UNSET_KEY",
                                                     timeout_s=5.0, max_retries=0, concurrency=3))
     counts = label_csv(src, dst, "llm", cfg, onto)
     assert counts["rows"] == 7 and counts["labelled"] == 7 and len(stub.requests) == 7
@@ -134,6 +136,7 @@ def test_stage_rerun_with_new_config_reads_the_cache(stub: Stub, onto, con) -> N
     stub.default = (200, completion(json.dumps(GOOD)), {})
     cfg = RunConfig()
     cfg.augment.method = "llm"
+    cfg.augment.llm_prompt = V2  # v2-shaped scripted answers (the whole ontology)
     cfg.llm = LlmConfig(base_url=stub.url, model="test-model", api_key_env="DERM_TEST_UNSET_KEY",
                                 timeout_s=5.0, max_retries=0)
     first = run_stage(con, AugmentStage(cfg, onto), "r1", batch_size=2)

@@ -30,6 +30,7 @@ def chars4(monkeypatch) -> None:
 def test_pending_pairs_counted_and_priced(warehouse, monkeypatch) -> None:
     chars4(monkeypatch)
     cfg = RunConfig(llm=LlmConfig(model="gpt-4o-mini"))
+    cfg.augment.llm_prompt = "ontology_labels.v2"  # the whole ontology in every prompt: a large fixed prefix
     from pipeline.augment.stage import AugmentStage
 
     llm_cfg = cfg.model_copy(deep=True)

@@ -82,4 +82,4 @@ def test_llm_caption_is_grounded_and_falls_back(tmp_path) -> None:  # type: igno
     res = stage.process(WorkUnit("v#scene0001", "fp", payload))
     pair = res.rows["pair_image_texts"][0]
     assert pair["caption"] == "Chronic plaque psoriasis on the elbow." and pair["caption_method"] == "llm:gpt-4o-mini"
-    assert [c["prompt"] for c in res.rows["llm_calls"]] == ["refine_caption.v1"]
+    assert [c["prompt"] for c in res.rows["llm_calls"]] == ["refine_caption.v2"]

@@ -23,9 +23,9 @@ def augment_workload(con: duckdb.DuckDBPyConnection, cfg: RunConfig, ontology: O
     assert stage.llm is not None
     pending, _ = pending_units(con, stage, stage.candidates(con))
     texts = {u.payload["text"] for u in pending if "cached" not in u.payload}
-    caller = stage.llm.caller
-    return prompt_workload("augment labels", lambda text: caller.messages(text=text)[0]["content"],
-                           caller.prompt_key, sorted(texts), cfg.llm, con)
+    llm = stage.llm
+    return prompt_workload("augment labels", lambda text: llm.messages(text)[0]["content"],
+                           llm.prompt_key, sorted(texts), cfg.llm, con)
 
 
 def estimate_lines(con: duckdb.DuckDBPyConnection, cfg: RunConfig, project: int | None = None) -> list[str]:

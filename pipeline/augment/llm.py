@@ -9,21 +9,34 @@ for `llm_calls` (append-only) so cost, latency and failures can be audited in SQ
 Transport, JSON modes, pacing, the corrective retry, caching and the Batch API are the shared caller's
 (pipeline/llm/caller.py, pipeline/llm/batch.py); what is the labeller's own is the prompt's label lists
 and turning an answer into ontology labels, which is the caller's `accept` step.
+
+Prompts up to v2 carry the whole ontology (~6K tokens a call). A prompt that asks for the shortlist
+placeholders (v3) gets a per-text shortlist instead (pipeline/augment/shortlist.py), kept under
+`augment.shortlist.max_prompt_tokens`, and the answer schema of that one request has the shortlist as its
+enums: a server that constrains decoding (llama.cpp, OpenAI strict mode) cannot answer anything else, and
+any other server's answer fails validation and gets the corrective retry. `name.vN` pins a version.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 
 from pydantic import BaseModel
 
 from ontology import VISUAL_CATEGORIES, Ontology, Term
+from pipeline.augment.shortlist import Shortlister
+from pipeline.augment.shortlist_prompt import SHORTLIST_FIELDS, ShortlistPrompt
 from pipeline.config import LlmConfig
+from pipeline.config.augment import ShortlistConfig
 from pipeline.errors import ConfigError
 from pipeline.llm.caller import CallOutcome, First, InvalidAnswer, JsonPromptCaller
+from pipeline.llm.prompts import PromptError, load_prompt
 from pipeline.vocab import lexical
 from pipeline.vocab.lexical import Labels, term_key
+
+_VERSIONED = re.compile(r"^(?P<name>[a-z][a-z0-9_]*)\.v(?P<version>\d+)$")
 
 _ABSENT = frozenset({"", "null", "none", "unknown", "n/a", "na", "not stated", "not specified"})
 
@@ -90,20 +103,38 @@ class LlmLabeller:
     """Labels one text per call through the shared caller; thread-safe."""
 
     def __init__(
-        self, cfg: LlmConfig, ontology: Ontology, prompt_name: str = "ontology_labels", client: Any | None = None
+        self, cfg: LlmConfig, ontology: Ontology, prompt_name: str = "ontology_labels", client: Any | None = None,
+        shortlist: ShortlistConfig | None = None,
     ) -> None:  # fmt: skip
         self.cfg, self.ontology = cfg, ontology
+        name, version = _prompt_version(prompt_name)
+        placeholders = _load(name, version).placeholders
         # Every list a prompt may ask for; render() ignores the ones a template does not use.
-        lists = {
-            "condition_list": "\n".join(ontology.condition_names()),
-            "concept_list": "\n".join(f"{c.name}: {c.category}" for c in ontology.concepts_in()),
-            "body_site_list": "\n".join(ontology.concept_names("body_site")),
-            "symptom_list": "\n".join(ontology.concept_names("symptom")),
-        }
-        self.caller = JsonPromptCaller(cfg, prompt_name, LlmAnnotation, client, fixed=lists)
+        lists = (
+            {}
+            if SHORTLIST_FIELDS & placeholders
+            else {
+                "condition_list": "\n".join(ontology.condition_names()),
+                "concept_list": "\n".join(f"{c.name}: {c.category}" for c in ontology.concepts_in()),
+                "body_site_list": "\n".join(ontology.concept_names("body_site")),
+                "symptom_list": "\n".join(ontology.concept_names("symptom")),
+            }
+        )
+        self.shortlist: ShortlistPrompt | None = None
+        if not lists:
+            if placeholders != {"text"} | SHORTLIST_FIELDS:
+                raise ConfigError(
+                    f"prompt {name} must use {{text}} and all of {sorted(SHORTLIST_FIELDS)}; "
+                    f"it has {sorted(placeholders)}"
+                )
+            self.shortlist = ShortlistPrompt(Shortlister(ontology, shortlist), cfg, _load(name, version))
+        schema = self.shortlist.base_schema if self.shortlist else LlmAnnotation
+        self.caller = JsonPromptCaller(cfg, name, schema, client, fixed=lists)
+        if version is not None:  # the caller loads the newest version; a pinned one replaces it
+            self.caller.prompt = _load(name, version)
+            self.caller.prompt_key = self.caller.prompt.key
         self.prompt_key: str = self.caller.prompt_key
-        placeholders = self.caller.prompt.placeholders
-        if "text" not in placeholders or placeholders - {"text", *lists}:
+        if lists and ("text" not in placeholders or placeholders - {"text", *lists}):
             raise ConfigError(
                 f"prompt {self.prompt_key} must use {{text}} and only {sorted(['text', *lists])}; "
                 f"it has {sorted(placeholders)}"
@@ -129,12 +160,16 @@ class LlmLabeller:
     def client(self) -> Any:
         return self.caller.client
 
+    def values(self, text: str) -> dict[str, object]:
+        """The prompt's values for `text`: the text alone, or with its shortlist fitted to the token budget."""
+        return self.shortlist.values(text) if self.shortlist else {"text": text}
+
     def messages(self, text: str) -> list[dict[str, str]]:
-        return self.caller.messages(text=text)
+        return self.caller.messages(**self.values(text))
 
     def cache_key(self, text: str) -> str:
         """The cache's input hash: the rendered first-turn messages (prompt text, label lists, input)."""
-        return self.caller.cache_key(text=text)
+        return self.caller.cache_key(**self.values(text))
 
     def from_cache(self, content: str) -> Labels | None:
         """Labels from a cached answer, or None if it no longer resolves (the ontology changed)."""
@@ -145,11 +180,25 @@ class LlmLabeller:
 
         `cached`: an answer from `llm_cache` for this text's `cache_key`; used instead of a call.
         """
-        return LlmOutcome.of(self.caller.ask({"text": text}, self._labels, cached))
+        caller = self._caller_for(text)
+        try:
+            return LlmOutcome.of(caller.ask(self.values(text), self._labels, cached))
+        finally:
+            self.caller.json_mode = caller.json_mode  # a server's refusal of json_schema holds for every text
 
     def resume(self, text: str, first: First) -> LlmOutcome:
         """Continue from a first answer obtained elsewhere (a Batch API result)."""
-        return LlmOutcome.of(self.caller.resume({"text": text}, first, self._labels))
+        caller = self._caller_for(text)
+        try:
+            return LlmOutcome.of(caller.resume(self.values(text), first, self._labels))
+        finally:
+            self.caller.json_mode = caller.json_mode
+
+    def _caller_for(self, text: str) -> JsonPromptCaller:
+        """The shared caller, or a view of it whose answer schema has this text's shortlist as enums."""
+        if self.shortlist is None:
+            return self.caller
+        return self.shortlist.narrowed(self.caller, self.shortlist.fit(text)[1])
 
     def _resolve(self, annotation: LlmAnnotation) -> dict[str, list[str]]:
         """Node ids per field, in answer order without repeats; raises listing every bad label."""
@@ -180,8 +229,10 @@ class LlmLabeller:
             raise InvalidAnswer("; ".join(problems))
         return ids
 
-    def _labels(self, annotation: LlmAnnotation) -> Labels:
+    def _labels(self, answer: BaseModel) -> Labels:
         """The same fields, sentinels and rules as `LexicalMatcher.label`, without mentions."""
+        annotation = LlmAnnotation(**self.shortlist.annotation(answer)) if self.shortlist else answer
+        assert isinstance(annotation, LlmAnnotation)
         ids = self._resolve(annotation)
         labels = Labels()
         if ids["disease"]:
@@ -203,3 +254,16 @@ class LlmLabeller:
         labels.gender = _free(annotation.gender).lower() or lexical.NO_GENDER
         labels.skin_tone = _free(annotation.skin_tone) or lexical.NO_SKIN_TONE
         return labels
+
+
+def _prompt_version(prompt_name: str) -> tuple[str, int | None]:
+    """ "ontology_labels" -> (name, None: the newest); "ontology_labels.v2" -> (name, 2)."""
+    match = _VERSIONED.match(prompt_name)
+    return (match["name"], int(match["version"])) if match else (prompt_name, None)
+
+
+def _load(name: str, version: int | None) -> Any:
+    try:
+        return load_prompt(name, version)
+    except PromptError as exc:
+        raise ConfigError(str(exc)) from exc

@@ -37,11 +37,18 @@ class AugmentStage(Stage):
         super().__init__(cfg, llm_client=llm_client)
         self.ontology = ontology or Ontology.load()
         self.llm = None
+        self.refiner = None
         self._ledger: BatchLedger | None = None
         if cfg.augment.method == "llm":
             from pipeline.augment.llm import LlmLabeller  # the openai client is an optional extra
 
-            self.llm = LlmLabeller(cfg.llm, self.ontology, cfg.augment.llm_prompt, client=llm_client)
+            self.llm = LlmLabeller(cfg.llm, self.ontology, cfg.augment.llm_prompt, client=llm_client,
+                                   shortlist=cfg.augment.shortlist)  # fmt: skip
+        if cfg.augment.caption_method == "llm":  # refined captions written by the model, grounded
+            from pipeline.augment.refine import CaptionRefiner
+
+            self.refiner = CaptionRefiner(cfg.llm, self.ontology, self.matcher, cfg.augment.refined_max_words,
+                                          client=llm_client)  # fmt: skip
 
     @cached_property
     def matcher(self) -> LexicalMatcher:
@@ -68,10 +75,14 @@ class AugmentStage(Stage):
 
     def unit_kinds(self) -> dict[str, UnitKind]:
         """One kind: every pair is labelled the same way; it reads the shared `llm` only in the llm method."""
-        return {"pair": UnitKind(("augment",) + (("llm",) if self.llm else ()), ("labels@1", "captions@1"))}
+        uses_llm = self.llm is not None or self.refiner is not None
+        steps = ("labels@1", "captions@1") + ((self.refiner.prompt_key,) if self.refiner else ())
+        return {"pair": UnitKind(("augment",) + (("llm",) if uses_llm else ()), steps)}
 
     def resources(self, unit: WorkUnit) -> tuple[str, ...]:
-        return ("llm",) if self.llm is not None and "cached" not in unit.payload else ()
+        calls = (self.llm is not None and "cached" not in unit.payload) or (
+            self.refiner is not None and "refine_cached" not in unit.payload)  # fmt: skip
+        return ("llm",) if calls else ()
 
     def candidates(self, con: duckdb.DuckDBPyConnection) -> Iterator[WorkUnit]:
         prompt = self.llm.prompt_key if self.llm else None
@@ -80,6 +91,11 @@ class AugmentStage(Stage):
             cache = dict(con.execute(
                 "SELECT input_hash, CAST(response AS VARCHAR) FROM llm_cache WHERE prompt = ? AND model = ?",
                 [prompt, self.cfg.llm.model]).fetchall())  # fmt: skip
+        refine_cache: dict[str, str] = {}
+        if self.refiner is not None and self.cfg.llm.cache:
+            refine_cache = dict(con.execute(
+                "SELECT input_hash, CAST(response AS VARCHAR) FROM llm_cache WHERE prompt = ? AND model = ?",
+                [self.refiner.prompt_key, self.cfg.llm.model]).fetchall())  # fmt: skip
         h = self.kind_hash("pair")
         if self.crosswalk is not None:  # the Derm1M file's bytes, not only its path, decide the labels
             h = fingerprint(h, self.crosswalk.version)
@@ -92,6 +108,8 @@ class AugmentStage(Stage):
                 payload["context"] = title.strip()  # a lecture's title: the disease when the scene names none
             if self.llm is not None and (hit := cache.get(self.llm.cache_key(text))):
                 payload["cached"] = hit
+            if self.refiner is not None and (hit := refine_cache.get(self.refiner.cache_key(text))):
+                payload["refine_cached"] = hit
             yield WorkUnit(pair_id, fingerprint(text, payload.get("context"), self.ontology.version, h, prompt),
                            payload)
 
@@ -133,20 +151,27 @@ class AugmentStage(Stage):
                     res.reject(unit.key, outcome.reason or "llm_invalid_output", outcome.detail)
                 return res
             labels, prompt_version = outcome.labels, self.llm.prompt_key
+        refined = None
+        if self.refiner is not None:  # a refused or missing answer falls back to the extractive caption
+            refine = self.refiner.refine(text, labels, lexical, cached=unit.payload.get("refine_cached"))
+            res.rows["llm_calls"] = [*res.rows.get("llm_calls", []), *refine.calls]
+            res.rows["llm_cache"] = [*res.rows.get("llm_cache", []), *refine.cache_rows]
+            refined = refine.caption
         res.add("augment_captions", caption_row(unit.key, text, self.named(labels), lexical, self.method, prompt_version,
-                                                self.ontology.version, self.cfg.augment.refined_max_words))
+                                                self.ontology.version, self.cfg.augment.refined_max_words, refined))
         return res
 
 
 def caption_row(pair_id: str, text: str, labels: Labels, lexical: Labels, method: str,
-                prompt_version: str | None, ontology_version: str, max_words: int) -> dict[str, Any]:
-    """One augment_captions row. The refined caption ranks sentences by the lexical mentions, which the
-    LLM path does not produce."""
+                prompt_version: str | None, ontology_version: str, max_words: int,
+                refined: str | None = None) -> dict[str, Any]:
+    """One augment_captions row. `refined`: the LLM-written refined caption; else the extractive one, which
+    ranks sentences by the lexical mentions (the LLM labels have none)."""
     return {
         "pair_id": pair_id, "method": method, "prompt_version": prompt_version,
         "ontology_version": ontology_version, "caption": text,
         "truncated_caption": truncated_caption(text),
-        "refined_caption": refined_caption(text, lexical, max_words=max_words),
+        "refined_caption": refined if refined is not None else refined_caption(text, lexical, max_words=max_words),
         "ontology_caption": ontology_caption(labels), "concept_caption": concept_caption(labels),
         "disease_label": labels.disease_label, "hierarchical_disease_label": labels.hierarchical_disease_label,
         "condition_ids": stable_json(labels.condition_ids), "skin_concept": labels.skin_concept,
