@@ -123,3 +123,20 @@ def test_a_huge_line_is_skipped_without_being_held(tmp_path: Path) -> None:
     assert zst_truncation(path) is None
     path.write_bytes(path.read_bytes()[:-5])
     assert "ends inside a frame" in (zst_truncation(path) or "")
+
+
+def test_adding_a_dump_month_leaves_the_other_months_units_alone(tmp_path: Path) -> None:
+    from pipeline.collect.forums import forum_sources
+
+    folder = _dump(tmp_path / "may")
+    june = tmp_path / "june"
+    june.mkdir()
+    (june / "RS_2022-06.zst").write_bytes(_zst([_sub("j1", "Dermatology", "psoriasis", 1654000000)]))
+    cfg = RunConfig(data_dir=tmp_path / "data")
+    cfg.collect.sources.forum_dumps = [folder]
+    before = {u.key: u.fingerprint for u in forum_sources(cfg, _client(tmp_path))[0].units()}
+    cfg.collect.sources.forum_dumps = [folder, june]
+    after = {u.key: u.fingerprint for u in forum_sources(cfg, _client(tmp_path))[0].units()}
+    assert before.items() < after.items() and len(after) == 2
+    cfg.collect.sources.forum_dump_filter = FILTER
+    assert not {u.fingerprint for u in forum_sources(cfg, _client(tmp_path))[0].units()} & set(after.values())

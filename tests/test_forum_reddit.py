@@ -153,3 +153,15 @@ def test_deleted_post_and_broken_listing_are_rejects(tmp_path: Path, con: Any, c
     reasons = sorted(r[0] for r in con.execute("SELECT reason FROM rejects").fetchall())
     assert reasons == ["deleted_post", "source_unavailable"]
     assert con.execute("SELECT count(*) FROM collect_items").fetchone()[0] == 0
+
+
+def test_the_page_budget_is_not_in_post_fingerprints(tmp_path: Path) -> None:
+    from pipeline.collect.forums import forum_sources
+
+    cfg = RunConfig(data_dir=tmp_path / "data")
+
+    def config_hash(**kw: Any) -> str:
+        cfg.collect.sources.reddit = RedditConfig(enabled=True, subreddits=["x"], **kw)
+        return forum_sources(cfg, _client(tmp_path))[0].config_hash
+
+    assert config_hash(max_pages=1) == config_hash(max_pages=None) != config_hash(max_pages=1, download_images=False)

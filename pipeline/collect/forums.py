@@ -258,13 +258,17 @@ def comment_tree(answer: list[Any]) -> tuple[dict[str, Any], list[dict[str, Any]
 
 
 def forum_sources(cfg: RunConfig, client: HttpClient) -> list[NetworkSource]:
+    """The enabled forum sources. Their units' fingerprints hold only what changes a post: a dump file's
+    content and the filters (not the list of dump files, so adding a month redoes no other month), and
+    Reddit's settings less the page budget (raising `max_pages` lists more posts, it changes none)."""
     src = cfg.collect.sources
     out: list[NetworkSource] = []
     if src.forum_dumps:
         flt = src.forum_dump_filter
-        out.append(DumpImportSource(src.forum_dumps, client, fingerprint([str(p) for p in src.forum_dumps],
-                                                                         flt.model_dump(mode="json"), "dumps@2"),
+        out.append(DumpImportSource(src.forum_dumps, client,
+                                    fingerprint(flt.model_dump(mode="json"), src.reddit.download_images, "dumps@2"),
                                     src.reddit.download_images, flt))
     if src.reddit.enabled:
-        out.append(RedditSource(src.reddit, client, fingerprint(src.reddit.model_dump(mode="json"))))
+        out.append(RedditSource(src.reddit, client,
+                                fingerprint(src.reddit.model_dump(mode="json", exclude={"max_pages"}))))
     return out
