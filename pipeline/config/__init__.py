@@ -193,6 +193,11 @@ class ImageTypeConfig(_Model):
     prompts: dict[str, list[str]] = Field(default_factory=dict)  # clip: class -> prompts; empty = built-in
     keep: list[str] = Field(default_factory=lambda: ["clinical_photo", "dermoscopy", "histopathology"])
     skin_score_min: float = 0.22  # heuristic: below this skin evidence a photo is "other"
+    # heuristic: the ImageNet veto (pipeline/vision/imagenet_gate.py, extra `imagenet`): `auto` uses it when the
+    # extra is installed, `on` requires it, `off` never; a picture whose ImageNet mass on one non-skin group
+    # reaches object_gate_min_mass is "other"
+    object_gate: Literal["auto", "on", "off"] = "auto"
+    object_gate_min_mass: float = 0.5
 
 
 class CaptionRelevanceConfig(_Model):
@@ -399,6 +404,9 @@ class RunConfig(_Model):
     batch_size: int = 16
     runner: RunnerConfig = Field(default_factory=RunnerConfig)
     media_url: str | None = None  # fsspec URL of the media store (s3://bucket/media); None: data_dir/media
+    # takedowns and retractions (pipeline/takedowns.py): a CSV of kind,value,reason (kind: id | url | sha256);
+    # what it names is removed, with everything derived from it, before every stage plans
+    takedowns: Path | None = None
     collect: CollectConfig = Field(default_factory=CollectConfig)
     preprocess: PreprocessConfig = Field(default_factory=PreprocessConfig)
     clean: CleanConfig = Field(default_factory=CleanConfig)
@@ -490,6 +498,7 @@ def resolve_paths(cfg: RunConfig, base: Path) -> RunConfig:
     cfg.root = base.resolve()
     cfg.warehouse = _resolve(cfg.warehouse, base)
     cfg.data_dir = _resolve(cfg.data_dir, base)
+    cfg.takedowns = _resolve(cfg.takedowns, base) if cfg.takedowns else None
     src = cfg.collect.sources
     src.videos = [_resolve(p, base) for p in src.videos]
     src.jats = [_resolve(p, base) for p in src.jats]
