@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import threading
 import time
 from collections import Counter
@@ -87,3 +88,16 @@ def truncated(body: bytes, claimed: int) -> Route:
         h.wfile.flush()
         h.close_connection = True
     return route
+
+
+def jpeg(seed: int = 0, size: tuple[int, int] = (96, 64)) -> bytes:
+    """A small real JPEG drawn here (seeded noise on a skin tone), for the collectors' download tests: they
+    need image bytes to serve, not a particular photograph, so they run without ../shared/fixtures."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    pixels = np.clip(np.array([222, 176, 140]) + rng.normal(0, 12, (size[1], size[0], 3)), 0, 255)
+    buf = io.BytesIO()
+    Image.fromarray(pixels.astype(np.uint8)).save(buf, "JPEG", quality=90)
+    return buf.getvalue()

@@ -2,7 +2,9 @@
 
 No real forum dump is available to the project (see ../shared/fixtures/README.md), so the dump lines
 and API answers here are written by the test in Reddit's documented object shapes (t3 submissions with
-gallery `media_metadata`, t1 comments with `link_id`); the images they point at are real ISIC JPEGs.
+gallery `media_metadata`, t1 comments with `link_id`); the images they point at are JPEGs drawn by the
+test (tests/collect_server.py), so no fixture is needed. tests/test_forum_reddit.py replays recorded real
+Reddit answers.
 """
 
 from __future__ import annotations
@@ -11,8 +13,7 @@ import json
 from pathlib import Path
 
 import pytest
-from collect_server import LocalServer, static
-from conftest import require_fixture
+from collect_server import LocalServer, jpeg, static
 
 from pipeline.collect.forums import DumpImportSource, RedditSource, image_urls
 from pipeline.collect.http import HttpClient
@@ -49,7 +50,7 @@ def test_gallery_order_and_entities() -> None:
 
 
 def test_dump_import_joins_replies_and_downloads_images(tmp_path: Path, con: object) -> None:
-    image = sorted(require_fixture("images", "isic").glob("*.jpg"))[0].read_bytes()
+    image = jpeg(0)
     with LocalServer({"/img/two.jpg": static(image, "image/jpeg")}) as srv:
         dump = tmp_path / "RS_2023.jsonl"
         lines = [json.dumps(_submission(srv.url)), json.dumps(_comment("c1", "1abcde", "Looks like tinea corporis.")),
@@ -74,7 +75,7 @@ def test_reddit_api_listing_then_post_with_comment_tree(tmp_path: Path, con: obj
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REDDIT_CLIENT_ID", "id")
     monkeypatch.setenv("REDDIT_CLIENT_SECRET", "secret")
-    image = sorted(require_fixture("images", "isic").glob("*.jpg"))[1].read_bytes()
+    image = jpeg(1)
     holder: dict[str, str] = {}
 
     def token(q: dict[str, list[str]], h: object) -> tuple[int, dict[str, str], bytes]:

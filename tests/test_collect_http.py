@@ -7,17 +7,13 @@ import hashlib
 from pathlib import Path
 
 import pytest
-from collect_server import LocalServer, slow, static, truncated
-from conftest import require_fixture
+from collect_server import LocalServer, jpeg, slow, static, truncated
 
 from pipeline.collect.http import USER_AGENT, HttpClient
 
-IMAGE = "images/isic"
-
 
 def _image() -> bytes:
-    folder = require_fixture(IMAGE)
-    return sorted(folder.glob("*.jpg"))[0].read_bytes()
+    return jpeg(0)
 
 
 def client(tmp_path: Path, **kw: object) -> tuple[HttpClient, list[float]]:

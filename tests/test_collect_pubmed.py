@@ -12,7 +12,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from collect_server import LocalServer
+from collect_server import LocalServer, jpeg
 from conftest import require_fixture
 
 from pipeline.collect.http import HttpClient
@@ -41,7 +41,7 @@ class FakeNcbi:
         self.esearch = require_fixture("jats", "entrez", "esearch1.xml").read_bytes().decode()
         self.ids = re.findall(r"<Id>(\d+)</Id>", self.esearch)
         self.per_window, self.broken_ids = per_window, broken_ids
-        self.image = sorted(require_fixture("images", "isic").glob("*.jpg"))[0].read_bytes()
+        self.image = jpeg(0)  # figure bytes to serve: any real JPEG
         self.windows: dict[str, int] = {}
 
     def routes(self) -> dict[str, object]:
