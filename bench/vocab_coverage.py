@@ -16,6 +16,12 @@ for coverage against grouping nodes only and are left out of named/right (a phot
 dermatoses" has no diagnosis). Results go to bench/results/vocab_coverage.json with every failure, so a
 miss can be traced to the ontology (no surface form) or to the matcher (a surface form the text does not
 reach).
+
+Held-out check: the lists above were written by the engineer who extended the ontology, so they are also
+measured on names nobody here wrote, read at run time from the fixtures (DERM_FIXTURES, default
+../shared/fixtures; skipped when absent): the node names of Derm1M's released ontology and the disease
+names of the SkinCAP dev rows. Only their counts are written to the results (the names are the datasets',
+CC BY-NC); "right" there is over the covered names (the node the name is a surface form of).
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -147,6 +154,24 @@ def run(onto: Ontology | None = None, folder: Path = VOCAB_DIR) -> tuple[dict[st
     return per_list, total
 
 
+def held_out_lists(fixtures: Path) -> dict[str, list[VocabRow]]:
+    """Names nobody on the project wrote, from the fixtures in place (empty when they are absent)."""
+    lists: dict[str, list[VocabRow]] = {}
+    derm1m = fixtures / "derm1m" / "ontology.json"
+    if derm1m.is_file():
+        tree = json.loads(derm1m.read_text(encoding="utf-8"))
+        keys = {str(k) for k in tree.get("root", [])} | {str(k) for k in tree if k != "root"}
+        keys |= {str(c) for k, v in tree.items() if k != "root" for c in v}
+        names = sorted({k.split(",")[0].strip() for k in keys} - {""})
+        lists["derm1m_ontology"] = [VocabRow("derm1m_ontology", n) for n in names]
+    skincap = fixtures / "skincap" / "skincap_dev.csv"
+    if skincap.is_file():
+        with skincap.open(newline="", encoding="utf-8") as fh:
+            names = sorted({(r.get("disease") or "").strip() for r in csv.DictReader(fh)} - {""})
+        lists["skincap_diseases"] = [VocabRow("skincap_diseases", n) for n in names]
+    return lists
+
+
 def _line(score: ListScore) -> str:
     f = score.fractions()
     groups = f"  groups {score.groups_covered}/{score.groups}" if score.groups else ""
@@ -168,6 +193,21 @@ def main(argv: list[str] | None = None) -> None:
         for fail in score.failures[: args.failures]:
             print(f"    {fail}")
     print(_line(total))
+    fixtures = Path(os.environ.get("DERM_FIXTURES", REPO.parent / "shared" / "fixtures"))
+    held_out = held_out_lists(fixtures)
+    if not held_out:
+        print(f"held-out lists skipped: no Derm1M ontology or SkinCAP rows under {fixtures}")
+    matcher, surfaces = LexicalMatcher(onto), _Surfaces(onto)
+    held: dict[str, dict[str, float | int]] = {}
+    for name, rows in held_out.items():
+        score = score_list(rows, onto, matcher, surfaces)
+        n = score.n or 1
+        held[name] = {"n": score.n, "covered": score.covered / n, "named": score.named / n,
+                      "right_of_covered": score.right / (score.covered or 1)}  # fmt: skip
+        print(f"held-out {name:<16} n={score.n:<4} covered {held[name]['covered']:.3f}  named "
+              f"{held[name]['named']:.3f}  right (of covered) {held[name]['right_of_covered']:.3f}")  # fmt: skip
+        for fail in score.failures[: args.failures]:
+            print(f"    {fail}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "ontology_version": onto.version, "conditions": len(onto.conditions), "template": TEMPLATE,
@@ -175,6 +215,7 @@ def main(argv: list[str] | None = None) -> None:
                     "groups_covered": total.groups_covered},
         "lists": {name: {**s.fractions(), **{k: v for k, v in asdict(s).items() if k != "source"}}
                   for name, s in per_list.items()},
+        "held_out": held,
     }  # fmt: skip
     args.out.write_text(json.dumps(payload, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     print(f"wrote {args.out.relative_to(REPO) if args.out.is_relative_to(REPO) else args.out}")
