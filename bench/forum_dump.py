@@ -2,7 +2,7 @@
 compressed size, stream it through the importer's filters in a child process, and report peak RSS,
 RSS along the way, throughput and whether the filters kept exactly what the generator planted.
 
-    .venv/bin/python bench/forum_dump.py --out /tmp/forum_dump --gb 1
+    .venv/bin/python bench/forum_dump.py --out /tmp/forum_dump --gb 1   # writes bench/results/forum_dump-<date>.json
 
 The dump is compressed with a 256 MB window (above zstd's default 128 MB decoder limit, as Pushshift /
 Arctic Shift dumps are), one frame, no content size. Lines look like Reddit submissions (id, subreddit,
@@ -167,8 +167,12 @@ def main() -> None:
     got = json.loads(subprocess.run([*run, "measure"], check=True, capture_output=True, text=True).stdout)
     ref = json.loads(subprocess.run([*run, "reference"], check=True, capture_output=True, text=True).stdout)
     ok = got["kept_submissions"] == expected["submissions"] and got["kept_comments"] == expected["comments"]
-    print(json.dumps({"sizes": sizes, "generate_s": round(gen_s, 1), "expected": expected, "import": got,
-                      "reference": ref, "filters_exact": ok, "load": os.getloadavg()}, indent=1))
+    result = {"date": time.strftime("%Y-%m-%d"), "command": " ".join(sys.argv), "sizes": sizes,
+              "generate_s": round(gen_s, 1), "expected": expected, "import": got, "reference": ref,
+              "filters_exact": ok, "load": os.getloadavg()}
+    out = REPO / "bench" / "results" / f"forum_dump-{result['date']}.json"
+    out.write_text(json.dumps(result, indent=1) + "\n")
+    print(json.dumps(result, indent=1))
 
 
 if __name__ == "__main__":
