@@ -51,7 +51,7 @@ def _prefect_env() -> None:
 
 def cmd_build(args: argparse.Namespace) -> int:
     _prefect_env()
-    from flows.build import build
+    from flows.build import build, summary
     from flows.stage_names import check_stages
     from pipeline.config import load_config
 
@@ -70,6 +70,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         print(f"{r['stage']:<11}{r['items_in']:>6}{r['items_out']:>7}{r['items_rejected']:>10}"
               f"{r['items_skipped']:>9}  {r['status']}")
     print(f"warehouse: {cfg.warehouse}")
+    print(summary(cfg, None if args.config == DEFAULT_CONFIG else args.config))
     return build_exit_code(reports)
 
 

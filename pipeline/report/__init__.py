@@ -31,6 +31,15 @@ def _table(headers: list[str], rows: list[tuple[object, ...]]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
+def _left_out(d: ReportData) -> list[tuple[str, int]]:
+    """Pairs left out of the latest export per licence and reason (sources summed)."""
+    out: dict[str, int] = {}
+    for reason, licence, _, n in d.exclusions:
+        key = licence if reason == "licence_excluded" else f"{licence} ({reason})"
+        out[key] = out.get(key, 0) + n
+    return sorted(out.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
 def render(d: ReportData, title: str = "Derm1M-style corpus report") -> str:
     """The report's HTML for already gathered data (pure: no database, no files)."""
     cov_nodes = sum(c.nodes for c in d.coverage)
@@ -47,6 +56,8 @@ def render(d: ReportData, title: str = "Derm1M-style corpus report") -> str:
                         "Rejects by stage and reason, coloured by source", "items"),
         plots.bar_h([(s, round(r, 2)) for s, _, _, r in d.throughput if r is not None],
                     "Throughput of each stage's last run with work", "units per second", colour="#5a9e5a"),
+        plots.bar_h(_left_out(d), f"Pairs the export left out ({d.release or 'no'} release), by licence",
+                    "pairs", colour="#937860"),
     ]
     totals = "".join(f"<span><b>{n}</b> {html.escape(k)}</span>" for k, n in d.totals.items())
     parts = [
@@ -62,6 +73,8 @@ def render(d: ReportData, title: str = "Derm1M-style corpus report") -> str:
         "<h2>Rejects by stage, reason and source</h2>",
         _table(["stage", "reason", "source", "items"], list(d.rejects)),
         "<h2>Licence mix</h2>", _table(["source", "licence", "items", "pairs"], list(d.licences)),
+        f"<h2>Left out of the export ({html.escape(d.release or 'no export yet')} release)</h2>",
+        _table(["reason", "licence", "source", "pairs"], list(d.exclusions)),
         "</body></html>",
     ]
     return "\n".join(parts)

@@ -35,6 +35,9 @@ class ReportData:
     rejects: list[tuple[str, str, str, int]] = field(default_factory=list)  # stage, reason, source, items
     throughput: list[tuple[str, int, float, float | None]] = field(default_factory=list)  # stage, in, s, /s
     licences: list[tuple[str, str, int, int]] = field(default_factory=list)  # source, licence, items, pairs
+    # the latest export: its release profile, and the pairs it left out by reason, licence and source
+    release: str = ""
+    exclusions: list[tuple[str, str, str, int]] = field(default_factory=list)  # reason, licence, source, pairs
 
 
 def _pairs(con: duckdb.DuckDBPyConnection, sql: str) -> list[tuple[str, int]]:
@@ -95,4 +98,16 @@ def gather(con: duckdb.DuckDBPyConnection, onto: Ontology | None = None, top_n: 
     d.throughput = last_active_runs(con)
     d.licences = [(str(a), str(b), int(c), int(n)) for a, b, c, n in
                   con.execute("SELECT source, licence, items, pairs FROM v_licence_mix").fetchall()]
+    d.release, d.exclusions = export_exclusions(con)
     return d
+
+
+def export_exclusions(con: duckdb.DuckDBPyConnection) -> tuple[str, list[tuple[str, str, str, int]]]:
+    """The latest export's release profile and what it left out (v_export_exclusions, migration 0027)."""
+    latest = con.execute("SELECT export_id, coalesce(release, '') FROM train_exports "
+                         "ORDER BY created_at DESC, export_id LIMIT 1").fetchone()  # fmt: skip
+    if latest is None:
+        return "", []
+    rows = con.execute("SELECT reason, licence, source, pairs FROM v_export_exclusions WHERE export_id = ?",
+                       [latest[0]]).fetchall()  # fmt: skip
+    return str(latest[1]), [(str(a), str(b), str(c), int(n)) for a, b, c, n in rows]
