@@ -140,3 +140,13 @@ def test_adding_a_dump_month_leaves_the_other_months_units_alone(tmp_path: Path)
     assert before.items() < after.items() and len(after) == 2
     cfg.collect.sources.forum_dump_filter = FILTER
     assert not {u.fingerprint for u in forum_sources(cfg, _client(tmp_path))[0].units()} & set(after.values())
+
+
+def test_dump_units_take_a_download_slot_when_they_fetch_images(tmp_path: Path) -> None:
+    from pipeline.stage import WorkUnit
+
+    cfg = RunConfig(data_dir=tmp_path / "data")
+    unit = WorkUnit("forum_dumps:/d/RS_1.zst", "f", {"source": "forum_dumps", "path": "/d/RS_1.zst"})
+    assert CollectStage(cfg, sources=[]).resources(unit) == ("download",)
+    cfg.collect.sources.reddit.download_images = False
+    assert CollectStage(cfg, sources=[]).resources(unit) == ()

@@ -76,6 +76,8 @@ class CollectStage(Stage):
         hosts = {"youtube": "www.youtube.com", "pubmed": urlparse(src.pubmed.eutils_base).netloc.lower(),
                  "reddit": "oauth.reddit.com", "forum_dumps": ""}
         host = urlparse(p["url"]).netloc.lower() if p.get("url") else hosts.get(str(p.get("source")))
+        if p.get("source") == "forum_dumps" and src.reddit.download_images:  # images from many hosts
+            return ("download",)
         return ("download", f"host:{host}") if host else ()
 
     def candidates(self, con: duckdb.DuckDBPyConnection) -> Iterator[WorkUnit]:
