@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flows.observe import StageProgress, publish_stage_artifact
+from pipeline import takedowns
 from pipeline.augment.stage import AugmentStage
 from pipeline.clean.stage import CleanStage
 from pipeline.collect.stage import CollectStage
@@ -132,6 +133,7 @@ def hold_warehouse(cfg: RunConfig, run_id: str) -> Iterator[None]:
     try:
         _write_progress(cfg)
         apply_migrations(con)
+        takedowns.sync_requests(con, takedowns.Takedowns.load(cfg.takedowns).requests)
         yield
     finally:
         _HELD.pop(key, None)

@@ -23,6 +23,7 @@ import duckdb
 import pyarrow as pa
 
 import pipeline
+from pipeline import takedowns
 from pipeline.config import RunConfig
 from pipeline.errors import ItemError
 from pipeline.hashing import fingerprint
@@ -205,6 +206,9 @@ INCOMPLETE_SUFFIX = ":incomplete"  # on a work_log fingerprint: never equal to a
 
 
 def pending_units(con: duckdb.DuckDBPyConnection, stage: Stage, units: Iterable[WorkUnit]) -> tuple[list[WorkUnit], int]:
+    """The units whose fingerprint is not in work_log, and the count of those skipped. Takedowns are purged
+    first (pipeline/takedowns.py), so no stage plans from what was taken down; `units` is read after."""
+    takedowns.purge(con)
     done = dict(con.execute("SELECT unit_key, fingerprint FROM work_log WHERE stage = ?", [stage.name]).fetchall())
     pending, skipped, seen = [], 0, set()
     for u in units:

@@ -49,6 +49,16 @@ def read_bytes(location: Location) -> bytes:
     return bytes(fs.cat_file(path))
 
 
+def remove(location: Location) -> None:
+    """Delete a file if it is there (a takedown's image)."""
+    if not is_remote(location):
+        Path(location).unlink(missing_ok=True)
+        return
+    fs, path = _fs(location)
+    if fs.exists(path):
+        fs.rm_file(path)
+
+
 def write_bytes(location: Location, data: bytes) -> None:
     """Write whole-or-nothing: a reader never sees a half-written file, a kill leaves at most a `.part`."""
     if is_remote(location):

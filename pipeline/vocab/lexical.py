@@ -43,7 +43,7 @@ _BACK_IDIOM_BEFORE = frozenset(
     "reported check checked be was is are were been way roll rolled scale scaled turn turned give gave "
     "send sent".split()
 )  # "welcome back", "came back": the adverb, not the body site
-_BACK_IDIOM_AFTER = frozenset({"to", "into", "forth", "then", "up", "again", "home"})
+_BACK_IDIOM_AFTER = frozenset({"to", "into", "forth", "then", "up", "again", "home", "of"})  # "back of the hand"
 _IMMEDIATE = frozenset({("non",), ("like",)})  # only when directly attached: "non-tender", "EM-like"
 _ABBREVIATION_DOTS = frozenset({"vs", "v", "e", "g", "i", "dr", "fig", "etc", "approx", "st", "ca", "cf"})
 _COORDINATORS = frozenset({"or", "and", "nor", "either", "as", "well"})
@@ -62,7 +62,8 @@ _UNCERTAIN_PRE = (
     "versus", "vs", "resembling", "mimicking", "simulating", "questionable", "presumed", "query",
     "whether", "potential", "potentially", "differentials", "concern about", "possibility of",
     "cannot exclude", "not excluding", "cannot rule out", "can not rule out", "cant rule out",
-    "not ruled out", "cannot be excluded", "thought to be",
+    "not ruled out", "cannot be excluded", "thought to be", "is it", "is this", "could it be", "could this be",
+    "mimic", "mimics", "mimicked by",
 )  # fmt: skip
 _UNCERTAIN_POST = ("versus", "vs", "was suspected", "is suspected", "suspected", "was considered", "like")
 _SUBJECT_CUES = (
@@ -215,7 +216,7 @@ class LexicalMatcher:
             ):
                 best = outer.condition_ids[0]
                 labels.condition_ids = [best, *(c for c in labels.condition_ids if c != best)]
-                labels.disease_label = self.ontology.conditions[best].name
+                labels.disease_label = self._label_name(best)
                 labels.hierarchical_disease_label = self.ontology.hierarchical_label(best)
         return labels
 
@@ -367,8 +368,16 @@ class LexicalMatcher:
         best = min(score, key=lambda cid: (tier(cid), cid not in subject, -score[cid], first[cid]))
         rest = sorted((c for c in counts if c != best), key=lambda c: (-onto.depth(c), first[c]))
         labels.condition_ids = [best, *rest]
-        labels.disease_label = onto.conditions[best].name
+        labels.disease_label = self._label_name(best)
         labels.hierarchical_disease_label = onto.hierarchical_label(best)
+
+    def _label_name(self, cid: str) -> str:
+        """A node's name as a disease label; a bucket's one-word name ("vascular") reads as its first
+        multi-word synonym ("vascular lesions"), the way the text named it."""
+        cond = self.ontology.conditions[cid]
+        if cond.grouping and len(term_key(cond.name)) < 2:
+            return next((s for s in cond.synonyms if len(term_key(s)) >= 2), cond.name)
+        return cond.name
 
     def _descriptive(self, cid: str) -> bool:
         """A finding rather than a disease: under the reaction-pattern category, or flagged `finding`."""
