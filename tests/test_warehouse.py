@@ -28,8 +28,9 @@ def test_every_table_documented(repo, con):
 
 
 def test_tables_follow_naming(con):
-    """A stage's tables start with its name; shared capabilities' tables with theirs (llm_calls, llm_cache)."""
-    prefixes = ("collect", "preprocess", "clean", "pair", "augment", "train", "llm", "vision")
+    """A stage's tables start with its name; shared capabilities' tables with theirs (llm_calls, llm_cache), the
+    takedown tables with `takedown`."""
+    prefixes = ("collect", "preprocess", "clean", "pair", "augment", "train", "llm", "vision", "takedown")
     for t in user_tables(con):
         assert t in ("_migrations", "stage_runs", "rejects", "work_log") or t.split("_")[0] in prefixes, t
 
