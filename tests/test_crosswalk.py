@@ -136,3 +136,16 @@ def test_lexical_scores_in_derm1m_vocabulary(onto: Ontology) -> None:
         scores = score_derm1m(list(csv.DictReader(fh)), LexicalMatcher(onto).label, onto, walk, scope)
     assert scores.disease_accuracy > 0.6  # measured 0.668
     assert scores.concepts.f1 > 0.65  # measured 0.723
+
+
+def test_crosswalk_command(nested_file: Path, tmp_path: Path, capsys) -> None:
+    from flows.cli import main
+
+    out = tmp_path / "walk.csv"
+    assert main(["crosswalk", str(nested_file), "--csv", str(out)]) == 0
+    assert "nodes by name" in capsys.readouterr().out
+    with out.open(newline="") as fh:
+        rows = {r["condition_id"]: r for r in csv.DictReader(fh)}
+    assert rows["secondary_syphilis"]["derm1m_label"] == "inflammatory, infectious, bacterial, syphilis"
+    assert rows["secondary_syphilis"]["how"] == "ancestor"
+    assert main(["crosswalk", str(tmp_path / "missing.json")]) == 2
