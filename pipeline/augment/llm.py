@@ -34,6 +34,7 @@ from pipeline.errors import ConfigError
 from pipeline.llm.caller import CallOutcome, First, InvalidAnswer, JsonPromptCaller
 from pipeline.llm.prompts import PromptError, load_prompt
 from pipeline.vocab import lexical
+from pipeline.vocab.demographics import gender_of, skin_tone_of
 from pipeline.vocab.lexical import Labels, term_key
 
 _VERSIONED = re.compile(r"^(?P<name>[a-z][a-z0-9_]*)\.v(?P<version>\d+)$")
@@ -182,7 +183,9 @@ class LlmLabeller:
         """
         caller = self._caller_for(text)
         try:
-            return LlmOutcome.of(caller.ask(self.values(text), self._labels, cached))
+            return LlmOutcome.of(
+                caller.ask(self.values(text), lambda a: self._grounded(self._labels(a), text), cached)
+            )
         finally:
             self.caller.json_mode = caller.json_mode  # a server's refusal of json_schema holds for every text
 
@@ -190,9 +193,24 @@ class LlmLabeller:
         """Continue from a first answer obtained elsewhere (a Batch API result)."""
         caller = self._caller_for(text)
         try:
-            return LlmOutcome.of(caller.resume(self.values(text), first, self._labels))
+            return LlmOutcome.of(
+                caller.resume(self.values(text), first, lambda a: self._grounded(self._labels(a), text))
+            )
         finally:
             self.caller.json_mode = caller.json_mode
+
+    @staticmethod
+    def _grounded(labels: Labels, text: str) -> Labels:
+        """Demographics the text does not state are dropped, not trusted: a small model copies the prompt's
+        example ("34", "female") onto a text that names no patient. An age must appear in the text as
+        digits; a sex or skin tone only where the text states one (pipeline/vocab/demographics.py)."""
+        if labels.age != lexical.NO_AGE and not all(d in text for d in re.findall(r"\d+", labels.age)):
+            labels.age = lexical.NO_AGE
+        if labels.gender != lexical.NO_GENDER and gender_of(text) == lexical.NO_GENDER:
+            labels.gender = lexical.NO_GENDER
+        if labels.skin_tone != lexical.NO_SKIN_TONE and skin_tone_of(text) == lexical.NO_SKIN_TONE:
+            labels.skin_tone = lexical.NO_SKIN_TONE
+        return labels
 
     def _caller_for(self, text: str) -> JsonPromptCaller:
         """The shared caller, or a view of it whose answer schema has this text's shortlist as enums."""
