@@ -30,12 +30,13 @@ from pipeline.train.report import write_report
 from pipeline.train.suite import NO_DIAGNOSIS, EvalSetSpec, ModelSpec, SuiteResult, run_suite
 
 __all__ = [
-    "CorpusExport", "TrainRun", "corpus_rows", "epoch_losses", "export_classes", "export_corpus", "leak_check",
+    "CorpusExport", "TrainRun", "corpus_rows", "drop_repeated_pairs", "epoch_losses", "export_classes", "export_corpus",
+    "leak_check",
     "profile_recipe", "train_and_evaluate",
 ]  # fmt: skip
 
 _EXPORT_SQL = """
-SELECT p.pair_id, p.image_id, pi.path AS image_path, p.item_id AS group_id, p.cluster_id, p.source,
+SELECT p.pair_id, p.image_id, p.source_image_id, pi.path AS image_path, p.item_id AS group_id, p.cluster_id, p.source,
        p.source_type, a.caption, a.refined_caption, a.truncated_caption, a.ontology_caption,
        a.concept_caption, a.disease_label, a.hierarchical_disease_label, a.skin_concept, a.body_location,
        a.symptoms, a.age, a.gender, v.* EXCLUDE (pair_id)
@@ -76,6 +77,24 @@ def leak_check(cfg: RunConfig) -> LeakCheck:
     return LeakCheck(tuple(_eval_sets(cfg)), (cfg.clean.phash_max_distance, cfg.clean.dedup_max_distance))
 
 
+def drop_repeated_pairs(rows: list[ExportRow]) -> tuple[list[ExportRow], list[Exclusion]]:
+    """One row per (image, caption): two dataset rows of the same picture with the same generated description,
+    or a figure reused with its caption, would be one training pair counted twice. The first pair id stays;
+    the others are `repeated_pair` exclusions naming it."""
+    first: dict[tuple[str, str], str] = {}
+    kept: list[ExportRow] = []
+    dropped: list[Exclusion] = []
+    for row in sorted(rows, key=lambda r: r.pair_id):
+        key = (row.image_id, " ".join(row.caption.split()).lower())
+        if key in first:
+            dropped.append(Exclusion(row.pair_id, row.group_id, row.source, row.licence, "repeated_pair",
+                                     f"same image and caption as {first[key]}"))  # fmt: skip
+        else:
+            first[key] = row.pair_id
+            kept.append(row)
+    return kept, dropped
+
+
 def export_corpus(
     rows: list[dict[str, Any]], cfg: TrainConfig, out_dir: Path, leaks: LeakCheck | None = None,
     release: ReleasePolicy | None = None,
@@ -89,7 +108,7 @@ def export_corpus(
     export_rows = [_export_row(r) for r in rows]
     release.label(export_rows)
     counts = None
-    exclusions: list[Exclusion] = []
+    export_rows, exclusions = drop_repeated_pairs(export_rows)
     if leaks is not None and leaks.sets:
         before = export_rows
         export_rows, counts = remove_eval_leaks(export_rows, leaks)
@@ -125,7 +144,7 @@ def _export_row(r: dict[str, Any]) -> ExportRow:
         hierarchical_disease_label=r["hierarchical_disease_label"], skin_concept=r["skin_concept"],
         body_location=r["body_location"], symptoms=r["symptoms"], age=r["age"], gender=r["gender"],
         captions={k: v for k, v in captions.items() if v},
-        **provenance(r), source_file=r.get("source_file") or "",
+        **provenance(r), source_file=r.get("source_file") or "", source_image_id=r.get("source_image_id") or "",
     )  # fmt: skip
 
 

@@ -35,7 +35,7 @@ class TrainStage(Stage):
         pairs that leak into an evaluation set at those thresholds (pipeline/train/external.py); the release
         profile and stated licences (`export`, pipeline/train/release.py) decide which pairs go out."""
         return {"export": UnitKind(("train", "export", "clean.phash_max_distance", "clean.dedup_max_distance"),
-                                   ("eval_leaks@1",))}  # fmt: skip
+                                   ("eval_leaks@1", "repeated_pairs@1"))}  # fmt: skip
 
     def placement(self) -> Placement:
         """The recipe this machine trains (pipeline/train/placement.py): the profile's, the tiny CPU one in
