@@ -154,6 +154,7 @@ def test_enrich_cli_reports_counts_and_writes_a_loadable_tree(
     assert guttate.codes == {"snomedct": "37042000", "doid": "DOID:9999", "dermo": "T:2"}
     assert guttate.synonyms == ("raindrop psoriasis",)
     assert "dermo" not in enriched.conditions["psoriasis"].codes
+    assert enriched.conditions["hyperpigmentation"].finding and enriched.depth("kerion") == 5
     with pytest.raises(SystemExit) as exc:
         main(["enrich", "--obo", str(tmp_path / "missing.obo")])
     assert exc.value.code == 2
