@@ -16,7 +16,7 @@ from flows.build import summary
 from pipeline.config import RunConfig, TrainConfig
 from pipeline.report import render
 from pipeline.report.data import ReportData, export_exclusions
-from pipeline.train.jobs import export_corpus
+from pipeline.train.jobs import corpus_rows, export_corpus
 from pipeline.train.release import ReleasePolicy
 from pipeline.warehouse import connect, insert_rows, now
 
@@ -135,8 +135,13 @@ def test_sample_build_provenance_per_source_kind_and_rehydration(sample_build, t
     counted = dict(con.execute("SELECT licence, sum(pairs) FROM v_export_exclusions GROUP BY 1").fetchall())
     con.close()
     assert counted == dict(Counter(r["licence"] for r in ref))
-    # the sample's own files give every listed image back, except the figure panels the build cut out
-    report = rehydrate(export / "reference" / "pairs.parquet", tmp_path / "back", None, cfg.root,
-                       cfg.preprocess.image, cfg.preprocess.pdf)  # fmt: skip
-    statuses = Counter(o.status for o in report.outcomes)
-    assert statuses["ok"] > 0 and set(statuses) <= {"ok", "unsupported"}, statuses
+    # the sample's own files give every listed image back, keyframes too when the videos are left out
+    con = connect(sample_build["snapshot"])
+    corpus_rows_ = corpus_rows(con)
+    con.close()
+    policy = ReleasePolicy("open", {"youtube": "proprietary"}, cfg.root)
+    ref = export_corpus(corpus_rows_, cfg.train, tmp_path / "export", None, policy).manifest.reference
+    assert ref is not None
+    report = rehydrate(ref, tmp_path / "back", None, cfg.root, cfg.preprocess.image, cfg.preprocess.pdf)
+    assert {o.status for o in report.outcomes} == {"ok"}, report.failed
+    assert {o.via for o in report.outcomes} == {"file", "pdf", "video"}

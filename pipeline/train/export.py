@@ -90,6 +90,9 @@ class ExportRow:
     dataset_row: str = ""
     image_url: str = ""
     source_file: str = ""  # the local file the image came from; only the release by reference names it
+    # the image as this pair's own source gives it (image_id is its near-duplicate cluster's canonical image,
+    # which may come from another source): what a rehydration of the pair rebuilds
+    source_image_id: str = ""
 
 
 _CAPTION_KINDS = ("raw", "refined", "ontology", "concept")  # the kinds jobs.py exports, one column each

@@ -10,12 +10,14 @@ How an image comes back, first that applies:
 - `image_url`: downloaded through the caller's `download` (the CLI passes the project's HTTP client,
   pipeline/collect/http.py, with its retries, politeness and byte cap);
 - `source_file`, under `source_root` (where the user keeps their copy of the sources; default the profile
-  root): an image file is read; a PDF's figure is extracted again at its page and index, and a JATS
-  article's figure from its graphic file, with the same code preprocess used.
+  root): an image file is read; a PDF's figure is extracted again at its page and index, a JATS
+  article's figure from its graphic file, with the same code preprocess used, and a video's keyframe is
+  decoded at its frame time with PyAV as preprocess decodes it.
 Each is then normalised as preprocess normalises (pipeline/media.py, the profile's `preprocess.image`), so
 its sha256 is comparable with the one listed: a different hash is `hash_mismatch` and nothing is written.
-Figure panels and video keyframes were cut by the build's detectors; they come back by rebuilding the source
-through the pipeline (`unsupported` here, with that advice in the report).
+The sha256 listed is the image as the pair's own source gives it. Figure panels were cut by the build's panel
+detector and some keyframes cropped to the photo on a slide: panels are `unsupported` here and a cropped
+keyframe a `hash_mismatch`; both come back by rebuilding their source through the pipeline.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow.parquet as pq
 
 from pipeline.config import ImageConfig, PdfConfig
@@ -42,6 +45,7 @@ __all__ = ["Download", "Outcome", "RehydrateReport", "rehydrate"]
 # url -> (status, body, detail): status "ok" or the HTTP client's reason code (not_found, timeout, ...)
 Download = Callable[[str], tuple[str, bytes | None, str]]
 _PANEL = re.compile(r"/p\d+$")  # a compound figure's panel: `f1/p2`, `p3/1/p2`
+VIDEO_SUFFIXES = (".mp4", ".mkv", ".webm", ".mov", ".avi")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
 
 
@@ -54,7 +58,7 @@ class Outcome:
     sha256: str
     pair_ids: list[str]
     status: str
-    via: str = ""  # url | file | pdf | jats
+    via: str = ""  # url | file | pdf | jats | video
     detail: str = ""
     path: str = ""  # the image written, relative to out_dir
 
@@ -80,7 +84,7 @@ class _Sources:
         self.root, self.pdf_cfg = root, pdf_cfg
         self._pdfs: dict[Path, dict[str, bytes]] = {}
 
-    def image(self, row: dict[str, str]) -> tuple[str, bytes | Path | None, str, str]:
+    def image(self, row: dict[str, str]) -> tuple[str, Any, str, str]:
         """(via, image bytes or file, status, detail) for a row's source file; no image: why, as a status."""
         if self.root is None or not row["source_file"]:
             return "", None, "missing_source", "no image URL and no source file listed"
@@ -101,12 +105,33 @@ class _Sources:
             )
         if suffix in (".xml", ".nxml"):
             return self._jats(path, locator)
-        return (
-            "",
-            None,
-            "unsupported",
-            f"a {suffix or 'file'} source: video keyframes come back by rebuilding",
-        )
+        if suffix in VIDEO_SUFFIXES and row["frame_s"]:
+            return self._keyframe(path, float(row["frame_s"]))
+        return "", None, "unsupported", f"a {suffix or 'file'} source with no figure or frame to take"
+
+    @staticmethod
+    def _keyframe(path: Path, frame_s: float) -> tuple[str, Any, str, str]:
+        """The video frame at `frame_s` (frame number round(frame_s * fps), as preprocess numbers them),
+        decoded in full with PyAV as preprocess decodes keyframes, as an RGB array."""
+        import av
+
+        try:
+            container = av.open(str(path))
+        except (av.FFmpegError, OSError) as exc:
+            return "video", None, "undecodable", f"cannot open {path.name}: {exc}"
+        try:
+            stream = container.streams.video[0]
+            fps = float(stream.average_rate or stream.guessed_rate or 0)
+            tb = float(stream.time_base) if stream.time_base else 1.0 / max(fps, 1.0)
+            start, target = stream.start_time or 0, round(frame_s * fps)
+            for frame in container.decode(stream):
+                if frame.pts is not None and round((frame.pts - start) * tb * fps) >= target:
+                    return "video", frame.to_ndarray(format="rgb24"), "ok", ""
+        except av.FFmpegError as exc:
+            return "video", None, "undecodable", f"{path.name}: {exc}"
+        finally:
+            container.close()
+        return "video", None, "not_found_in_source", f"no frame at {frame_s} s in {path.name}"
 
     def _pdf(self, path: Path) -> dict[str, bytes]:
         from pipeline.formats.pdf import extract_pdf_figures
@@ -139,7 +164,9 @@ class _Sources:
         return "jats", None, "not_found_in_source", f"no figure {fig_id} in {path.name}"
 
 
-def _verify(data: bytes | Path, expected: str, image_cfg: ImageConfig) -> tuple[str, bytes | None, str, str]:
+def _verify(
+    data: bytes | Path | np.ndarray, expected: str, image_cfg: ImageConfig
+) -> tuple[str, bytes | None, str, str]:
     """(status, normalised bytes, ext, detail): `ok` only when the normalised image has the listed sha256."""
     try:
         img = normalise_image(data, image_cfg)
@@ -159,7 +186,7 @@ def _one(rows: list[dict[str, str]], out_dir: Path, download: Download | None, s
     if have and sha256_file(have[0]) == sha:  # the file holds the normalised bytes the hash names
         outcome.status, outcome.path = "exists", have[0].relative_to(out_dir).as_posix()
         return outcome
-    data: bytes | Path | None = None
+    data: bytes | Path | np.ndarray | None = None
     if first["image_url"] and download is not None:
         outcome.via = "url"
         status, data, detail = download(first["image_url"])
@@ -221,7 +248,7 @@ def _write(report: RehydrateReport, by_image: dict[str, list[dict[str, str]]]) -
     (out / "rehydrate_report.json").write_text(
         json.dumps(summary, indent=1, sort_keys=True), encoding="utf-8"
     )
-    columns = ["filename", *[c for c in REFERENCE_COLUMNS if c not in ("sha256", "ext", "reason")]]
+    columns = ["filename", *[c for c in REFERENCE_COLUMNS if c not in ("sha256", "reason")]]
     with open(out / "rehydrated.csv", "w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
         writer.writeheader()

@@ -23,7 +23,8 @@ The profiles (`export.release`):
 
 The release by reference (`reference/pairs.parquet`) lists what was left out: where to get each image again
 (source URL or id, timestamps, page or figure, an image URL when one is known, the source file relative to
-the profile root), the sha256 that identifies the exported image, its caption and labels; `derm1m rehydrate`
+the profile root), the sha256 of the image as the pair's own source gives it (`image_id`, beside it, is the
+exported near-duplicate cluster's canonical image), its caption and labels; `derm1m rehydrate`
 (pipeline/train/rehydrate.py) rebuilds the images from it and checks the hashes.
 """
 
@@ -60,7 +61,7 @@ PROVENANCE_COLUMNS = [
     "dataset", "dataset_row", "image_url",
 ]  # fmt: skip
 REFERENCE_COLUMNS = [
-    "pair_id", "image_id", "sha256", "ext", "split", "source", "source_type", "item_id", *PROVENANCE_COLUMNS,
+    "pair_id", "image_id", "sha256", "split", "source", "source_type", "item_id", *PROVENANCE_COLUMNS,
     "source_file", "caption", "truncated_caption", "disease_label", "hierarchical_disease_label",
     "skin_concept", "body_location", "symptoms", "age", "gender", "reason",
 ]  # fmt: skip
@@ -265,7 +266,7 @@ def write_reference(out_dir: Path, rows: Sequence[Any], splits: Mapping[str, str
     records = []
     for r in sorted(rows, key=lambda r: r.pair_id):
         cells = {c: "" if getattr(r, c, None) is None else str(getattr(r, c)) for c in REFERENCE_COLUMNS}
-        cells |= {"item_id": r.group_id or "", "sha256": r.image_id, "ext": Path(r.image_path).suffix.lstrip("."),
+        cells |= {"item_id": r.group_id or "", "sha256": r.source_image_id or r.image_id,
                   "split": splits.get(r.pair_id, ""), "source_file": policy.relative(r.source_file or ""),
                   "reason": reasons.get(r.pair_id, "")}  # fmt: skip
         records.append(cells)
