@@ -22,7 +22,8 @@ BOOKKEEPING = {"_migrations", "stage_runs", "rejects", "work_log"}
 # corrections: with the ontology prompt and batched decoding, tiny.en hears every ontology term of the sample narration ("tinea corporis", "annular"), so the
 # phonetic corrector has nothing to fix here; tests/test_transcript.py covers it on misheard text.
 NOT_IN_SAMPLE_PROFILE = {"llm_calls", "llm_cache", "llm_batches", "collect_cursors", "collect_fetches",
-                         "train_eval_sets", "clean_transcript_corrections"}
+                         "train_eval_sets", "clean_transcript_corrections", "takedown_requests",
+                         "takedown_removals"}  # the sample lists no takedown (tests/test_takedowns.py)
 
 
 @pytest.fixture(scope="module")
