@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import tarfile
 from pathlib import Path
 from typing import Any
 
@@ -151,9 +152,22 @@ def test_each_profile_exports_only_what_it_admits(tmp_path: Path, release: str, 
         assert f"| licence_excluded | {licence} | {n} |" in card
     # the Parquet and the WebDataset json carry the same licence per pair
     table = pq.read_table(sorted((out / "data").glob("*.parquet"))).to_pylist()
+    by_pair = {r["pair_id"]: r for r in table}
     assert {r["pair_id"]: r["licence"] for r in table} == {
         f"{k['item_kind']}:{k['source_id']}#{k['locator']}": rows[f"{k['source_id']}#{k['locator']}"]["licence"]
         for k in KINDS if f"{k['source_id']}#{k['locator']}" in rows}  # fmt: skip
+    # so do the WebDataset samples' json, with the provenance
+    samples = []
+    for shard in e.manifest.shards:
+        with tarfile.open(shard) as tar:
+            samples += [json.loads(tar.extractfile(m).read()) for m in tar if m.name.endswith(".json")]  # type: ignore[union-attr]
+    in_shards = {p["pair_id"]: p for sample in samples for p in sample["pairs"]}
+    assert set(in_shards) == set(by_pair)
+    for pair_id, p in in_shards.items():
+        row = by_pair[pair_id]
+        assert all(
+            p[c] == row[c] for c in ("licence", "source_url", "source_id", "locator", "start_s", "page")
+        )
     # the release by reference lists exactly the pairs left out, with the exported image's sha256
     ref = e.manifest.reference
     if release == "private":
