@@ -209,3 +209,98 @@ def non_skin_images(per_kind: int = 5, seed: int = 0) -> list[tuple[str, str, Im
         for i in range(per_kind):
             out.append((f"{name}_{i}", kind, fn(np.random.default_rng(seed * 1000 + k * 50 + i))))
     return out
+
+
+# Skin tones as CIELAB (L*, a*, b*), light to dark, spanning the ITA bands of pipeline/vision/skin_tone.py.
+SKIN_LAB = ((74.0, 9.0, 14.0), (67.0, 11.0, 16.0), (61.0, 12.0, 18.0), (54.0, 13.0, 20.0), (45.0, 12.0, 18.0),
+            (35.0, 10.0, 14.0))
+
+
+def _lab_field(rng: np.random.Generator, lab: tuple[float, float, float], size: tuple[int, int]) -> np.ndarray:
+    """A skin-coloured CIELAB field: soft shading, blotchy low-frequency colour and pore-scale noise."""
+    h, w = size
+    coarse = np.asarray(Image.fromarray(rng.normal(0, 1, (h // 16 + 1, w // 16 + 1)).astype(np.float32))
+                        .resize((w, h), Image.Resampling.BICUBIC))
+    shade = np.linspace(rng.uniform(-6, 0), rng.uniform(0, 6), w)[None, :] + np.zeros((h, 1))
+    field = np.empty((h, w, 3))
+    field[..., 0] = lab[0] + shade + 2.5 * coarse + rng.normal(0, 1.5, (h, w))
+    field[..., 1] = lab[1] + 1.5 * coarse + rng.normal(0, 0.8, (h, w))
+    field[..., 2] = lab[2] + rng.normal(0, 0.8, (h, w))
+    return field
+
+
+def _lesion_mask(rng: np.random.Generator, size: tuple[int, int], centre: tuple[float, float], radius: float
+                 ) -> np.ndarray:
+    """A blurred blob with an irregular border (radius modulated by a few random harmonics)."""
+    h, w = size
+    yy, xx = np.mgrid[0:h, 0:w]
+    ang = np.arctan2(yy - centre[1], xx - centre[0])
+    r = radius * (1 + sum(rng.uniform(0, 0.12) * np.cos(k * ang + rng.uniform(0, 6)) for k in (2, 3, 5)))
+    inside = (np.hypot(yy - centre[1], xx - centre[0]) < r).astype(np.float32)
+    return np.asarray(Image.fromarray((inside * 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(3))) / 255.0
+
+
+def _to_rgb(lab: np.ndarray) -> Image.Image:
+    from pipeline.vision.skin_tone import lab_to_rgb
+
+    return Image.fromarray(lab_to_rgb(lab))
+
+
+def clinical_skin(rng: np.random.Generator, tone: int | None = None) -> Image.Image:
+    """A clinical close-up: skin of one of SKIN_LAB's tones, a few brown or red lesions off centre, sometimes a
+    strip of cloth or drape along one side."""
+    lab = SKIN_LAB[int(rng.integers(0, len(SKIN_LAB))) if tone is None else tone]
+    field = _lab_field(rng, lab, (H, W))
+    for _ in range(int(rng.integers(1, 5))):
+        mask = _lesion_mask(rng, (H, W), (rng.uniform(20, W - 20), rng.uniform(20, H - 20)), rng.uniform(6, 40))
+        if rng.random() < 0.5:  # pigmented: darker and browner
+            delta = (-rng.uniform(10, 25), rng.uniform(0, 4), rng.uniform(0, 6))
+        else:  # inflamed: redder
+            delta = (-rng.uniform(3, 10), rng.uniform(8, 18), rng.uniform(-2, 4))
+        field += mask[..., None] * np.array(delta)
+    if rng.random() < 0.4:
+        cloth = np.array([rng.uniform(30, 85), rng.uniform(-20, 10), rng.uniform(-30, 5)])
+        edge = int(rng.integers(W * 3 // 4, W - 20))
+        field[:, edge:] = cloth + rng.normal(0, 1.0, field[:, edge:].shape)
+    return _to_rgb(field)
+
+
+def dermoscopy_skin(rng: np.random.Generator, tone: int | None = None) -> Image.Image:
+    """A dermoscopy field: skin filling the frame, one central pigmented lesion with a reticular network and
+    dots, sometimes inside the dermatoscope's black circular field stop."""
+    lab = SKIN_LAB[int(rng.integers(0, len(SKIN_LAB))) if tone is None else tone]
+    size = (256, 256)
+    field = _lab_field(rng, lab, size)
+    mask = _lesion_mask(rng, size, (128 + rng.uniform(-20, 20), 128 + rng.uniform(-20, 20)), rng.uniform(45, 90))
+    yy, xx = np.mgrid[0:256, 0:256]
+    period = rng.uniform(7, 12)
+    net = (np.sin(xx / period * np.pi) * np.sin(yy / period * np.pi)) > 0.3  # the pigment network's holes
+    depth = rng.uniform(15, 28)
+    field[..., 0] -= mask * (depth * (0.6 + 0.4 * net))
+    field[..., 2] += mask * rng.uniform(2, 8)
+    for _ in range(int(rng.integers(5, 30))):
+        cy, cx = rng.integers(60, 196, 2)
+        field[max(0, cy - 2):cy + 2, max(0, cx - 2):cx + 2, 0] -= rng.uniform(5, 15)
+    img = _to_rgb(field)
+    if rng.random() < 0.5:
+        stop = Image.new("L", size, 0)
+        ImageDraw.Draw(stop).ellipse((6, 6, 250, 250), fill=255)
+        img = Image.composite(img, Image.new("RGB", size, (6, 6, 6)), stop)
+    return img
+
+
+SKIN: dict[str, tuple[str, Callable[[np.random.Generator], Image.Image]]] = {
+    "clinical_skin": ("clinical_photo", clinical_skin), "dermoscopy_skin": ("dermoscopy", dermoscopy_skin),
+    "he_field": ("histopathology", he_field),
+}
+
+
+def skin_images(per_kind: int = 12, seed: int = 0) -> list[tuple[str, str, Image.Image]]:
+    """(name, expected type, image) for per_kind seeded variants of every drawn skin kind, tones cycling."""
+    out = []
+    for k, (name, (kind, fn)) in enumerate(sorted(SKIN.items())):
+        for i in range(per_kind):
+            rng = np.random.default_rng(seed * 1000 + 700 + k * 50 + i)
+            img = fn(rng) if fn is he_field else fn(rng, i % len(SKIN_LAB))  # type: ignore[call-arg]
+            out.append((f"{name}_{i}", kind, img))
+    return out

@@ -181,26 +181,43 @@ def cmd_estimate(args: argparse.Namespace) -> int:
 
 
 def cmd_classify_images(args: argparse.Namespace) -> int:
-    """One CSV row per image under DIR: its type, skin score and confidence from the chosen backend."""
+    """One CSV row per image under DIR: its type, skin score and confidence from the chosen backend. When the
+    images carry labels (--truth CSV, or folders named like a type or skin/non_skin) it also prints skin
+    recall, non-skin rejection and the confusion table; --tones adds recall on darker-tone copies."""
     import csv
 
     from pipeline.config import ImageTypeConfig
     from pipeline.vision.classifier import make_classifier
-    from pipeline.vision.image_type import classify_folder
+    from pipeline.vision.image_type import ImageTypeResult, classify_folder
+    from pipeline.vision.image_type_eval import labelled_report, read_truth_csv
 
-    cfg = ImageTypeConfig(backend=args.backend, model_path=args.model_path, clip_model=args.clip_model)
+    cfg = ImageTypeConfig(backend=args.backend, model_path=args.model_path, clip_model=args.clip_model,
+                          object_gate=args.object_gate)
+    try:
+        truth = read_truth_csv(Path(args.truth)) if args.truth else None
+    except (OSError, ValueError) as exc:
+        print(f"classify-images: {exc}", file=sys.stderr)
+        return 2
+    clf = make_classifier(cfg)
     n = failed = 0
+    classified: list[tuple[Path, ImageTypeResult | None]] = []
     with open(args.out, "w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(["path", "image_type", "skin_score", "confidence", "backend"])
-        for path, res in classify_folder(Path(args.dir), make_classifier(cfg)):
+        for path, res in classify_folder(Path(args.dir), clf):
             n += 1
+            classified.append((path, res))
             if res is None:
                 failed += 1
                 writer.writerow([str(path), "", "", "", "unreadable"])
             else:
                 writer.writerow([str(path), res.image_type, res.skin_score, res.confidence, res.backend])
     print(f"classified {n - failed}/{n} image(s) -> {args.out}")
+    report = labelled_report(Path(args.dir), classified, clf, cfg.keep, truth, tones=args.tones)
+    if report:
+        print("\n".join(report))
+    elif truth is not None:
+        print("no image under DIR is named in the truth CSV")
     return 0
 
 
@@ -401,6 +418,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--backend", choices=("heuristic", "densenet", "clip"), default="heuristic")
     p.add_argument("--model-path", type=Path, help="densenet checkpoint, or CLIP weights file")
     p.add_argument("--clip-model", default="ViT-B-32", help="open_clip model name (clip backend)")
+    p.add_argument("--object-gate", choices=("auto", "on", "off"), default="auto",
+                   help="heuristic: the ImageNet veto (extra imagenet); auto = when installed")
+    p.add_argument("--truth", help="CSV path,label (a type, skin or non_skin): print recall/rejection/confusion "
+                   "(default: labels from folder names under DIR, when any)")
+    p.add_argument("--tones", action="store_true",
+                   help="also report skin recall on copies of the skin images shifted to darker tones")
     p.set_defaults(fn=cmd_classify_images)
     p = sub.add_parser("train-image-classifier", help="fine-tune DenseNet121 on an ImageFolder of image types")
     p.add_argument("image_folder", help="one subfolder per class (clinical_photo, dermoscopy, ...)")

@@ -100,7 +100,7 @@ def test_decide_rejects_unkept_type(tmp_path):
     cfg, types = CleanConfig(), ImageTypeConfig()
     clf = make_classifier(types)
     sc, sp = score_image(chart, clf), score_image(photo, clf)
-    assert sc.image_type == "chart_or_diagram" and sc.type_backend == "heuristic"
+    assert sc.image_type == "chart_or_diagram" and sc.type_backend == clf.name
     assert decide(sc, cfg, types.keep) == "image_type_chart_or_diagram"
     assert decide(sp, cfg, types.keep) is None
     assert decide(sc, cfg, list(IMAGE_TYPES)) is None

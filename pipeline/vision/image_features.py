@@ -3,8 +3,16 @@
 Each feature is a number in [0, 1] computed on a small copy of the image, chosen because it separates one
 kind of figure from another in biomedical papers and teaching material:
 
-- skin: pixels inside both the YCrCb box of Chai & Ngan (1999) and a loose HSV skin hue/saturation band;
-  one colour space alone lets beige paper (YCrCb) or orange plots (HSV) through.
+- skin: pixels on the skin locus in CIELAB: hue angle h_ab in [-5, 80] degrees and chroma C* in [6, 50],
+  at any lightness L* >= 10. Skin of every tone lies there (melanin lowers L* and moves b*, but keeps the
+  hue angle between red and yellow and the chroma moderate: Del Bino & Bernerd 2013 measured L* 30-75,
+  a* 5-20, b* 10-25 across tones). The earlier YCrCb box (Chai & Ngan 1999) shrinks towards grey as pixels
+  darken, so it admitted less of darker skin; lightness plays no part here, which is the point.
+- chroma: median CIELAB chroma C* / 100 of the field (pixels with L* >= 15). Skin of any tone stays below
+  ~0.4 (C* of skin and pigmented lesions: 10-40); coffee crema, fundus photographs, colour wheels and
+  logos are far more vivid.
+- grain: how much the fine texture runs one way across the picture (structure-tensor coherence summed over
+  16 px tiles of the high-passed image): wood grain and brushed metal run one way everywhere; skin does not.
 - warm: pixels of any warm (red-orange-pink) hue with a little saturation, which also admits the pale
   greyish-pink skin and dark pigment of real dermoscopy images that the strict skin box misses.
 - flat: pixels in a large flat region of one colour (white page, slide background, chart fill).
@@ -26,7 +34,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageFilter
+
+from pipeline.vision.skin_tone import rgb_to_lab
 
 SIDE = 128  # features are computed on a copy this size; enough for colour statistics and text rows
 
@@ -47,6 +57,8 @@ class ImageFeatures:
     he: float
     saturation: float
     entropy: float
+    chroma: float = 0.0
+    grain: float = 0.0
 
     def as_dict(self) -> dict[str, float]:
         return {k: round(v, 4) for k, v in asdict(self).items()}
@@ -146,15 +158,38 @@ def _centre_dark(v: np.ndarray) -> float:
     return float(np.clip(ring - centre, 0.0, 1.0))
 
 
+def _grain(gray: np.ndarray, block: int = 16) -> float:
+    """How much the fine texture runs one way across the whole picture: each textured tile's structure
+    tensor (of the high-passed image) normalised to unit energy, summed, and the coherence of the sum taken.
+    Wood grain and brushed metal give ~1; skin, and the single edges of a lesion border or a dermatoscope's
+    circular frame (whose directions cancel out around it), give little. The high-pass (minus a 4 px
+    Gaussian blur) keeps smooth shading, which is oriented too, out of it."""
+    fine = gray - np.asarray(Image.fromarray((gray * 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(4)),
+                             dtype=np.float64) / 255.0
+    gy, gx = (np.asarray(d, dtype=np.float64) for d in np.gradient(fine))
+    n, m = (gray.shape[0] // block) * block, (gray.shape[1] // block) * block
+
+    def tiles(x: np.ndarray) -> np.ndarray:
+        return x[:n, :m].reshape(n // block, block, m // block, block).sum(axis=(1, 3))
+
+    jxx, jyy, jxy = tiles(gx * gx), tiles(gy * gy), tiles(gx * gy)
+    energy = jxx + jyy
+    textured = energy > 0.05  # tiles with visible fine texture (not flat fill or quantisation noise)
+    if textured.mean() < 0.5:
+        return 0.0
+    sxx, syy, sxy = ((j[textured] / energy[textured]).sum() for j in (jxx, jyy, jxy))
+    return float(np.sqrt((sxx - syy) ** 2 + 4 * sxy**2) / (sxx + syy))
+
+
 def extract_features(img: Image.Image, side: int = SIDE) -> ImageFeatures:
     small = img.convert("RGB").resize((side, side), Image.Resampling.BILINEAR)
     rgb = np.asarray(small)
-    ycc = np.asarray(small.convert("YCbCr"), dtype=np.int16)
-    cb, cr = ycc[..., 1], ycc[..., 2]
     h, s, v = _hsv(rgb)
-    ycc_skin = (cr >= 133) & (cr <= 173) & (cb >= 77) & (cb <= 127)
-    hsv_skin = ((h <= 50) | (h >= 335)) & (s >= 0.08) & (s <= 0.75) & (v >= 0.2)
-    skin = ycc_skin & hsv_skin
+    lab = rgb_to_lab(rgb)
+    chroma = np.hypot(lab[..., 1], lab[..., 2])
+    hue_ab = np.degrees(np.arctan2(lab[..., 2], lab[..., 1]))
+    skin = (lab[..., 0] >= 10) & (hue_ab >= -5) & (hue_ab <= 80) & (chroma >= 6) & (chroma <= 50)
+    field = lab[..., 0] >= 15
     white = (v > 0.9) & (s < 0.08)
     warm = ((h <= 55) | (h >= 290)) & (s >= 0.05) & (v >= 0.12) & ~((v > 0.96) & (s < 0.06))
     codes = _codes(rgb)
@@ -173,4 +208,5 @@ def extract_features(img: Image.Image, side: int = SIDE) -> ImageFeatures:
         palette=float(counts[:8].sum() / counts.sum()), edges=edges, text=_text_rows(big), axes=_axes(big),
         dark=float((v < 0.12).mean()), vignette=_vignette(v, s), centre_dark=_centre_dark(v), he=he,
         saturation=float(s.mean()), entropy=entropy,
+        chroma=float(np.median(chroma[field])) / 100.0 if field.any() else 0.0, grain=_grain(gray),
     )

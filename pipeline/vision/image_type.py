@@ -24,7 +24,7 @@ from pipeline.vision.image_features import ImageFeatures, extract_features
 
 IMAGE_TYPES = ("clinical_photo", "dermoscopy", "histopathology", "chart_or_diagram", "slide_with_text", "other")
 SKIN_TYPES = frozenset({"clinical_photo", "dermoscopy", "histopathology"})
-HEURISTIC_VERSION = "heuristic-v1"
+HEURISTIC_VERSION = "heuristic-v2"  # v2: CIELAB skin locus, chroma and grain vetoes
 
 ImageInput = Image.Image | Path | str
 
@@ -79,8 +79,10 @@ class HeuristicClassifier:
 
     name = "heuristic"
 
-    def __init__(self, skin_min: float = 0.22, he_min: float = 0.35) -> None:
+    def __init__(self, skin_min: float = 0.22, he_min: float = 0.35, chroma_max: float = 0.45,
+                 grain_max: float = 0.5) -> None:
         self.skin_min, self.he_min = skin_min, he_min
+        self.chroma_max, self.grain_max = chroma_max, grain_max  # hand-set; see image_features
 
     def classify(self, images: Sequence[ImageInput]) -> list[ImageTypeResult]:
         return [self.classify_features(extract_features(open_rgb(im))) for im in images]
@@ -105,6 +107,10 @@ class HeuristicClassifier:
             if f.text >= 0.12:
                 return "slide_with_text", min(1.0, 0.5 + f.text)
             return "chart_or_diagram", min(1.0, 0.5 + max(f.flat - 0.5, f.text, 0.1))
+        if f.chroma >= self.chroma_max:  # far more vivid than skin of any tone: fruit, coffee, fundus, logos
+            return "other", min(1.0, 0.5 + (f.chroma - self.chroma_max) * 2)
+        if f.grain >= self.grain_max:  # fine texture running one way almost everywhere: wood, brushed metal
+            return "other", min(1.0, 0.5 + (f.grain - self.grain_max) * 5)
         if f.vignette >= 0.25 and skin >= 0.5 * self.skin_min:
             return "dermoscopy", min(1.0, 0.5 + f.vignette / 2)
         if skin >= self.skin_min:
