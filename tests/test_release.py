@@ -241,3 +241,25 @@ def test_the_train_stage_fingerprint_follows_the_release_profile() -> None:
     assert len(set(hashes.values())) == 3
     stated = RunConfig.model_validate({"export": {"licences": {"pdfs": "CC-BY-4.0"}}})
     assert TrainStage(stated).kind_hash("export") != hashes["research"]
+
+
+ROCO = {"CC BY": "CC-BY", "CC BY-NC-SA": "CC-BY-NC-SA", "CC BY-NC-ND": "CC-BY-NC-ND", "CC BY-NC": "CC-BY-NC",
+        "NO-CC CODE": "unknown", "CC0": "CC0-1.0", "CC BY-ND": "CC-BY-ND", "CC BY-SA": "CC-BY-SA"}  # fmt: skip
+JATS = {"1471-2180-11-174.nxml": "CC-BY-2.0", "ehp-116-1694.nxml": "PDM-1.0", "mds526.nxml": "CC-BY-NC-3.0",
+        "PMC10777901.xml": "CC-BY-4.0", "journal.pntd.0001041.xml": "CC-BY", "pone.0000217.nxml": "unknown"}  # fmt: skip
+
+
+def test_real_licence_labels_and_jats_licences() -> None:
+    """ROCO's per-figure licence labels of 4,895 real PMC figures, and the <license> of real JATS articles
+    (public domain mark, CC BY 2.0 URLs, NC, prose with no URL, none at all), as the export reads them."""
+    from conftest import require_fixture
+
+    from pipeline.formats.jats import parse_jats
+
+    with open(require_fixture("captions", "roco_train", "licences.txt"), newline="") as fh:
+        labels = [r["CC"] for r in csv.DictReader(fh)]
+    assert len(labels) > 4000 and set(labels) <= set(ROCO)
+    assert all(normalise_licence(t) == ROCO[t] for t in set(labels))
+    for name, expected in JATS.items():
+        article = parse_jats(require_fixture("jats", name).read_bytes())
+        assert normalise_licence(article.licence) == expected, (name, article.licence)

@@ -97,6 +97,8 @@ def normalise_licence(text: str | None) -> str:
         return _cc(m.group(1).split("-"), m.group(2))
     if _CC_ZERO.search(raw):
         return "CC0-1.0"
+    if _PD_MARK.search(raw):
+        return "PDM-1.0"
     low = raw.lower()
     if "creative commons" in low or "creativecommons" in low:
         parts = ["nc"] if re.search(r"non[\s-]?commercial", low) else []
@@ -108,8 +110,6 @@ def normalise_licence(text: str | None) -> str:
         return _cc(parts, version.group(1) if version else default)
     if m := _CC_SHORT.search(raw):
         return _cc(re.split(r"[\s-]+", m.group(1).strip(" -")) if m.group(1) else [], m.group(2))
-    if _PD_MARK.search(raw):
-        return "PDM-1.0"
     if "youtube" in low and "standard" in low:
         return "youtube-standard"
     if re.search(r"user agreement|forum|terms of (?:service|use)|reddit", low):
