@@ -48,3 +48,16 @@ def test_the_context_names_the_disease_only_when_the_text_does_not(matcher: Lexi
 def test_back_of_a_body_part_is_that_part(matcher: LexicalMatcher) -> None:
     assert matcher.label("Crusty lump on the back of my hand.").body_location == "hand"
     assert matcher.label("Rash on the back and chest.").body_location == "back, chest"
+
+
+@pytest.mark.parametrize(("text", "label"), [
+    ("peri-ungual wart on the finger", "periungual wart"),  # a hyphenated prefix
+    ("para-psoriasis en plaques", "parapsoriasis"),
+    ("multiple xanthomata on the elbows", "xanthoma"),  # a Greek plural
+    ("angio-oedema of the lips", "angioedema"),  # UK spelling mid-word
+    ("generalised pustular psoriasis", "generalized pustular psoriasis"),  # -ise
+    ("Psoriasis (plaque)", "plaque psoriasis"),  # Derm1M's way of writing a subtype
+    ("Melanoma (acral lentiginous)", "acral lentiginous melanoma"),
+])  # fmt: skip
+def test_spelling_variants(matcher: LexicalMatcher, text: str, label: str) -> None:
+    assert matcher.label(text).disease_label == label

@@ -62,3 +62,13 @@ def test_no_image_is_exported_twice_with_the_same_caption(sample_build) -> None:
                 assert key not in seen, f"{key} twice ({seen.get(key)} and {split})"
                 seen[key] = split
     assert seen
+
+
+def test_a_psoriasis_lecture_scene_is_psoriasis_not_a_nail_sign(captions) -> None:
+    for row in find(captions, "nail pitting"):
+        assert row["disease_label"] != "nail pitting" and "psoriasis" in row["disease_label"], row
+
+
+def test_acral_is_a_body_site(captions) -> None:
+    for row in find(captions, "on the acral"):
+        assert "acral" in row["body_location"] and "acral" not in row["skin_concept"], row

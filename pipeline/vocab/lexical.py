@@ -113,9 +113,13 @@ def normalise_token(token: str) -> str:
     tok = unicodedata.normalize("NFKD", token.lower()).encode("ascii", "ignore").decode()
     tok = re.sub(r"'s$", "", tok.replace("’", "'")).replace("'", "")
     tok = re.sub(r"(?<=[a-z])ae(?=[a-z])", "e", _SPELLING.get(tok, tok))
-    tok = re.sub(r"^oe(?=[dst])|(?<=rrh)oe", "e", tok)
+    tok = re.sub(r"^oe(?=[dst])|(?<=rrh)oe|(?<=[a-z])oe(?=dem)", "e", tok)  # oedema, diarrhoea, myxoedema
+    if len(tok) > 6:  # generalised, pigmentation-isation: UK -ise folded onto -ize (both sides alike)
+        tok = re.sub(r"is(e|es|ed|ing|ation|ations)$", r"iz\1", tok)
     if tok in _IRREGULAR:
         return _IRREGULAR[tok]
+    if tok.endswith("omata") and len(tok) > 7:  # xanthomata, condylomata, granulomata
+        return tok[:-2]
     if len(tok) <= 3 or not tok.endswith("s") or tok.endswith(("ss", "us", "is")):
         return tok
     if tok.endswith("oses") and len(tok) >= 8:  # keratoses, dermatoses; not noses, doses
@@ -125,6 +129,17 @@ def normalise_token(token: str) -> str:
     if tok.endswith(("sses", "shes", "ches", "xes", "zes")):
         return tok[:-2]
     return tok[:-1]
+
+
+_PREFIXES = ("peri", "para", "sub", "intra", "inter", "hyper", "hypo", "pseudo", "post", "supra", "infra",
+             "extra", "epi", "poly", "multi", "retro", "trans", "anti", "auto")  # fmt: skip
+
+
+def _split_prefix(tok: str) -> tuple[str, ...]:
+    for prefix in _PREFIXES:
+        if tok.startswith(prefix) and len(tok) - len(prefix) >= 4:
+            return (prefix, tok[len(prefix):])
+    return (tok,)
 
 
 def term_key(text: str) -> tuple[str, ...]:
@@ -198,9 +213,15 @@ class LexicalMatcher:
             table.add(raw, node_id, exact=True)
             table.add((*raw[:-1], raw[-1] + "s"), node_id, exact=True)
             return
-        table.add(term_key(surface), node_id)
+        key = term_key(surface)
+        table.add(key, node_id)
         if "-" in surface:
             table.add(term_key(surface.replace("-", "")), node_id)
+        split = tuple(part for tok in key for part in _split_prefix(tok))
+        if split != key:  # "periungual" is also written "peri-ungual"
+            table.add(split, node_id)
+        if 2 <= len(key) <= 3:  # "psoriasis (plaque)", the way Derm1M and dataset class lists write subtypes
+            table.add((key[-1], "(", *key[:-1], ")"), node_id)
 
     def label(self, text: str, context: str | None = None) -> Labels:
         """Labels of `text`. `context` is the text of what it came from (a lecture's title, an article's):
