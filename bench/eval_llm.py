@@ -23,6 +23,7 @@ import argparse
 import csv
 import json
 import os
+import signal
 import socket
 import statistics
 import subprocess
@@ -237,6 +238,7 @@ def main(argv: list[str] | None = None) -> int:
         "--fresh", action="store_true", help="ask the model again instead of reusing stored answers"
     )
     args = ap.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a killed bench still stops its server
 
     from pipeline.augment.llm import LlmLabeller
     from pipeline.config import LlmConfig
