@@ -18,8 +18,10 @@ import cv2
 import numpy as np
 
 W, H, FPS = 640, 360, 25
-WORDS = ("plaque scale erythema papule nodule border pigment network vesicle crust ulcer margin biopsy "
-         "dermoscopy psoriasis eczema tinea melanoma naevus keratosis lichen urticaria acne rosacea").split()
+WORDS = (
+    "plaque scale erythema papule nodule border pigment network vesicle crust ulcer margin biopsy "
+    "dermoscopy psoriasis eczema tinea melanoma naevus keratosis lichen urticaria acne rosacea"
+).split()
 
 
 def _slide(rng: np.random.Generator, template: int) -> np.ndarray:
@@ -27,12 +29,22 @@ def _slide(rng: np.random.Generator, template: int) -> np.ndarray:
     img = np.empty((H, W, 3), np.uint8)
     img[:] = palette[0]
     cv2.rectangle(img, (0, 0), (W, 56), [int(v) for v in palette[1]], -1)
-    cv2.putText(img, " ".join(rng.choice(WORDS, 3)).title(), (18, 40), cv2.FONT_HERSHEY_SIMPLEX, 1.0,
-                (255, 255, 255), 2, cv2.LINE_AA)
+    cv2.putText(
+        img,
+        " ".join(rng.choice(WORDS, 3)).title(),
+        (18, 40),
+        cv2.FONT_HERSHEY_SIMPLEX,
+        1.0,
+        (255, 255, 255),
+        2,
+        cv2.LINE_AA,
+    )
     ink = (20, 20, 20) if palette[0].mean() > 120 else (240, 240, 240)
     for line in range(int(rng.integers(3, 7))):
         words = " ".join(rng.choice(WORDS, int(rng.integers(2, 6))))
-        cv2.putText(img, f"- {words}", (30, 100 + 42 * line), cv2.FONT_HERSHEY_SIMPLEX, 0.8, ink, 2, cv2.LINE_AA)
+        cv2.putText(
+            img, f"- {words}", (30, 100 + 42 * line), cv2.FONT_HERSHEY_SIMPLEX, 0.8, ink, 2, cv2.LINE_AA
+        )
     if rng.random() < 0.5:  # a small photo panel on the right
         panel = _photo(rng, 200, 150)
         img[120:270, 420:620] = panel
@@ -62,22 +74,57 @@ def _i420(bgr: np.ndarray) -> bytes:
 PlanItem = tuple[str, float, bool, bool, bool]  # kind, seconds, fade in, fade out, new slide template
 
 
-def generate(out: Path, duration_s: float = 3600.0, seed: int = 7, plan: list[PlanItem] | None = None
-             ) -> dict[str, object]:
+def _encoder(out: Path, fps: int, x264_params: str | None) -> subprocess.Popen[bytes]:
+    """libx264 (veryfast, crf 26) reading raw I420 frames on stdin; `x264_params` sets the GOP layout."""
+    from imageio_ffmpeg import get_ffmpeg_exe
+
+    cmd = [
+        get_ffmpeg_exe(),
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-y",
+        "-f",
+        "rawvideo",
+        "-pix_fmt",
+        "yuv420p",
+        "-s",
+        f"{W}x{H}",
+        "-r",
+        str(fps),
+        "-i",
+        "-",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-crf",
+        "26",
+        *(["-x264-params", x264_params] if x264_params else []),
+        "-pix_fmt",
+        "yuv420p",
+        str(out),
+    ]
+    return subprocess.Popen(cmd, stdin=subprocess.PIPE)
+
+
+def generate(
+    out: Path,
+    duration_s: float = 3600.0,
+    seed: int = 7,
+    plan: list[PlanItem] | None = None,
+    x264_params: str | None = None,
+) -> dict[str, object]:
     """Write `out` (mp4) and `out.with_suffix('.json')` (cut frames, scene kinds); reuse both if present.
 
     Scenes are drawn at random unless a `plan` fixes them (tests use one to be sure every effect occurs).
+    `x264_params` changes the encoding only (e.g. "keyint=12:bframes=3": short GOPs with B-frames).
     """
     truth_path = out.with_suffix(".json")
     if out.exists() and truth_path.exists():
         return dict(json.loads(truth_path.read_text()))
-    from imageio_ffmpeg import get_ffmpeg_exe
-
     rng = np.random.default_rng(seed)
-    cmd = [get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-f", "rawvideo", "-pix_fmt", "yuv420p",
-           "-s", f"{W}x{H}", "-r", str(FPS), "-i", "-", "-c:v", "libx264", "-preset", "veryfast", "-crf", "26",
-           "-pix_fmt", "yuv420p", str(out)]
-    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE)
+    proc = _encoder(out, FPS, x264_params)
     assert proc.stdin is not None
     total, frame_no, scenes = int(duration_s * FPS), 0, []
     shown: list[np.ndarray] = []
@@ -91,8 +138,12 @@ def generate(out: Path, duration_s: float = 3600.0, seed: int = 7, plan: list[Pl
             template += int(new_template)
         else:
             n = min(int(rng.integers(5 * FPS, 40 * FPS)), total - frame_no)
-            kind = str(rng.choice(["slide", "slide", "slide", "photo", "pan", "zoom", "pointer", "repeat"],
-                                  p=[.2, .15, .15, .12, .1, .08, .1, .1]))
+            kind = str(
+                rng.choice(
+                    ["slide", "slide", "slide", "photo", "pan", "zoom", "pointer", "repeat"],
+                    p=[0.2, 0.15, 0.15, 0.12, 0.1, 0.08, 0.1, 0.1],
+                )
+            )
             if kind == "repeat" and len(shown) < 5:
                 kind = "slide"
             if rng.random() < 0.35:
@@ -114,12 +165,14 @@ def generate(out: Path, duration_s: float = 3600.0, seed: int = 7, plan: list[Pl
             if big is not None:
                 if kind == "pan":
                     x, y = int(t * (big.shape[1] - W)), int(t * (big.shape[0] - H) * 0.5)
-                    frame = big[y:y + H, x:x + W]
+                    frame = big[y : y + H, x : x + W]
                 else:
                     s = 1.0 - 0.4 * t
                     cw, ch = int(big.shape[1] * s), int(big.shape[0] * s)
                     x0, y0 = (big.shape[1] - cw) // 2, (big.shape[0] - ch) // 2
-                    frame = cv2.resize(big[y0:y0 + ch, x0:x0 + cw], (W, H), interpolation=cv2.INTER_LINEAR)
+                    frame = cv2.resize(
+                        big[y0 : y0 + ch, x0 : x0 + cw], (W, H), interpolation=cv2.INTER_LINEAR
+                    )
             elif kind == "pointer":
                 assert still is not None
                 frame = still.copy()
@@ -142,14 +195,75 @@ def generate(out: Path, duration_s: float = 3600.0, seed: int = 7, plan: list[Pl
             else:
                 assert static is not None
                 proc.stdin.write(static)
-        scenes.append({"start_frame": frame_no, "frames": n, "kind": kind, "fade_in": fade_in,
-                       "fade_out": fade_out})
+        scenes.append(
+            {"start_frame": frame_no, "frames": n, "kind": kind, "fade_in": fade_in, "fade_out": fade_out}
+        )
         frame_no += n
     proc.stdin.close()
     if proc.wait() != 0:
         raise RuntimeError("ffmpeg failed while encoding the benchmark video")
-    truth = {"fps": FPS, "width": W, "height": H, "frames": total, "scenes": scenes,
-             "cuts": [s["start_frame"] for s in scenes[1:]]}
+    truth = {
+        "fps": FPS,
+        "width": W,
+        "height": H,
+        "frames": total,
+        "scenes": scenes,
+        "cuts": [s["start_frame"] for s in scenes[1:]],
+    }
+    truth_path.write_text(json.dumps(truth))
+    return truth
+
+
+def _texture(rng: np.random.Generator, w: int, h: int) -> np.ndarray:
+    """A busy, noise-like picture: blotches at three scales over a colour of its own (BGR uint8)."""
+    img = np.zeros((h, w, 3), np.float32)
+    img[:] = rng.integers(40, 216, 3)
+    for cell, amp in ((48, 40.0), (12, 30.0), (3, 25.0)):
+        small = rng.normal(0, amp, (h // cell + 2, w // cell + 2, 3)).astype(np.float32)
+        img += cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC if cell > 3 else cv2.INTER_NEAREST)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def generate_noise(
+    out: Path, duration_s: float = 600.0, fps: int = 30, keyint: int = 250, seed: int = 3
+) -> dict[str, object]:
+    """The hard case for a cut detector that relies on the encoder: busy noise-like scenes of 1-8 s that
+    drift a few pixels a frame under fresh per-frame grain, encoded with a keyframe every `keyint` frames
+    and nowhere else (x264 scenecut off), so almost no cut falls on a keyframe. Truth as in `generate`."""
+    truth_path = out.with_suffix(".json")
+    if out.exists() and truth_path.exists():
+        return dict(json.loads(truth_path.read_text()))
+    rng = np.random.default_rng(seed)
+    proc = _encoder(out, fps, f"keyint={keyint}:min-keyint={keyint}:scenecut=0")
+    assert proc.stdin is not None
+    grain = [rng.normal(0, 9, (H, W, 1)).astype(np.int16) for _ in range(37)]  # reused cyclically
+    total, frame_no, scenes = int(duration_s * fps), 0, []
+    while frame_no < total:
+        n = min(int(rng.integers(1 * fps, 8 * fps)), total - frame_no)
+        vx, vy = int(rng.integers(0, 3)), int(rng.integers(0, 2))  # pixels per frame, 0 = a still
+        big = _texture(rng, W + vx * n, H + vy * n)
+        for i in range(n):
+            frame = (
+                big[vy * i : vy * i + H, vx * i : vx * i + W].astype(np.int16)
+                + grain[(frame_no + i) % len(grain)]
+            )
+            proc.stdin.write(_i420(np.clip(frame, 0, 255).astype(np.uint8)))
+        scenes.append(
+            {"start_frame": frame_no, "frames": n, "kind": "noise", "fade_in": False, "fade_out": False}
+        )
+        frame_no += n
+    proc.stdin.close()
+    if proc.wait() != 0:
+        raise RuntimeError("ffmpeg failed while encoding the benchmark video")
+    truth = {
+        "fps": fps,
+        "width": W,
+        "height": H,
+        "frames": total,
+        "scenes": scenes,
+        "cuts": [s["start_frame"] for s in scenes[1:]],
+        "keyint": keyint,
+    }
     truth_path.write_text(json.dumps(truth))
     return truth
 

@@ -14,6 +14,7 @@ intra frames there because one of those decodes without decoding the rest of its
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +40,7 @@ class FrameScan:
     diff: np.ndarray  # float32, mean |delta| of 64x36 luma + of 32x18 chroma, grey levels; 0 for the first
     ssim: np.ndarray  # float32, SSIM of 64x36 luma to the previous decoded frame; 1 for the first
     luma: np.ndarray | None = None  # float32, mean luma (0-255): finds fades through black
+    stream_cuts: np.ndarray | None = None  # int64 frame numbers of cuts read from packet sizes (not decoded)
 
 
 def ssim_grey(a: np.ndarray, b: np.ndarray) -> float:
@@ -135,12 +137,27 @@ def scan_video(path: Path, skip_nonref: bool = True) -> FrameScan:
         raise ItemError("no_frames", f"no frames decoded from {path.name}")
     # the last decoded frame may be a reference frame before trailing B-frames: trust the header if larger
     frame_count = max(index[-1] + 1, int(frames or 0))
-    return FrameScan(fps, frame_count, width, height, np.asarray(index, np.int64), np.asarray(keys, bool),
-                     np.asarray(diffs, np.float32), np.asarray(ssims, np.float32), np.asarray(lumas, np.float32))
+    return FrameScan(
+        fps,
+        frame_count,
+        width,
+        height,
+        np.asarray(index, np.int64),
+        np.asarray(keys, bool),
+        np.asarray(diffs, np.float32),
+        np.asarray(ssims, np.float32),
+        np.asarray(lumas, np.float32),
+    )
 
 
-def find_cuts(scan: FrameScan, min_scene_len_s: float = 1.0, min_diff: float = 2.0, ratio: float = 3.0,
-              window_s: float = 0.6, dark_luma: float = 24.0) -> list[int]:
+def find_cuts(
+    scan: FrameScan,
+    min_scene_len_s: float = 1.0,
+    min_diff: float = 2.0,
+    ratio: float = 3.0,
+    window_s: float = 0.6,
+    dark_luma: float = 24.0,
+) -> list[int]:
     """Frame numbers where a new shot starts (0 excluded), from the per-frame differences of a scan.
 
     A decoded frame starts a shot when its difference is at least `min_diff` grey levels and exceeds
@@ -153,31 +170,38 @@ def find_cuts(scan: FrameScan, min_scene_len_s: float = 1.0, min_diff: float = 2
     """
     diff = scan.diff
     n = len(diff)
-    half = max(2, round(window_s * scan.fps * n / max(1, scan.frame_count)))
+    reach = window_s * scan.fps
     strong: list[tuple[int, float]] = []  # (position in scan, strength)
     for at in np.flatnonzero(diff >= min_diff):
         pos = int(at)
-        before, after = diff[max(1, pos - half):pos], diff[pos + 1:min(n, pos + half + 1)]
+        # the decoded frames within window_s (by frame number: a sparse scan is not evenly spaced)
+        lo = int(np.searchsorted(scan.index, scan.index[pos] - reach, side="left"))
+        hi = int(np.searchsorted(scan.index, scan.index[pos] + reach, side="right"))
+        before, after = diff[max(1, lo) : pos], diff[pos + 1 : min(n, hi)]
         local = max(float(np.median(side)) if side.size else 0.0 for side in (before, after))
         if diff[pos] >= ratio * local + 1.5:
             strong.append((int(pos), float(diff[pos])))
     if scan.luma is not None:
         strong += _fades_through_black(scan, {p for p, _ in strong}, dark_luma)
+    found = [(int(scan.index[p]), v) for p, v in strong]
+    if scan.stream_cuts is not None:  # cuts the compressed stream shows without a decode (sparse_scan)
+        found += [(int(f), -1.0) for f in scan.stream_cuts]  # a decoded cut near one is the better witness
     picked: list[tuple[int, float]] = []
     min_gap = max(1, round(min_scene_len_s * scan.fps))
-    for cand, value in sorted(strong):
-        pos = int(cand)
-        if scan.index[pos] < min_gap:
+    for frame, value in sorted(found):
+        if frame < min_gap:
             continue
-        if picked and scan.index[pos] - scan.index[picked[-1][0]] < min_gap:
+        if picked and frame - picked[-1][0] < min_gap:
             if value > picked[-1][1]:
-                picked[-1] = (pos, value)
+                picked[-1] = (frame, value)
             continue
-        picked.append((pos, value))
-    return [int(scan.index[p]) for p, _ in picked]
+        picked.append((frame, value))
+    return [f for f, _ in picked]
 
 
-def _fades_through_black(scan: FrameScan, cut_positions: set[int], dark_luma: float) -> list[tuple[int, float]]:
+def _fades_through_black(
+    scan: FrameScan, cut_positions: set[int], dark_luma: float
+) -> list[tuple[int, float]]:
     assert scan.luma is not None
     dark = np.append(scan.luma < dark_luma, False)
     found: list[tuple[int, float]] = []
@@ -201,7 +225,7 @@ def stable_span(scan: FrameScan, start_frame: int, end_frame: int, min_ssim: flo
     lo, hi = (int(v) for v in np.searchsorted(scan.index, [start_frame, end_frame]))
     if hi - lo <= 1:
         return lo, min(hi, lo + 1)
-    stable = np.append(scan.ssim[lo + 1:hi] >= min_ssim, scan.ssim[hi - 1] >= min_ssim)  # frames lo..hi-1
+    stable = np.append(scan.ssim[lo + 1 : hi] >= min_ssim, scan.ssim[hi - 1] >= min_ssim)  # frames lo..hi-1
     best, run_start, best_span = 0, None, (lo + (hi - lo) // 2, lo + (hi - lo) // 2 + 1)
     for i, ok in enumerate(np.append(stable, False)):
         if ok and run_start is None:
@@ -227,14 +251,19 @@ def candidate_frames(scan: FrameScan, span: tuple[int, int], samples: int = 3) -
 
 
 def decode_at(path: Path, scan: FrameScan, wanted: list[int]) -> dict[int, np.ndarray]:
-    """Full-size RGB frames for the given frame numbers, each reached from its nearest preceding intra
-    frame (known from the scan) with non-reference frames skipped on the way when the target is itself
-    a reference frame (candidates taken from the scan always are)."""
+    """Full-size RGB frames for the given frame numbers (see iter_decode_at)."""
+    return dict(iter_decode_at(path, scan, wanted))
+
+
+def iter_decode_at(path: Path, scan: FrameScan, wanted: list[int]) -> Iterator[tuple[int, np.ndarray]]:
+    """Full-size RGB frames for the given frame numbers, in frame order, each reached from its nearest
+    preceding intra frame (known from the scan) with non-reference frames skipped on the way when the
+    target is itself a reference frame (candidates taken from the scan always are). A generator, so a
+    caller can keep what it needs and drop the rest."""
     import av
 
     key_frames = scan.index[scan.is_key]
     decoded_in_scan = set(scan.index.tolist())
-    out: dict[int, np.ndarray] = {}
     try:
         container = av.open(str(path))
     except (av.FFmpegError, OSError) as exc:
@@ -255,10 +284,9 @@ def decode_at(path: Path, scan: FrameScan, wanted: list[int]) -> dict[int, np.nd
                     number = round((frame.pts - start) * tb * scan.fps)
                     if number >= target:
                         if number == target:
-                            out[target] = frame.to_ndarray(format="rgb24")
+                            yield target, frame.to_ndarray(format="rgb24")
                         break
             except av.FFmpegError:
                 continue  # a damaged stretch: this candidate is skipped, others may decode
     finally:
         container.close()
-    return out

@@ -60,7 +60,7 @@ class PreprocessStage(Stage):
 
             letters = ("tesseract",) if tesseract_available() else ()
         return {
-            "video": UnitKind(video, ("keyframes@1", "asr@1", "subtitles@1"), self._asr_tools()),
+            "video": UnitKind(video, ("keyframes@2", "asr@1", "subtitles@1"), self._asr_tools()),
             "article": UnitKind((*image, *panels), ("jats_figures@1", "panels@1"), letters),
             "pdf": UnitKind(("preprocess.pdf", *image, *panels), ("pdf_figures@1", "panels@1"), letters),
             "post": UnitKind(image, ("post_images@1",)),

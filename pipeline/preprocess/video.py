@@ -22,11 +22,11 @@ from pipeline.errors import ItemError
 from pipeline.preprocess.keyframes import (
     FrameScan,
     candidate_frames,
-    decode_at,
     find_cuts,
-    scan_video,
+    iter_decode_at,
     stable_span,
 )
+from pipeline.preprocess.sparse_scan import sparse_scan
 
 # Seeking in H.264 decodes from the previous keyframe anyway; for short gaps reading on is cheaper.
 _SEEK_GAP_FRAMES = 120
@@ -100,7 +100,9 @@ def probe_video(path: Path) -> VideoInfo:
 def scenes_from_cuts(cuts: list[int], fps: float, frame_count: int) -> list[Scene]:
     """Consecutive scenes covering frames [0, frame_count) split at the given first frames of shots."""
     bounds = [0, *[c for c in sorted(set(cuts)) if 0 < c < frame_count], frame_count]
-    return [Scene(i, a / fps, b / fps, a, b) for i, (a, b) in enumerate(zip(bounds, bounds[1:], strict=False))]
+    return [
+        Scene(i, a / fps, b / fps, a, b) for i, (a, b) in enumerate(zip(bounds, bounds[1:], strict=False))
+    ]
 
 
 def _fast_scenes(scan: FrameScan, cfg: VideoConfig) -> list[Scene]:
@@ -119,7 +121,7 @@ def detect_scenes(path: Path, cfg: VideoConfig) -> list[Scene]:
 
     info = probe_video(path)  # fails cleanly (ItemError) before PySceneDetect sees a broken file
     if cfg.detector == "fast":
-        return _fast_scenes(scan_video(path), cfg)
+        return _fast_scenes(sparse_scan(path), cfg)
     min_len = max(1, round(cfg.min_scene_len_s * info.fps))
     detector: SceneDetector
     if cfg.detector == "adaptive":
@@ -214,19 +216,15 @@ def extract_keyframes(
     if scan is None:
         per_scene = {s.index: _candidate_frames(s, samples_per_scene) for s in scenes}
     else:
-        per_scene = {
-            s.index: candidate_frames(scan, stable_span(scan, s.start_frame, s.end_frame), min(3, samples_per_scene))
-            for s in scenes
-        }
+        per_scene = {s.index: _scan_candidates(scan, s, min(3, samples_per_scene)) for s in scenes}
     wanted = sorted({f for frames in per_scene.values() for f in frames})
     if scan is not None:
-        decoded = {f: cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR) for f, rgb in decode_at(path, scan, wanted).items()}
-    else:
-        cap = _open_capture(path)
-        try:
-            decoded = _read_frames(cap, wanted)
-        finally:
-            cap.release()
+        return _best_per_scene(path, scan, scenes, per_scene, wanted, info.fps)
+    cap = _open_capture(path)
+    try:
+        decoded = _read_frames(cap, wanted)
+    finally:
+        cap.release()
     keyframes: list[Keyframe] = []
     for scene in scenes:
         scored = [(sharpness(decoded[f]), f) for f in per_scene[scene.index] if f in decoded]
@@ -249,12 +247,58 @@ def extract_keyframes(
     return keyframes
 
 
+def _scan_candidates(scan: FrameScan, scene: Scene, samples: int) -> list[int]:
+    """Candidates of a scene from a scan's stable span; the scene's middle frame when the scan decoded
+    nothing inside it (a sparse scan places some cuts from the stream alone)."""
+    inside = [
+        f
+        for f in candidate_frames(scan, stable_span(scan, scene.start_frame, scene.end_frame), samples)
+        if scene.start_frame <= f < scene.end_frame
+    ]
+    return inside or [scene.start_frame + (scene.end_frame - scene.start_frame - 1) // 2]
+
+
+def _best_per_scene(
+    path: Path,
+    scan: FrameScan,
+    scenes: list[Scene],
+    per_scene: dict[int, list[int]],
+    wanted: list[int],
+    fps: float,
+) -> list[Keyframe]:
+    """Decode the candidates in frame order and keep only each scene's sharpest so far: memory holds one
+    frame per scene, not every candidate."""
+    owner = {f: i for i, frames in per_scene.items() for f in frames}
+    best: dict[int, tuple[float, int, np.ndarray]] = {}
+    for f, rgb in iter_decode_at(path, scan, wanted):
+        score = float(cv2.Laplacian(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), cv2.CV_64F).var())
+        i = owner[f]
+        if i not in best or (score, -f) > (best[i][0], -best[i][1]):
+            best[i] = (score, f, rgb)
+    keyframes = [
+        Keyframe(
+            scene_index=s.index,
+            start_s=s.start_s,
+            end_s=s.end_s,
+            timestamp_s=best[s.index][1] / fps,
+            frame_index=best[s.index][1],
+            sharpness=best[s.index][0],
+            rgb=best[s.index][2],
+        )
+        for s in scenes
+        if s.index in best
+    ]
+    if scenes and not keyframes:
+        raise ItemError("no_frames", f"no keyframe could be decoded from {path.name}")
+    return keyframes
+
+
 def video_keyframes(path: Path, cfg: VideoConfig) -> tuple[VideoInfo, list[Scene], list[Keyframe]]:
     """Probe, scenes and one keyframe per scene, sharing the fast detector's scan with keyframe choice."""
     info = probe_video(path)
     if cfg.detector != "fast":
         scenes = detect_scenes(path, cfg)
         return info, scenes, extract_keyframes(path, scenes)
-    scan = scan_video(path)
+    scan = sparse_scan(path)
     scenes = _fast_scenes(scan, cfg)
     return info, scenes, extract_keyframes(path, scenes, scan=scan)
