@@ -90,7 +90,7 @@ def test_real_local_model_through_the_production_path(server_url: str, con) -> N
 
     cfg = LlmConfig(base_url=server_url, model="smollm2-135m", json_mode="json_schema", timeout_s=300.0,
                     max_retries=0, price_per_1k_input=0.001, price_per_1k_output=0.002)
-    llm = LlmLabeller(cfg, Ontology.load())  # ontology_labels: the full label lists, ~6K tokens
+    llm = LlmLabeller(cfg, Ontology.load())  # ontology_labels v3: the per-text shortlist, ~600 tokens
     out = llm.label("Erythematous scaly plaques on both elbows of a 45-year-old man, itchy.")
     assert llm.json_mode == "json_object"  # llama.cpp rejects json_schema; the labeller switched
     assert out.reason in (None, "llm_invalid_output"), out.detail
