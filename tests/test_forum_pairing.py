@@ -47,6 +47,7 @@ def test_the_best_answer_names_the_label(tmp_path: Path, con: Any) -> None:
         (folder / "RS_2022-04.zst").write_bytes(_zst([json.dumps(sub).encode()]))
         (folder / "RC_2022-04.zst").write_bytes(_zst([json.dumps(c).encode() for c in comments]))
         cfg = RunConfig(data_dir=tmp_path / "data")
+        cfg.image_type.enabled = False  # this test is about the text; the image classifier is not its subject
         client = HttpClient(tmp_path / "raw", max_retries=0, sleep=lambda s: None)
         run_stage(con, CollectStage(cfg, sources=[DumpImportSource([folder], client, "h", True)]), "r")
     for stage in (PreprocessStage, CleanStage, PairStage, AugmentStage):
