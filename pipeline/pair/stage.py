@@ -19,10 +19,11 @@ from pipeline.pair.summary import LlmCaptioner, extractive_caption
 from pipeline.stage import Stage, UnitKind, UnitResult, WorkUnit
 
 _REFS = """
-SELECT t.ref_id, t.item_id, t.kind, t.text, t.image_id, i.canonical_id, i.cluster_id,
+SELECT t.ref_id, t.item_id, t.kind, t.text, t.image_id, coalesce(d.out_image_id, i.canonical_id), i.cluster_id,
        c.source, c.source_type, r.start_s, r.end_s, s.caption_scope, s.parent_image_id
 FROM clean_texts t
 JOIN clean_images i ON i.image_id = t.image_id AND i.status IN ('kept', 'near_duplicate')
+LEFT JOIN clean_deid d ON d.image_id = i.canonical_id  -- its blurred/masked copy (pipeline/clean/deid.py)
 JOIN preprocess_image_refs r ON r.ref_id = t.ref_id
 JOIN collect_items c ON c.item_id = t.item_id
 LEFT JOIN preprocess_subfigures s ON s.ref_id = t.ref_id
