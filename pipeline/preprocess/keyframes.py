@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Literal
 
 import cv2
 import numpy as np
@@ -256,10 +257,11 @@ def decode_at(path: Path, scan: FrameScan, wanted: list[int]) -> dict[int, np.nd
 
 
 def iter_decode_at(path: Path, scan: FrameScan, wanted: list[int]) -> Iterator[tuple[int, np.ndarray]]:
-    """Full-size RGB frames for the given frame numbers, in frame order, each reached from its nearest
-    preceding intra frame (known from the scan) with non-reference frames skipped on the way when the
-    target is itself a reference frame (candidates taken from the scan always are). A generator, so a
-    caller can keep what it needs and drop the rest."""
+    """Full-size RGB frames for the given frame numbers, in frame order. Each is reached from its nearest
+    preceding intra frame (known from the scan), or by reading on when the decoder is already past that
+    intra frame, with non-reference frames skipped on the way when the target is itself a reference frame
+    (candidates taken from the scan always are). A generator, so a caller can keep what it needs and drop
+    the rest."""
     import av
 
     key_frames = scan.index[scan.is_key]
@@ -270,23 +272,31 @@ def iter_decode_at(path: Path, scan: FrameScan, wanted: list[int]) -> Iterator[t
         raise ItemError("unreadable_video", f"cannot open {path.name}: {exc}") from exc
     try:
         stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
         tb = float(stream.time_base) if stream.time_base else 1.0 / scan.fps
         start = stream.start_time or 0
+        frames: Iterator[Any] | None = None
+        last: tuple[int, Any] | None = None  # the last frame read, ahead of the previous target
+        mode = ""
         for target in sorted(set(wanted)):
             k = int(np.searchsorted(key_frames, target, side="right")) - 1
             key = int(key_frames[k]) if k >= 0 else 0
-            stream.codec_context.skip_frame = "NONREF" if target in decoded_in_scan else "DEFAULT"
-            container.seek(start + int(round(key / scan.fps / tb)), stream=stream, backward=True)
+            skip: Literal["NONREF", "DEFAULT"] = "NONREF" if target in decoded_in_scan else "DEFAULT"
+            # reading on needs the same skip mode: the decoder has taken packets ahead of its output
+            if frames is None or last is None or skip != mode or not key <= last[0] <= target:
+                mode = skip
+                stream.codec_context.skip_frame = skip
+                container.seek(start + int(round(key / scan.fps / tb)), stream=stream, backward=True)
+                frames, last = iter(container.decode(stream)), None
             try:
-                for frame in container.decode(stream):
-                    if frame.pts is None:
-                        continue
-                    number = round((frame.pts - start) * tb * scan.fps)
-                    if number >= target:
-                        if number == target:
-                            yield target, frame.to_ndarray(format="rgb24")
-                        break
-            except av.FFmpegError:
-                continue  # a damaged stretch: this candidate is skipped, others may decode
+                while last is None or last[0] < target:
+                    frame = next(frames)
+                    if frame.pts is not None:
+                        last = (round((frame.pts - start) * tb * scan.fps), frame)
+            except (StopIteration, av.FFmpegError):
+                frames = None  # the end, or a damaged stretch: this candidate is skipped, others may decode
+                continue
+            if last[0] == target:
+                yield target, last[1].to_ndarray(format="rgb24")
     finally:
         container.close()

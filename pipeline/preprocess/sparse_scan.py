@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 
 from pipeline.errors import ItemError
-from pipeline.preprocess.keyframes import _SAME, FrameScan, _thumbs, ssim_grey
+from pipeline.preprocess.keyframes import _SAME, FrameScan, _thumbs, scan_video, ssim_grey
 from pipeline.preprocess.stream_index import KIND_B, KIND_I, StreamIndex, index_stream
 
 SPIKE_RATIO = 2.0  # a P-frame this many times its neighbours' median size is a candidate
@@ -182,10 +182,8 @@ def sparse_scan(
         scan.add(number, True, _thumbs(frame), None)
 
     idx = index_stream(path, key_every_s=key_stride_s, on_keyframe=keep)
-    if idx.frame.size == 0 or not idx.is_key.any():
-        raise ItemError("no_frames", f"no frames in {path.name}")
-    if not scan.rows:
-        raise ItemError("unreadable_video", f"no decodable frames in {path.name}")
+    if not scan.rows or not idx.is_key.any():
+        return scan_video(path)  # no keyframe to start from: the dense scan decides (or rejects the file)
     fps = idx.fps
     keys = idx.frame[idx.is_key]
     ctx = math.ceil(window_s * fps) + 2
