@@ -117,10 +117,11 @@ class AsrConfig(_Model):
 
 
 class VideoConfig(_Model):
-    """Scenes and keyframes. `fast` is pipeline.preprocess.keyframes (one B-frame-skipping decode pass;
-    threshold = the minimum grey-level difference of a cut, default 2); `content`/`adaptive` are
-    PySceneDetect's. Repeated slides collapse when their keyframe embeddings are within
-    `cluster_max_distance` (95th percentile of |delta| of normalised 32x18 grey thumbnails)."""
+    """Scenes and keyframes. `fast` is pipeline.preprocess.sparse_scan (packet sizes and keyframes say
+    where a cut may be; only those GOPs are decoded, reference frames only; threshold = the minimum
+    grey-level difference of a cut, default 2); `content`/`adaptive` are PySceneDetect's. Repeated
+    slides collapse when their keyframe embeddings are within `cluster_max_distance` (95th percentile
+    of |delta| of normalised 32x18 grey thumbnails)."""
 
     detector: Literal["fast", "content", "adaptive"] = "fast"  # bench/video.py: recall 1.0, 0 false cuts
     threshold: float | None = None  # None: the detector's own default (2 for fast, 27 for content)
