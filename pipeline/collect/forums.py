@@ -41,6 +41,14 @@ def _today() -> str:
     return datetime.now(UTC).strftime("%Y%m%d")
 
 
+DUMP_POSTS = "posts"  # the dump source's cursor key: the id of every post it collected
+
+
+def api_posts(peers: dict[str, dict[str, set[str]]]) -> set[str]:
+    """Submission ids the Reddit API source has collected (its `seen:` cursor values, any listing)."""
+    return {v[5:] for values in peers.get(RedditSource.name, {}).values() for v in values if v.startswith("seen:")}
+
+
 def id36(fullname: str) -> int:
     """A Reddit id (`1abcde` or `t3_1abcde`) as a number: ids grow with time, so the smallest `after`
     recorded is the deepest page reached and the largest id seen the newest post listed."""
@@ -110,11 +118,15 @@ class DumpImportSource(ForumConnector):
         subs, comments, problems = scan_dump(path, [Path(p) for p in unit.payload["comment_files"]], self.filter)
         for problem in problems:
             yield Reject(problem.ref, problem.reason, problem.detail)
+        from_api = api_posts(self.peer_cursors)
         for sid, sub in subs.items():
             if reason := gone_reason(sub):
                 yield Reject(f"post:t3_{sid}", "deleted_post", reason)
-                continue
-            yield from self.post_item(normalise_post(sub, comments.get(sid, [])))
+            elif sid in from_api:
+                yield Reject(f"post:t3_{sid}", "duplicate_item", "already collected from Reddit's API, which keeps it")
+            else:
+                yield CursorRecord(self.name, DUMP_POSTS, sid)
+                yield from self.post_item(normalise_post(sub, comments.get(sid, [])))
 
 
 class RedditSource(ForumConnector):
@@ -193,7 +205,7 @@ class RedditSource(ForumConnector):
         posts: dict[str, list[list[str | None]]] = {}
         for key, url, params in self.listings():
             done = self.cursors.get(key, set())
-            seen = [id36(v[5:]) for v in done if v.startswith("seen:")]
+            seen = [id36(v.split(":", 1)[1]) for v in done if v.startswith(("seen:", "listed:"))]
             afters = [v[6:] for v in done if v.startswith("after:")]
             walks: list[tuple[str | None, int | None, int | None]] = [(None, None, self.cfg.max_pages)]
             if seen:  # new posts from the top until the newest listed one; then the backlog, if any
@@ -208,15 +220,18 @@ class RedditSource(ForumConnector):
                     ids, nxt = page
                     for sid in ids:
                         posts.setdefault(sid, []).append([key, nxt])
+        from_dumps = self.peer_cursors.get(DumpImportSource.name, {}).get(DUMP_POSTS, set())
         for sid, listed in posts.items():
-            yield WorkUnit(f"reddit:{sid}", fingerprint(self.config_hash, sid),
-                           {"source": self.name, "post_id": sid, "listed": listed})
+            owned = sid in from_dumps  # listed (its cursors count), not fetched: a dump collected it
+            yield WorkUnit(f"reddit:{sid}", fingerprint(self.config_hash, sid, "dump" if owned else ""),
+                           {"source": self.name, "post_id": sid, "listed": listed, "in_dump": owned})
 
     def cursor_records(self, unit: WorkUnit) -> Iterator[CursorRecord]:
         """What a committed post unit says about its listings: this post was listed, and the page it was on
         continues at `after` (or the listing ended there)."""
+        mark = "listed" if unit.payload.get("in_dump") else "seen"  # `seen`: collected from the API itself
         for key, nxt in unit.payload.get("listed") or []:
-            yield CursorRecord(self.name, key, f"seen:{unit.payload['post_id']}")
+            yield CursorRecord(self.name, key, f"{mark}:{unit.payload['post_id']}")
             yield CursorRecord(self.name, key, f"after:{nxt}" if nxt else "end")
 
     def items(self, unit: WorkUnit) -> Iterator[NetEntry]:  # type: ignore[override]
@@ -224,6 +239,9 @@ class RedditSource(ForumConnector):
             yield Reject(unit.key, "source_unavailable", unit.payload["error"][:500])
             return
         sid = unit.payload["post_id"]
+        if unit.payload.get("in_dump"):
+            yield from self.cursor_records(unit)
+            return
         fetch, body = self.client.get_api(f"{self.cfg.api_base}/comments/{sid}", {"limit": "500"},
                                           headers=self._headers(), cache=False)
         yield from fetch_outcome(self.name, f"post:t3_{sid}", fetch)

@@ -65,13 +65,16 @@ NCBI_INTERVAL_S, NCBI_INTERVAL_KEY_S = 1 / 3 + 0.01, 1 / 10 + 0.01  # 3 requests
 
 class NetworkSource(Source):
     """A source whose units come from the network. `cursors` (cursor_key -> finished values) is set by
-    the stage from `collect_cursors` before `units()` runs; `plan()` says what would be fetched, offline."""
+    the stage from `collect_cursors` before `units()` runs, and `peer_cursors` with every source's (source
+    -> cursor_key -> values: the forum sources read each other's, so a post the Reddit API collected is not
+    collected again from a dump, nor the reverse); `plan()` says what would be fetched, offline."""
 
     cursors: dict[str, set[str]]
+    peer_cursors: dict[str, dict[str, set[str]]]
 
     def __init__(self, client: HttpClient, config_hash: str) -> None:
         self.client, self.config_hash = client, config_hash
-        self.cursors = {}
+        self.cursors, self.peer_cursors = {}, {}
 
     @abstractmethod
     def items(self, unit: WorkUnit) -> Iterator[NetEntry]:  # type: ignore[override]

@@ -86,7 +86,7 @@ class CollectStage(Stage):
         for source in self.sources.values():
             source.hash_file = self.file_hashes.sha256
             if isinstance(source, NetworkSource):
-                source.cursors = cursors.get(source.name, {})
+                source.cursors, source.peer_cursors = cursors.get(source.name, {}), cursors
             yield from source.units()
 
     def process(self, unit: WorkUnit) -> UnitResult:
