@@ -83,3 +83,22 @@ def test_api_first_then_the_dump_rejects_only_the_shared_post(tmp_path: Path, co
     (folder / "RS_2022-04.zst").write_bytes(_zst([json.dumps(_sub(s)).encode() for s in ("o1", "o2")]))
     _run(con, tmp_path, DumpImportSource([folder], _client(tmp_path), "h", False), "run2")
     assert _state(con) == (["post:t3_o1", "post:t3_o2"], [("post:t3_o1", "duplicate_item")])
+
+
+@pytest.mark.parametrize("same_run", [True, False])
+def test_two_dump_files_sharing_a_post_keep_it_once(tmp_path: Path, con: Any, same_run: bool) -> None:
+    """A monthly dump and a subreddit dump both hold o2: one file keeps it, the other rejects only it."""
+    folder = tmp_path / "dumps"
+    folder.mkdir()
+    (folder / "RS_2022-04.zst").write_bytes(_zst([json.dumps(_sub(s)).encode() for s in ("o1", "o2")]))
+    later = tmp_path / "subreddit"
+    later.mkdir()
+    (later / "x_submissions.zst").write_bytes(_zst([json.dumps(_sub(s)).encode() for s in ("o2", "o3")]))
+    if not same_run:
+        _run(con, tmp_path, DumpImportSource([folder], _client(tmp_path), "h", False), "run0")
+    _run(con, tmp_path, DumpImportSource([folder, later], _client(tmp_path), "h", False), "run1")
+    items, rejects = _state(con)
+    assert items == ["post:t3_o1", "post:t3_o2", "post:t3_o3"]
+    assert rejects == [("post:t3_o2", "duplicate_item")]
+    detail = con.execute("SELECT detail FROM rejects").fetchone()[0]
+    assert "RS_2022-04.zst" in detail or "an earlier run" in detail

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,12 +42,18 @@ def _today() -> str:
     return datetime.now(UTC).strftime("%Y%m%d")
 
 
-DUMP_POSTS = "posts"  # the dump source's cursor key: the id of every post it collected
+DUMP_POSTS = "posts:"  # + a dump unit's key: the dump source's cursor of the ids that unit collected
 
 
 def api_posts(peers: dict[str, dict[str, set[str]]]) -> set[str]:
     """Submission ids the Reddit API source has collected (its `seen:` cursor values, any listing)."""
     return {v[5:] for values in peers.get(RedditSource.name, {}).values() for v in values if v.startswith("seen:")}
+
+
+def dump_posts(cursors: dict[str, set[str]], but: str = "") -> set[str]:
+    """Submission ids the dump units (all, or all but the unit `but`) have collected."""
+    return {sid for key, ids in cursors.items() if key.startswith(DUMP_POSTS) and key != DUMP_POSTS + but
+            for sid in ids}
 
 
 def id36(fullname: str) -> int:
@@ -91,6 +98,8 @@ class DumpImportSource(ForumConnector):
                  filters: ForumDumpFilterConfig | None = None) -> None:
         super().__init__(client, config_hash)
         self.files, self.download_images = files, download_images
+        self._claims: dict[str, str] = {}  # post id -> the unit that met it first in this process
+        self._lock = threading.Lock()
         self.filter = DumpFilter(filters or ForumDumpFilterConfig())
 
     def units(self) -> Iterator[WorkUnit]:
@@ -118,15 +127,22 @@ class DumpImportSource(ForumConnector):
         subs, comments, problems = scan_dump(path, [Path(p) for p in unit.payload["comment_files"]], self.filter)
         for problem in problems:
             yield Reject(problem.ref, problem.reason, problem.detail)
-        from_api = api_posts(self.peer_cursors)
+        from_api, other_dumps = api_posts(self.peer_cursors), dump_posts(self.cursors, but=unit.key)
         for sid, sub in subs.items():
             if reason := gone_reason(sub):
                 yield Reject(f"post:t3_{sid}", "deleted_post", reason)
-            elif sid in from_api:
+                continue
+            if sid in from_api:
                 yield Reject(f"post:t3_{sid}", "duplicate_item", "already collected from Reddit's API, which keeps it")
-            else:
-                yield CursorRecord(self.name, DUMP_POSTS, sid)
-                yield from self.post_item(normalise_post(sub, comments.get(sid, [])))
+                continue
+            with self._lock:  # two new dump files holding one post in the same run: the first keeps it
+                first = self._claims.setdefault(sid, unit.key)
+            if sid in other_dumps or first != unit.key:
+                yield Reject(f"post:t3_{sid}", "duplicate_item", "already collected from another dump file "
+                             f"({first.split(':', 1)[1] if first != unit.key else 'an earlier run'}), which keeps it")
+                continue
+            yield CursorRecord(self.name, DUMP_POSTS + unit.key, sid)
+            yield from self.post_item(normalise_post(sub, comments.get(sid, [])))
 
 
 class RedditSource(ForumConnector):
@@ -220,7 +236,7 @@ class RedditSource(ForumConnector):
                     ids, nxt = page
                     for sid in ids:
                         posts.setdefault(sid, []).append([key, nxt])
-        from_dumps = self.peer_cursors.get(DumpImportSource.name, {}).get(DUMP_POSTS, set())
+        from_dumps = dump_posts(self.peer_cursors.get(DumpImportSource.name, {}))
         for sid, listed in posts.items():
             owned = sid in from_dumps  # listed (its cursors count), not fetched: a dump collected it
             yield WorkUnit(f"reddit:{sid}", fingerprint(self.config_hash, sid, "dump" if owned else ""),
