@@ -90,3 +90,21 @@ def test_a_bad_selector_is_a_reject(tmp_path: Path, con: Any) -> None:
     bad = FORUM.model_copy(update={"selectors": {"post": "div[[["}})
     assert _collect(con, tmp_path, bad) == {}
     assert con.execute("SELECT reason FROM rejects").fetchall() == [("bad_selector",)]
+
+
+def test_jsonl_exports_stream_line_by_line_in_any_encoding_or_zst(tmp_path: Path, con: Any) -> None:
+    from hostile_corpus import _zst
+
+    folder = tmp_path / "tweets"
+    folder.mkdir()
+    lines = [json.dumps({"id_str": "1", "full_text": "Eczéma sur la joue"}, ensure_ascii=False).encode("cp1252"),
+             json.dumps({"id_str": "2", "full_text": "x" * (9 << 20)}).encode(),  # over the line cap
+             b'{"id_str": "3", "full_text": "\x81\x8d\x8f"}',  # bytes neither UTF-8 nor cp1252 decode
+             json.dumps({"id_str": "4", "full_text": "Psoriasis plaques"}).encode()]
+    (folder / "a.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+    (folder / "b.jsonl.zst").write_bytes(_zst([json.dumps({"id_str": "5", "full_text": "Acne"}).encode()]))
+    items = _collect(con, tmp_path, TWEETS)
+    assert sorted(items) == ["post:twitter:1", "post:twitter:4", "post:twitter:5"]
+    assert items["post:twitter:1"]["post"]["body"] == "Eczéma sur la joue"
+    reasons = dict(con.execute("SELECT item_id, reason FROM rejects").fetchall())
+    assert reasons == {"twitter:a.jsonl:2": "line_too_long", "twitter:a.jsonl:3": "bad_encoding"}

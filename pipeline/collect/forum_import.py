@@ -18,7 +18,8 @@ from typing import Any
 from urllib.parse import unquote
 
 from pipeline.collect.base import CollectedItem, Source, file_unit
-from pipeline.collect.inputs import PATH_OUTSIDE_SOURCE, WRONG_TYPE, inside_root, read_text
+from pipeline.collect.dumps import DumpProblem, dump_lines
+from pipeline.collect.inputs import BAD_ENCODING, PATH_OUTSIDE_SOURCE, WRONG_TYPE, inside_root, read_text
 from pipeline.collect.threads import thread_replies, with_thread
 from pipeline.config.sources import ForumImportConfig
 from pipeline.errors import ItemError
@@ -28,7 +29,8 @@ from pipeline.vocab.pii import scrub_post
 
 POST_FIELDS = ("id", "title", "body", "url", "created_utc", "score", "images", "replies")
 REPLY_FIELDS = ("id", "parent_id", "body", "score", "created_utc")
-SUFFIXES = {"jsonl": (".jsonl", ".ndjson"), "html": (".html", ".htm")}
+SUFFIXES = {"jsonl": (".jsonl", ".ndjson", ".zst"), "html": (".html", ".htm")}
+MAX_LINE_BYTES = 8 << 20  # one exported thread with its replies
 
 
 def dig(obj: Any, path: str) -> Any:
@@ -91,11 +93,7 @@ class ForumImportSource(Source):
     def items(self, unit: WorkUnit) -> Iterator[CollectedItem | Reject]:
         imp, path = self.imports[unit.payload["import"]], Path(unit.payload["path"])
         root = imp.path if imp.path.is_dir() else imp.path.parent
-        try:
-            threads = list(self._jsonl(imp, path) if imp.format == "jsonl" else self._html(imp, path))
-        except ItemError as exc:
-            yield Reject(f"{imp.name}:{path.name}", exc.reason, exc.detail)
-            return
+        threads = self._jsonl(imp, path) if imp.format == "jsonl" else self._html(imp, path)
         seen: set[str] = set()
         for ref, raw in threads:
             if isinstance(raw, Reject):
@@ -138,17 +136,29 @@ class ForumImportSource(Source):
 
     @staticmethod
     def _jsonl(imp: ForumImportConfig, path: Path) -> Iterator[tuple[str, dict[str, Any] | Reject]]:
+        """Streamed line by line as dumps are (`.zst` too), so an export of any size is never held whole; a
+        line is UTF-8 or, failing that, cp1252 (what Windows tools export), else a `bad_encoding` reject."""
         fields = {f: imp.fields.get(f, f) for f in POST_FIELDS}
         rfields = {f: imp.reply_fields.get(f, f) for f in REPLY_FIELDS}
-        text, _ = read_text(path)
-        for lineno, line in enumerate(text.splitlines(), 1):
-            ref = f"{imp.name}:{path.name}:{lineno}"
-            if not line.strip():
+        for entry in dump_lines(path, MAX_LINE_BYTES):
+            if isinstance(entry, DumpProblem):
+                yield entry.ref, Reject(f"{imp.name}:{entry.ref.removeprefix('dump:')}", entry.reason, entry.detail)
                 continue
+            lineno, line = entry
+            ref = f"{imp.name}:{path.name}:{lineno}"
             try:
                 obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                yield ref, Reject(ref, "invalid_json", f"line {lineno}: {exc.msg}")
+            except UnicodeDecodeError:
+                try:
+                    obj = json.loads(line.decode("cp1252"))
+                except UnicodeDecodeError as exc:
+                    yield ref, Reject(ref, BAD_ENCODING, f"line {lineno}: neither UTF-8 nor cp1252: {exc}"[:300])
+                    continue
+                except ValueError as exc:
+                    yield ref, Reject(ref, "invalid_json", f"line {lineno}: {exc}"[:300])
+                    continue
+            except ValueError as exc:
+                yield ref, Reject(ref, "invalid_json", f"line {lineno}: {getattr(exc, 'msg', exc)}")
                 continue
             if not isinstance(obj, dict):
                 yield ref, Reject(ref, WRONG_TYPE, f"line {lineno}: a JSON {type(obj).__name__}, not an object")
@@ -165,8 +175,10 @@ class ForumImportSource(Source):
         from cssselect import SelectorError
         from lxml import html as lxml_html
 
-        text, _ = read_text(path)
+        ref_file = f"{imp.name}:{path.name}"
+
         try:
+            text, _ = read_text(path)
             doc = lxml_html.document_fromstring(text or "<html></html>")
             sel = imp.selectors
             posts = doc.cssselect(sel["post"]) if sel.get("post") else [doc]
@@ -180,10 +192,12 @@ class ForumImportSource(Source):
                                    "score": _select(r, sel["reply_score"]) if sel.get("reply_score") else None}
                                   for k, r in enumerate(el.cssselect(sel["reply"]) if sel.get("reply") else [])]
                 yield ref, raw
+        except ItemError as exc:  # an encoding nothing decodes
+            yield ref_file, Reject(ref_file, exc.reason, exc.detail)
         except SelectorError as exc:
-            raise ItemError("bad_selector", f"{path.name}: {exc}") from exc
+            yield ref_file, Reject(ref_file, "bad_selector", f"{path.name}: {exc}"[:300])
         except (ValueError, TypeError) as exc:  # lxml: a document it cannot parse
-            raise ItemError("invalid_html", f"{path.name}: {exc}") from exc
+            yield ref_file, Reject(ref_file, "invalid_html", f"{path.name}: {exc}"[:300])
 
 
 def _values(el: Any, selector: str) -> list[str]:
