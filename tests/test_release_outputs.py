@@ -100,11 +100,18 @@ def test_sample_build_provenance_per_source_kind_and_rehydration(sample_build, t
     from pipeline.train.rehydrate import rehydrate
 
     cfg = sample_build["cfg"]
-    export = cfg.data_dir / "export"
+    # the warehouse as the first build left it (later e2e tests add a post and rebuild the shared one)
+    con = connect(sample_build["snapshot"])
+    corpus_rows_ = corpus_rows(con)
+    counted = dict(con.execute("SELECT licence, sum(pairs) FROM v_export_exclusions WHERE reason = 'licence_excluded' "
+                               "GROUP BY 1").fetchall())  # repeated pairs are left out too, and not listed there  # fmt: skip
+    con.close()
+    export = export_corpus(
+        corpus_rows_, cfg.train, tmp_path / "research", None, ReleasePolicy.from_config(cfg)
+    )
+    out = export.manifest.out_dir
     rows = [
-        r
-        for s in ("train", "validation")
-        for r in csv.DictReader(open(export / f"{s}.csv", encoding="utf-8"))
+        r for s in ("train", "validation") for r in csv.DictReader(open(out / f"{s}.csv", encoding="utf-8"))
     ]
     by_source: dict[str, list[dict[str, str]]] = {}
     for r in rows:
@@ -119,30 +126,26 @@ def test_sample_build_provenance_per_source_kind_and_rehydration(sample_build, t
         assert r["source_url"] == f"https://pmc.ncbi.nlm.nih.gov/articles/{r['source_id']}/"
     for r in by_source["public"]:
         assert (r["licence"], r["dataset"]) == ("CC0-1.0", "derm_sample") and r["dataset_row"].isdigit()
-    ref = pq.read_table(export / "reference" / "pairs.parquet").to_pylist()
-    kinds = {r["source"]: r for r in ref}
-    assert set(kinds) == {"reddit_english", "textbook_english"}
-    assert all(
-        r["licence"] == "forum-terms"
-        and r["source_url"].startswith("https://www.reddit.com/")
-        and r["source_file"].startswith("samples/forums/images/")
-        for r in ref
-        if r["source"] == "reddit_english"
-    )
-    assert all(r["licence"] == "proprietary" and r["page"].isdigit() and r["source_file"].startswith("samples/pdf/")
-               for r in ref if r["source"] == "textbook_english")  # fmt: skip
-    con = connect(cfg.warehouse)
-    counted = dict(con.execute("SELECT licence, sum(pairs) FROM v_export_exclusions WHERE reason = 'licence_excluded' "
-                               "GROUP BY 1").fetchall())  # repeated pairs are left out too, and not listed there
-    con.close()
+    assert export.manifest.reference is not None
+    ref = pq.read_table(export.manifest.reference).to_pylist()
+    posts = [r for r in ref if r["source"] == "reddit_english"]
+    pdfs = [r for r in ref if r["source"] == "textbook_english"]
+    assert posts and pdfs and len(posts) + len(pdfs) == len(ref)
+    for r in posts:
+        assert r["licence"] == "forum-terms" and r["source_url"].startswith("https://www.reddit.com/"), r
+        assert r["source_file"].startswith("samples/forums/images/") and r["source_id"].startswith("t3_"), r
+    for r in pdfs:
+        assert (
+            r["licence"] == "proprietary"
+            and r["page"].isdigit()
+            and r["source_file"].startswith("samples/pdf/")
+        )
+    # the build's own export counted the same pairs left out in the warehouse
     assert counted == dict(Counter(r["licence"] for r in ref))
     # the sample's own files give every listed image back, keyframes too when the videos are left out
-    con = connect(sample_build["snapshot"])
-    corpus_rows_ = corpus_rows(con)
-    con.close()
     policy = ReleasePolicy("open", {"youtube": "proprietary"}, cfg.root)
-    ref = export_corpus(corpus_rows_, cfg.train, tmp_path / "export", None, policy).manifest.reference
-    assert ref is not None
-    report = rehydrate(ref, tmp_path / "back", None, cfg.root, cfg.preprocess.image, cfg.preprocess.pdf)
+    listed = export_corpus(corpus_rows_, cfg.train, tmp_path / "export", None, policy).manifest.reference
+    assert listed is not None
+    report = rehydrate(listed, tmp_path / "back", None, cfg.root, cfg.preprocess.image, cfg.preprocess.pdf)
     assert {o.status for o in report.outcomes} == {"ok"}, report.failed
     assert {o.via for o in report.outcomes} == {"file", "pdf", "video"}
