@@ -200,7 +200,7 @@ def test_invalid_twice_is_llm_invalid_output(stub, onto):
 def test_no_findings_give_the_sentinels(stub, onto):
     stub.answer({"disease": None, "concepts": [], "body_location": [], "symptoms": [], "age": "unknown",
                  "gender": None, "skin_tone": "Fitzpatrick V"})  # fmt: skip
-    out = labeller(stub, onto, json_mode="json_object").label("A picture.")
+    out = labeller(stub, onto, json_mode="json_object").label("A picture of Fitzpatrick type V skin.")
     assert out.labels is not None
     assert (out.labels.disease_label, out.labels.hierarchical_disease_label) == (NO_DIAGNOSIS, NO_DIAGNOSIS)
     assert out.labels.condition_ids == [] and out.labels.body_location == NO_BODY_LOCATION
