@@ -21,9 +21,9 @@ class ShortlistConfig(BaseModel):
         concepts: visual concept candidates.
         body_sites: body-site candidates.
         symptoms: symptom candidates.
-        fuzzy_min_score: rapidfuzz partial_ratio (0-100) a name must reach against the text to be offered
-            without a lexical match (misspellings, hyphenation); 90 keeps "psoriatic" off "psoriasis" lists
-            while catching "basal cel carcinoma".
+        fuzzy_min_score: rapidfuzz ratio (0-100) a name must reach against a run of 1-4 words of the text to
+            be offered without a lexical match (misspellings, hyphenation); 90 catches "basal cel carcinoma"
+            and "seborrhoeic keratoses" but not "allergic reaction" for "id reaction".
         max_prompt_tokens: the estimated prompt size the labeller stays under, by dropping fuzzy candidates
             and then cutting the text's tail (never the lexical mentions).
     """
