@@ -33,7 +33,7 @@ def labeller_for(method: str, cfg: RunConfig, ontology: Ontology) -> tuple[Label
         raise ConfigError(f"--method must be lexical or llm, not {method!r}")
     from pipeline.augment.llm import LlmLabeller
 
-    llm = LlmLabeller(cfg.llm, ontology, cfg.augment.llm_prompt)
+    llm = LlmLabeller(cfg.llm, ontology, cfg.augment.llm_prompt, shortlist=cfg.augment.shortlist)
 
     def label(text: str) -> tuple[Labels, str]:
         outcome = llm.label(text)
@@ -78,7 +78,7 @@ def _batched(reader: csv.DictReader[str], cfg: RunConfig,
     from pipeline.augment.llm import LlmLabeller
 
     rows = list(reader)
-    outcomes = label_batch(LlmLabeller(cfg.llm, ontology, cfg.augment.llm_prompt),
+    outcomes = label_batch(LlmLabeller(cfg.llm, ontology, cfg.augment.llm_prompt, shortlist=cfg.augment.shortlist),
                            {str(i): row.get("caption") or "" for i, row in enumerate(rows)})
     for i, row in enumerate(rows):
         out = outcomes[str(i)]
