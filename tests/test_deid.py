@@ -103,7 +103,7 @@ def test_personal_lines_rules() -> None:
     assert [f.labels for f in found] == [("[DATE]",)]
     assert found[0].y == 40 and found[0].n_words == 3  # the name on the date's line is masked with it
     assert find_personal_lines(words("Accession 20456789")) and find_personal_lines(words("Name: Jane Doe"))
-    assert not find_personal_lines(words("Dose 2.5 mg", "x10 magnification", "Stage IIIB"))
+    assert not find_personal_lines(words("Dose 2.5 mg", "x10 magnification", "Stage IIIB", "ee @ee oo"))
 
 
 # --- the policies, with the real detectors ---

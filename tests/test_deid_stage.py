@@ -178,3 +178,17 @@ def test_deid_off_leaves_no_rows(tmp_path: Path, con: Any) -> None:
 
 def test_text_finding_has_no_text_field() -> None:
     assert "text" not in TextFinding.__dataclass_fields__  # the personal data itself is never a column
+
+
+def test_a_new_detector_version_redoes_the_images_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = RunConfig()
+    hashes = []
+    for found in [(None, None), (FakeFaces(), None), (FakeFaces(), FakeReader())]:
+        monkeypatch.setattr(deid, "detectors", lambda c, found=found: found)
+        hashes.append(CleanStage(cfg).kind_hashes())
+    monkeypatch.setattr(FakeReader, "version", "2")
+    hashes.append(CleanStage(cfg).kind_hashes())
+    assert (
+        len({h["image"] for h in hashes}) == 4
+    )  # installing a detector, or a new version, redoes image units
+    assert len({h["text"] for h in hashes}) == 1

@@ -163,10 +163,13 @@ class TesseractWordReader:
         import cv2
 
         h, w = rgb.shape[:2]
-        scale = min(3.0, max(1.0, self.min_side_px / max(1, min(h, w))))
+        # small overlays upscaled (at most 3x); a camera-sized photo read at 2000 px on its long side at most
+        scale = min(3.0, max(1.0, self.min_side_px / max(1, min(h, w))), 2000 / max(h, w, 1))
         gray = cv2.cvtColor(np.ascontiguousarray(rgb[..., :3]), cv2.COLOR_RGB2GRAY)
-        if scale > 1.0:
-            gray = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
+        if scale != 1.0:
+            gray = cv2.resize(
+                gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC if scale > 1 else cv2.INTER_AREA
+            )
         words: list[Word] = []
         for k, img in enumerate((gray, 255 - gray)):
             binary = cv2.adaptiveThreshold(img, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY, 51, 15)
@@ -184,7 +187,9 @@ def _iou(a: Word | TextFinding, b: Word | TextFinding) -> float:
 
 
 def _labels(text: str) -> set[str]:
-    labels = {s.label for s in find_pii(text)}
+    """Personal-data labels on a line. A span needs 4+ letters or digits: Tesseract reads skin texture and
+    drawn shapes as short "words" such as "@ee", which the recogniser would take for a handle."""
+    labels = {s.label for s in find_pii(text) if sum(c.isalnum() for c in text[s.start : s.end]) >= 4}
     if _FULL_DATE.search(text):
         labels.add("[DATE]")
     if _LONG_NUMBER.search(text):
