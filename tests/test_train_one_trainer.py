@@ -57,7 +57,7 @@ def write_profile(root: Path, recipe: dict[str, Any] | str) -> Path:
     profile = root / "profile.yaml"
     train = {"val_fraction": 0.25, "recipe": recipe}
     profile.write_text(yaml.safe_dump({"root": ".", "warehouse": "wh.duckdb", "data_dir": "data",
-                                       "train": train}))
+                                       "train": train, "export": {"release": "private"}}))  # no source items: no licence
     return profile
 
 
