@@ -149,3 +149,32 @@ def test_sample_build_provenance_per_source_kind_and_rehydration(sample_build, t
     report = rehydrate(listed, tmp_path / "back", None, cfg.root, cfg.preprocess.image, cfg.preprocess.pdf)
     assert {o.status for o in report.outcomes} == {"ok"}, report.failed
     assert {o.via for o in report.outcomes} == {"file", "pdf", "video"}
+
+
+def test_a_release_that_leaves_nothing_to_train_is_a_reject_not_a_crash(tmp_path: Path) -> None:
+    """Pairs with no source item have no licence (`unknown`): the research release exports none of them, and
+    the train stage records that instead of failing on an export without shards."""
+    from test_train_one_trainer import RECIPE, sample_corpus_rows, write_profile, write_warehouse
+
+    from pipeline.config import load_config
+    from pipeline.stage import run_stage
+    from pipeline.train.stage import TrainStage
+
+    profile = write_profile(tmp_path, RECIPE)
+    profile.write_text(profile.read_text().replace("release: private", "release: research"))
+    cfg = load_config(profile)
+    write_warehouse(cfg.warehouse)
+    con = connect(cfg.warehouse)
+    report = run_stage(con, TrainStage(cfg), "run-1")
+    assert report.status == "ok"
+    assert con.execute("SELECT reason FROM rejects WHERE stage = 'train'").fetchall() == [
+        ("nothing_to_train",)
+    ]
+    assert con.execute("SELECT release, n_train, n_excluded FROM train_exports").fetchall() == [
+        ("research", 0, len(sample_corpus_rows()))
+    ]
+    assert con.execute("SELECT count(*) FROM train_runs").fetchone() == (0,)
+    assert con.execute("SELECT DISTINCT licence, reason FROM train_export_exclusions").fetchall() == [
+        ("unknown", "licence_excluded")
+    ]
+    con.close()

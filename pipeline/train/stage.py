@@ -92,6 +92,12 @@ class TrainStage(Stage):
                                      "split": export.splits[r.pair_id],
                                      "filename": manifest.filenames[r.pair_id], "group_id": r.group_id,
                                      "cluster_id": r.cluster_id})  # fmt: skip
+        if not manifest.n_rows.get("train") or not manifest.n_rows.get("validation"):
+            # the release profile (or a tiny corpus) left a split empty: the export stands, no model is trained
+            res.reject(f"export:{export_id}", "nothing_to_train",
+                       f"{manifest.n_rows} pairs per split; {len(export.exclusions or [])} left out "
+                       f"({manifest.release} release)")  # fmt: skip
+            return res
         recipe = self.placement().recipe or profile_recipe(self.cfg)
         run_id = f"{export_id}-{recipe.model}"
         # a build killed mid-training resumes from its last checkpoint: the folder is this unit's alone
