@@ -254,6 +254,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     print(f"exported {m.n_rows.get('train', 0)} train + {m.n_rows.get('validation', 0)} validation pair(s), "
           f"{m.n_images} image(s), {len(m.shards)} shard(s), "
           f"{sum(len(v) for v in m.parquet.values())} Parquet file(s) + README.md card -> {m.out_dir}")
+    left = [f"{n} {lic} ({reason})" for reason, by in m.excluded.items() for lic, n in by.items()]
+    if left:  # what the release profile (and the dedup of repeated pairs) kept out, and where it is listed
+        print(f"left out ({m.release} release): {', '.join(left)}"
+              + (f"; listed in {m.reference}" if m.reference else ""))
     return 0
 
 

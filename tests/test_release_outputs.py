@@ -178,3 +178,19 @@ def test_a_release_that_leaves_nothing_to_train_is_a_reject_not_a_crash(tmp_path
         ("unknown", "licence_excluded")
     ]
     con.close()
+
+
+def test_derm1m_export_says_what_it_left_out(tmp_path: Path, capsys) -> None:
+    from test_train_one_trainer import RECIPE, sample_corpus_rows, write_profile, write_warehouse
+
+    from flows.cli import main
+    from pipeline.config import load_config
+
+    profile = write_profile(tmp_path, RECIPE)
+    profile.write_text(profile.read_text().replace("release: private", "release: open"))
+    write_warehouse(load_config(profile).warehouse)
+    assert main(["--config", str(profile), "export", "--out", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    n = len(sample_corpus_rows())
+    assert "exported 0 train + 0 validation pair(s)" in out
+    assert f"left out (open release): {n} unknown (licence_excluded); listed in {tmp_path / 'out'}" in out
