@@ -45,7 +45,16 @@ class FakeNcbi:
         self.windows: dict[str, int] = {}
 
     def routes(self) -> dict[str, object]:
-        return {"/eutils/esearch.fcgi": self.search, "/eutils/efetch.fcgi": self.fetch, "/pmc/": self.figure}
+        return {"/eutils/esearch.fcgi": self.search, "/eutils/efetch.fcgi": self.fetch, "/pmc/": self.figure,
+                "/s3/": self.cloud}
+
+    def cloud(self, q: dict[str, list[str]], h: object) -> tuple[int, dict[str, str], bytes]:
+        """The Cloud Service bucket holding none of these articles: an empty ListObjectsV2 answer."""
+        prefix = q.get("prefix", [""])[0]
+        body = ('<?xml version="1.0" encoding="UTF-8"?>\n<ListBucketResult xmlns="http://s3.amazonaws.com/doc/'
+                f'2006-03-01/"><Name>pmc-oa-opendata</Name><Prefix>{prefix}</Prefix><KeyCount>0</KeyCount>'
+                '<MaxKeys>1000</MaxKeys><Delimiter>/</Delimiter><IsTruncated>false</IsTruncated></ListBucketResult>')
+        return 200, {"Content-Type": "application/xml"}, body.encode()
 
     def search(self, q: dict[str, list[str]], h: object) -> tuple[int, dict[str, str], bytes]:
         k = self.windows.setdefault(q["mindate"][0], len(self.windows))
@@ -80,6 +89,7 @@ def _cfg(tmp_path: Path, url: str, **kw: object) -> RunConfig:
     opts: dict[str, object] = {
         "enabled": True, "query": "skin[MeSH Terms]", "email": "test@example.org", "tool": "derm1m-test",
         "eutils_base": f"{url}/eutils", "figure_url_template": url + "/pmc/{pmcid}.{version}/{href}{ext}",
+        "cloud_base": f"{url}/s3", "cloud_metadata": False,  # tests/test_collect_pubmed_licences.py: the bucket
         "date_from": "2024/01/01", "date_to": "2024/01/03", "window_days": 1, "batch_size": 2,
         "licence_groups": ["oa_comm", "oa_noncomm"], **kw}
     cfg.collect.sources.pubmed = PubMedConfig.model_validate(opts)

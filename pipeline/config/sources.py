@@ -50,7 +50,13 @@ class YouTubeConfig(_Model):
 
 class PubMedConfig(_Model):
     """PMC through E-utilities: esearch over date windows, efetch JATS in batches, figures from the
-    PMC Cloud Service. `figure_url_template` fields: pmcid, version, href (the JATS graphic name)."""
+    PMC Cloud Service. `figure_url_template` fields: base (cloud_base), pmcid, version (the article's
+    current version, discovered from a listing of the bucket), href (the JATS graphic name), ext.
+
+    Licences come from PMC's own statements (pipeline/collect/pmc_oa.py): the OA file lists named in
+    `oa_file_lists` (URLs or local paths of oa_file_list.csv / oa_comm_use_file_list.csv ...), then the
+    Cloud Service's per-version metadata (`cloud_metadata`), then the JATS <license> text as the fallback;
+    `licence_source` in the item's meta says which one decided."""
 
     enabled: bool = False
     query: str = '(dermatology[MeSH Terms] OR skin diseases[MeSH Terms]) AND "open access"[filter]'
@@ -65,7 +71,11 @@ class PubMedConfig(_Model):
     tool: str = "derm1m-pipeline"
     eutils_base: str = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils"
     figures: bool = True
-    figure_url_template: str = "https://pmc-oa-opendata.s3.amazonaws.com/{pmcid}.{version}/{href}{ext}"
+    figure_url_template: str = "{base}/{pmcid}.{version}/{href}{ext}"
+    cloud_base: str = "https://pmc-oa-opendata.s3.amazonaws.com"
+    cloud_metadata: bool = True  # list the article's versions, read metadata/<pmcid>.<version>.json
+    oa_file_lists: list[str] = Field(default_factory=list)  # PMC OA file lists (CSV), URLs or paths
+    skip_retracted: bool = True  # an article the metadata marks is_retracted is a `retracted` reject
     figure_ext: str = ".jpg"
     licence_groups: list[str] = Field(default_factory=lambda: ["oa_comm", "oa_noncomm"])
     europepmc: bool = False  # fetch full text from Europe PMC instead of efetch
