@@ -86,9 +86,9 @@ def skimage_items() -> list[tuple[str, str | None, Image.Image]]:
 
 
 def sample_items() -> list[Item]:
-    """The sample corpus's drawn images: dataset lesions and JATS figures (PMC9000004 f2 is a bar chart)."""
+    """The sample corpus's drawn images: dataset dermoscopy and JATS figures (PMC9000004 f2 is a bar chart)."""
     paths = sorted((REPO / "samples" / "datasets" / "derm_sample" / "images").glob("*.jpg"))
-    out = [(p.name, "skin", Image.open(p).convert("RGB")) for p in paths]
+    out = [(p.name, "dermoscopy", Image.open(p).convert("RGB")) for p in paths]  # drawn inside a field stop
     for p in sorted((REPO / "samples" / "jats").glob("*.jpg")):
         out.append((p.name, "chart_or_diagram" if p.name == "PMC9000004_f2.jpg" else "skin",
                     Image.open(p).convert("RGB")))

@@ -195,8 +195,8 @@ class ImageTypeConfig(_Model):
     keep: list[str] = Field(default_factory=lambda: ["clinical_photo", "dermoscopy", "histopathology"])
     skin_score_min: float = 0.22  # heuristic: below this skin evidence a photo is "other"
     # heuristic: the ImageNet veto (pipeline/vision/imagenet_gate.py, extra `imagenet`): `auto` uses it when the
-    # extra is installed, `on` requires it, `off` never; a picture whose ImageNet mass on one non-skin group
-    # reaches object_gate_min_mass is "other"
+    # extra is installed, `on` requires it, `off` never; a picture whose top ImageNet class is in a non-skin
+    # group (animal, food, vehicle, landscape, plant) with probability >= object_gate_min_mass is "other"
     object_gate: Literal["auto", "on", "off"] = "auto"
     object_gate_min_mass: float = 0.5
 

@@ -24,7 +24,7 @@ from pipeline.vision.image_features import ImageFeatures, extract_features
 
 IMAGE_TYPES = ("clinical_photo", "dermoscopy", "histopathology", "chart_or_diagram", "slide_with_text", "other")
 SKIN_TYPES = frozenset({"clinical_photo", "dermoscopy", "histopathology"})
-HEURISTIC_VERSION = "heuristic-v2"  # v2: CIELAB skin locus, chroma and grain vetoes
+HEURISTIC_VERSION = "heuristic-v3"  # v2: CIELAB skin locus, chroma and grain vetoes; v3: chroma cut-off 0.55
 
 ImageInput = Image.Image | Path | str
 
@@ -79,7 +79,7 @@ class HeuristicClassifier:
 
     name = "heuristic"
 
-    def __init__(self, skin_min: float = 0.22, he_min: float = 0.35, chroma_max: float = 0.45,
+    def __init__(self, skin_min: float = 0.22, he_min: float = 0.35, chroma_max: float = 0.55,
                  grain_max: float = 0.5) -> None:
         self.skin_min, self.he_min = skin_min, he_min
         self.chroma_max, self.grain_max = chroma_max, grain_max  # hand-set; see image_features
