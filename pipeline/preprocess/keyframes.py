@@ -297,6 +297,7 @@ def iter_decode_at(path: Path, scan: FrameScan, wanted: list[int]) -> Iterator[t
                 frames = None  # the end, or a damaged stretch: this candidate is skipped, others may decode
                 continue
             if last[0] == target:
-                yield target, last[1].to_ndarray(format="rgb24")
+                # a copy: the array PyAV returns keeps its frame's buffers alive (~0.3 MB each at 640x360)
+                yield target, last[1].to_ndarray(format="rgb24").copy()
     finally:
         container.close()
