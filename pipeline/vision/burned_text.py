@@ -45,6 +45,7 @@ _FULL_DATE = re.compile(
     r"\d{1,2}\s*(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s*(?:19|20)\d{2})\b",
     re.IGNORECASE,
 )
+_SLASH_GAP = re.compile(r"(?<=/\d)\s(?=\d)|(?<=\d)\s(?=\d/)")
 _LONG_NUMBER = re.compile(r"(?<![\d.])\d{6,}(?![\d.])")
 
 
@@ -190,6 +191,8 @@ def _labels(text: str) -> set[str]:
     """Personal-data labels on a line. A span needs 4+ letters or digits: Tesseract reads skin texture and
     drawn shapes as short "words" such as "@ee", which the recogniser would take for a handle."""
     labels = {s.label for s in find_pii(text) if sum(c.isalnum() for c in text[s.start : s.end]) >= 4}
+    # a date OCR broke apart ("04/1 1/1958"): spaces next to a slash, or between digits right after one, go
+    text = _SLASH_GAP.sub("", re.sub(r"\s*/\s*", "/", text))
     if _FULL_DATE.search(text):
         labels.add("[DATE]")
     if _LONG_NUMBER.search(text):
@@ -197,23 +200,32 @@ def _labels(text: str) -> set[str]:
     return labels
 
 
+def _rows(words: list[Word]) -> list[list[Word]]:
+    """Words grouped into rows by their vertical centre, left to right: Tesseract splits one overlay line into
+    several (a gap, a glyph read apart: "sm ith, John"), and the two polarity passes number lines apart."""
+    rows: list[list[Word]] = []
+    for wd in sorted(words, key=lambda w: (w.y + w.h / 2, w.x)):
+        centre = wd.y + wd.h / 2
+        for row in rows:
+            if min(w.y for w in row) <= centre <= max(w.y + w.h for w in row):
+                row.append(wd)
+                break
+        else:
+            rows.append([wd])
+    return [sorted(r, key=lambda w: w.x) for r in rows]
+
+
 def find_personal_lines(words: list[Word]) -> list[TextFinding]:
-    """The lines of `words` that carry personal data, each as one box to mask. A line is read alone and
-    with the line before it (a cue such as "Patient:" may end the line above its name)."""
-    lines: dict[int, list[Word]] = {}
-    for wd in words:
-        lines.setdefault(wd.line, []).append(wd)
-    texts = {k: " ".join(wd.text for wd in v) for k, v in lines.items()}
+    """The rows of `words` that carry personal data, each as one box to mask. A row is read alone and
+    with the row above it (a cue such as "Patient:" may end the row above its name)."""
+    rows = _rows(words)
+    texts = [" ".join(wd.text for wd in row) for row in rows]
     out = []
-    previous = None
-    for k in sorted(lines):
+    for k, ws in enumerate(rows):
         labels = _labels(texts[k])
-        if not labels and previous is not None:
-            before = _labels(texts[previous])
-            labels = _labels(texts[previous] + "\n" + texts[k]) - before
-        previous = k
+        if not labels and k > 0:
+            labels = _labels(texts[k - 1] + "\n" + texts[k]) - _labels(texts[k - 1])
         if labels:
-            ws = lines[k]
             x0, y0 = min(wd.x for wd in ws), min(wd.y for wd in ws)
             x1, y1 = max(wd.x + wd.w for wd in ws), max(wd.y + wd.h for wd in ws)
             conf = round(sum(wd.confidence for wd in ws) / len(ws), 1)
