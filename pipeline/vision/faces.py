@@ -124,8 +124,9 @@ class BlazeFaceDetector:
             nets[model] = cv2.dnn.readNetFromTFLite(path, engine=cv2.dnn.ENGINE_CLASSIC)
         return nets[model]
 
-    def _run(self, model: str, square: np.ndarray, side_px: int) -> tuple[np.ndarray, np.ndarray]:
-        """(boxes x, y, w, h in pixels of the padded square, scores) above min_confidence."""
+    def _run(self, model: str, square: np.ndarray, side_px: float) -> tuple[np.ndarray, np.ndarray]:
+        """(boxes x, y, w, h in the original image's pixels, `side_px` the padded square's side there; scores)
+        above min_confidence."""
         import cv2
 
         side, _, _, outputs = _MODELS[model]
@@ -146,10 +147,16 @@ class BlazeFaceDetector:
         import cv2
 
         h, w = rgb.shape[:2]
-        side = max(h, w)
-        square = np.zeros((side, side, 3), dtype=np.uint8)  # padded, not stretched: the models expect 1:1
-        square[:h, :w] = rgb[..., :3]
-        found = [self._run(m, square, side) for m in _MODELS]
+        # the models see 128 or 192 px: a camera-sized photo is shrunk first, not padded at full size
+        factor = min(1.0, 1024 / max(h, w))
+        small = rgb[..., :3] if factor == 1.0 else cv2.resize(rgb[..., :3], None, fx=factor, fy=factor,
+                                                              interpolation=cv2.INTER_AREA)  # fmt: skip
+        sh, sw = small.shape[:2]
+        square = np.zeros(
+            (max(sh, sw), max(sh, sw), 3), dtype=np.uint8
+        )  # padded, not stretched: models expect 1:1
+        square[:sh, :sw] = small
+        found = [self._run(m, square, max(sh, sw) / factor) for m in _MODELS]
         boxes = np.concatenate([b for b, _ in found])
         scores = np.concatenate([s for _, s in found])
         if not len(boxes):
