@@ -58,7 +58,6 @@ def skin_sets(root: Path) -> dict[str, list[tuple[str, Image.Image]]]:
             "derm7pt": load(sorted((root / "images" / "derm7pt").rglob("*.jpg")))}
 
 
-Item = tuple[str, str, Image.Image]  # (name, label, image)
 SKIMAGE = {  # skimage.data function -> label (portraits: None, reported unscored)
     "astronaut": None, "brick": "other", "camera": "other", "cell": "other", "chelsea": "other",
     "clock": "other", "coffee": "other", "coins": "other", "colorwheel": "chart_or_diagram",
@@ -85,13 +84,15 @@ def skimage_items() -> list[tuple[str, str | None, Image.Image]]:
     return [(n, lab, _rgb(getattr(data, n)())) for n, lab in SKIMAGE.items()]
 
 
-def sample_items() -> list[Item]:
+def sample_items() -> list[tuple[str, str | None, Image.Image]]:
     """The sample corpus's drawn images: dataset dermoscopy and JATS figures (PMC9000004 f2 is a bar chart)."""
     paths = sorted((REPO / "samples" / "datasets" / "derm_sample" / "images").glob("*.jpg"))
-    out = [(p.name, "dermoscopy", Image.open(p).convert("RGB")) for p in paths]  # drawn inside a field stop
+    out: list[tuple[str, str | None, Image.Image]] = [
+        (p.name, "dermoscopy", Image.open(p).convert("RGB")) for p in paths]  # drawn inside a field stop
+    special = {"PMC9000004_f2.jpg": "chart_or_diagram",
+               "PMC9000003_f2.jpg": None}  # a KOH preparation: microscopy of scrapings, neither kind: unscored
     for p in sorted((REPO / "samples" / "jats").glob("*.jpg")):
-        out.append((p.name, "chart_or_diagram" if p.name == "PMC9000004_f2.jpg" else "skin",
-                    Image.open(p).convert("RGB")))
+        out.append((p.name, special.get(p.name, "skin"), Image.open(p).convert("RGB")))
     return out
 
 
