@@ -184,3 +184,29 @@ def test_tone_recall_reads_paths(tmp_path):
     clinical_skin(np.random.default_rng(0), 0).save(p)
     tones = tone_recall(HeuristicClassifier(), [Path(p)], ["clinical_photo", "dermoscopy"], levels=["I", "VI"])
     assert list(tones) == ["I", "VI"] and tones["VI"]["n"] == 1 and tones["VI"]["in_band"] == 1
+
+
+def test_gated_classifier_vetoes_only_skin_calls_with_a_confident_group():
+    """The veto logic with a scripted gate (no weights needed): a skin call whose top class is a confident
+    member of a veto group becomes "other"; a weak one stays; charts never reach the network."""
+    from bench.synthetic_images import bar_chart
+    from pipeline.vision.imagenet_gate import GatedClassifier, ImageNetGate
+
+    seen: list[int] = []
+
+    class ScriptedGate(ImageNetGate):
+        def __init__(self, answers: list[dict[str, float]]) -> None:
+            self.min_mass, self.answers = 0.5, answers
+
+        def group_mass(self, images):
+            seen.append(len(images))
+            return self.answers[: len(images)]
+
+    skin = [clinical_skin(np.random.default_rng(s), 2) for s in range(2)]
+    gate = ScriptedGate([{"mammal": 0.8, "food": 0.0}, {"mammal": 0.3, "food": 0.0}])
+    results = GatedClassifier(HeuristicClassifier(), gate).classify([*skin, bar_chart(np.random.default_rng(0))])
+    assert seen == [2]  # the chart was not sent
+    assert results[0].image_type == "other" and results[0].scores["imagenet_veto_mammal"] == 1.0
+    assert results[0].skin_score < HeuristicClassifier().classify([skin[0]])[0].skin_score
+    assert results[1].image_type in SKIN_TYPES and results[1].scores["imagenet_mammal"] == 0.3
+    assert results[2].image_type == "chart_or_diagram" and all(r.backend == "heuristic+imagenet" for r in results)
