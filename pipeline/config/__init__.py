@@ -15,6 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pipeline.config.augment import ShortlistConfig
 from pipeline.config.base import NOT_OUTPUT, output_settings
 from pipeline.config.export import ExportConfig
+from pipeline.config.pdf import PdfCaptionRules as PdfCaptionRules  # re-exported
+from pipeline.config.pdf import PdfConfig
 from pipeline.config.prices import DEFAULT_PRICES, ModelPrice, legacy_price, lookup
 from pipeline.config.recipe import Recipe, load_recipe
 from pipeline.config.sources import (
@@ -139,12 +141,6 @@ class ImageConfig(_Model):
     format: Literal["jpeg", "png"] = "jpeg"
     quality: int = 95
     max_pixels: int = 89_478_485  # PIL's own decompression-bomb limit
-
-
-class PdfConfig(_Model):
-    min_image_side_px: int = 48
-    caption_max_gap_pt: float = 80.0
-    vector_figures: bool = True  # render drawn figures (clustered page drawings) that a caption names
 
 
 class SubfigureConfig(_Model):

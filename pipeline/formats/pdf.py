@@ -19,6 +19,7 @@ from pipeline.config import PdfConfig
 from pipeline.errors import ItemError
 from pipeline.formats.pdf_captions import (
     _BOLD_NAME,
+    LABEL_RE,
     Box,
     PdfDocument,
     PdfFigure,
@@ -29,7 +30,9 @@ from pipeline.formats.pdf_captions import (
     _join_lines,
     _label,
     _pair_captions,
+    label_pattern,
 )
+from pipeline.formats.pdf_scan import ScanReader, apply_rules, number_labels, scan_figures
 
 _PASS_THROUGH = {"png", "jpeg", "jpg"}
 # Text without ligatures ("ﬁ" -> "fi") and without image blocks (which would copy every image into
@@ -39,7 +42,8 @@ _JUNK_TITLE = re.compile(r"^(untitled|microsoft word\b)|\.(docx?|pdf|tex|dvi|ind
 _Placed = list[tuple[int, dict[str, Any], pymupdf.Rect]]  # (index in get_image_info, info, placed rect)
 
 
-def _text_blocks(page: pymupdf.Page) -> tuple[list[_Block], list[tuple[float, str, int]]]:
+def _text_blocks(page: pymupdf.Page, pattern: re.Pattern[str] = LABEL_RE
+                 ) -> tuple[list[_Block], list[tuple[float, str, int]]]:
     """Text blocks with their text, and (font size, text, line number) per span for the title heuristic."""
     blocks: list[_Block] = []
     spans: list[tuple[float, str, int]] = []
@@ -55,7 +59,7 @@ def _text_blocks(page: pymupdf.Page) -> tuple[list[_Block], list[tuple[float, st
                 spans.extend((round(s["size"], 1), s["text"], line_no) for s in line["spans"])
         text = _join_lines(lines)
         if text:
-            found = _label(text)
+            found = _label(text, pattern)
             span = next((sp for line in blk["lines"] for sp in line["spans"] if sp["text"].strip()), None)
             font = (str(span["font"]), round(float(span["size"]), 1)) if span else ("", 0.0)
             bold = bool(span and (int(span["flags"]) & 16 or _BOLD_NAME.search(font[0])))
@@ -68,19 +72,23 @@ def _box(r: Any) -> Box:
     return (x0, y0, x1, y1)
 
 
-def _image_bytes(doc: pymupdf.Document, page: pymupdf.Page, xref: int, clip: pymupdf.Rect,
-                 cache: dict[int, tuple[bytes, str, int, int]]) -> tuple[bytes, str, int, int]:
+def _image_bytes(doc: pymupdf.Document, page: pymupdf.Page, info: dict[str, Any], clip: pymupdf.Rect,
+                 cache: dict[int, tuple[bytes, str, int, int]], max_pixels: int) -> tuple[bytes, str, int, int]:
     """Original bytes when already PNG/JPEG in grey/RGB; other formats and CMYK through a pixmap at native
-    resolution; inline images (xref 0) and anything that fails as a 150 dpi render of the placed area."""
+    resolution; inline images (xref 0), images over `max_pixels` (a decompression bomb is never decoded) and
+    anything that fails as a render of the placed area at 150 dpi (less for a huge area)."""
+    from pipeline.formats.pdf_ocr import render_dpi
+
+    xref = int(info.get("xref") or 0)
     if xref and xref in cache:
         return cache[xref]
     result = None
-    if xref:
+    if xref and int(info.get("width", 0)) * int(info.get("height", 0)) <= max_pixels:
         try:
-            info: dict[str, Any] = doc.extract_image(xref) or {}
-            if info.get("ext") in _PASS_THROUGH and info.get("colorspace") in (1, 3) and info.get("image"):
-                ext = "jpeg" if info["ext"] == "jpg" else info["ext"]
-                result = (info["image"], ext, int(info["width"]), int(info["height"]))
+            raw: dict[str, Any] = doc.extract_image(xref) or {}
+            if raw.get("ext") in _PASS_THROUGH and raw.get("colorspace") in (1, 3) and raw.get("image"):
+                ext = "jpeg" if raw["ext"] == "jpg" else raw["ext"]
+                result = (raw["image"], ext, int(raw["width"]), int(raw["height"]))
             else:
                 pix = pymupdf.Pixmap(doc, xref)
                 if pix.colorspace is None or pix.colorspace.n not in (1, 3):  # CMYK, Lab, indexed ...
@@ -91,11 +99,39 @@ def _image_bytes(doc: pymupdf.Document, page: pymupdf.Page, xref: int, clip: pym
         except Exception:  # any decoder failure falls back to rendering the page area
             result = None
     if result is None:
-        pix = page.get_pixmap(dpi=150, clip=clip, alpha=False)
+        pix = page.get_pixmap(dpi=render_dpi(clip.width, clip.height, 150, max_pixels), clip=clip, alpha=False)
         result = (pix.tobytes("png"), "png", pix.width, pix.height)
     if xref:
         cache[xref] = result
     return result
+
+
+def _image_info(page: pymupdf.Page, pno: int, max_pixels: int, rejects: list[tuple[str, str, str]]
+                ) -> list[dict[str, Any]]:
+    """page.get_image_info(xrefs=True) without its hazards: that call decodes every image of the page to
+    hash it, so an image declared empty (MuPDF raises) or over max_pixels (a decompression bomb) is left
+    out first, by the size its dictionary states, each a reject row, and the rest read without hashes."""
+    try:
+        listed = page.get_images()
+    except Exception as exc:  # a broken resource dictionary
+        rejects.append((f"p{pno}", "pdf_page_images_unreadable", str(exc)[:200]))
+        return []
+    bad = {(int(x[2]), int(x[3])) for x in listed if int(x[2]) * int(x[3]) > max_pixels or min(x[2], x[3]) <= 0}
+    for x in listed:
+        if (int(x[2]), int(x[3])) in bad:
+            reason = "pdf_image_empty" if min(x[2], x[3]) <= 0 else "pdf_image_too_large"
+            rejects.append((f"p{pno}/x{x[0]}", reason, f"image xref {x[0]}: {x[2]}x{x[3]} px (max {max_pixels})"))
+    try:
+        infos: list[dict[str, Any]] = page.get_image_info() if bad else page.get_image_info(xrefs=True)
+    except Exception as exc:  # MuPDF errors on a malformed image
+        rejects.append((f"p{pno}", "pdf_page_images_unreadable", str(exc)[:200]))
+        return []
+    ok = [dict(i) for i in infos if (int(i.get("width", 0)), int(i.get("height", 0))) not in bad
+          and int(i.get("width", 0)) * int(i.get("height", 0)) <= max_pixels]
+    if bad:  # no hashes were made: the images are rendered from the page, never decoded on their own
+        for i in ok:
+            i["xref"] = 0
+    return ok
 
 
 def _title(doc: pymupdf.Document, first_page_spans: list[tuple[float, str, int]]) -> str | None:
@@ -133,26 +169,40 @@ def extract_pdf_figures(path: Path, cfg: PdfConfig) -> PdfDocument:
     """All raster images at least `cfg.min_image_side_px` on each side (in pixels and in points as placed;
     down to half that in points when a caption names them: wide strips) with the caption paired to them, then (cfg.vector_figures) drawn figures rendered from their region
     when a "Figure N" caption is left for them. Label blocks not in the document's bold caption font, when
-    it has one, are body text."""
+    it has one, are body text. Scanned pages are read by pdf_scan.py (OCR with layout); the file's caption
+    rules (cfg.rules_for: keywords, font size range, side) apply to every page."""
     from pipeline.formats.pdf_vector import vector_figures
 
+    rules = cfg.rules_for(path.name)
+    pattern = label_pattern(rules.keywords)
     doc = _open(path)
     try:
+        if doc.page_count > cfg.max_pages:
+            raise ItemError("pdf_too_many_pages", f"{path.name}: {doc.page_count} pages, over {cfg.max_pages}")
         figures: list[PdfFigure] = []
         cache: dict[int, tuple[bytes, str, int, int]] = {}
-        pages = [_text_blocks(doc[n]) for n in range(doc.page_count)]
+        pages = [_text_blocks(doc[n], pattern) for n in range(doc.page_count)]
+        reader = ScanReader(cfg, pattern)
+        images = [_image_info(doc[n], n + 1, cfg.max_page_pixels, reader.rejects) for n in range(doc.page_count)]
+        scans = {pno: scan for pno in range(1, doc.page_count + 1)
+                 if (scan := reader.read(doc[pno - 1], pno, pages[pno - 1][0], images[pno - 1])) is not None}
+        for pno in reader.skipped:  # a scan nobody read: none of its images is a figure
+            pages[pno - 1] = ([], [])
+        for pno, scan in scans.items():
+            pages[pno - 1] = (scan.blocks, pages[pno - 1][1])
+        if scans:
+            number_labels([b for b, _ in pages])
         title_spans = pages[0][1]
-        style = _caption_style([b for b, _ in pages])
+        style = _caption_style([b for b, _ in pages if b and b[0].font[0] != "ocr"])
         placed: list[tuple[_Placed, _Placed]] = []  # per page: images, thin images (figures if captioned)
         for pno in range(1, doc.page_count + 1):
             page, blocks = doc[pno - 1], pages[pno - 1][0]
-            if style is not None:
-                for b in blocks:
-                    if b.label and b.font != style:
-                        b.label = None
+            apply_rules(blocks, rules, style)
             kept: _Placed = []
             strips: _Placed = []
-            for index, info in enumerate(page.get_image_info(xrefs=True)):
+            for index, info in enumerate(images[pno - 1]):
+                if pno in scans or pno in reader.skipped:
+                    break
                 rect = pymupdf.Rect(info["bbox"]) & page.rect
                 small = min(info.get("width", 0), info.get("height", 0)) < cfg.min_image_side_px
                 side = min(rect.width, rect.height)
@@ -160,10 +210,15 @@ def extract_pdf_figures(path: Path, cfg: PdfConfig) -> PdfDocument:
                     continue
                 (kept if side >= cfg.min_image_side_px else strips).append((index, info, rect))
             placed.append((kept, strips))
-        above = _captions_above([([_box(r) for _, _, r in kept], blocks) for (kept, _), (blocks, _) in
-                                 zip(placed, pages, strict=True)], cfg.caption_max_gap_pt)
+        boxes = [list(scans[pno].photos) if pno in scans else [_box(r) for _, _, r in kept]
+                 for pno, (kept, _) in enumerate(placed, 1)]
+        above = rules.side == "above" or (rules.side == "auto" and _captions_above(
+            [(b, blocks) for b, (blocks, _) in zip(boxes, pages, strict=True)], cfg.caption_max_gap_pt))
         for pno, (kept, strips) in enumerate(placed, 1):
             page, blocks = doc[pno - 1], pages[pno - 1][0]
+            if pno in scans:
+                figures.extend(scan_figures(scans[pno], pno, cfg, above, pattern))
+                continue
             captions = _pair_captions([_box(r) for _, _, r in kept], blocks, cfg.caption_max_gap_pt,
                                       above_first=above)
             if strips:  # a thin image (under min_image_side_px points, over half) is a figure only when captioned
@@ -176,13 +231,13 @@ def extract_pdf_figures(path: Path, cfg: PdfConfig) -> PdfDocument:
                         kept.append(strip)
                         captions.append(thin_caption)
             for (index, info, rect), block in zip(kept, captions, strict=True):
-                data, ext, width, height = _image_bytes(doc, page, int(info.get("xref") or 0), rect, cache)
-                caption = _caption_text(block, blocks) if block else None
+                data, ext, width, height = _image_bytes(doc, page, info, rect, cache, cfg.max_page_pixels)
+                caption = _caption_text(block, blocks, pattern) if block else None
                 figures.append(PdfFigure(pno, index, _box(rect), data, ext, width, height,
                                          caption or None, block.label if block else None))
             if cfg.vector_figures:
                 claimed = {b.label for b in captions if b is not None}
                 figures.extend(vector_figures(page, pno, blocks, [_box(r) for _, _, r in kept], claimed, cfg))
-        return PdfDocument(_title(doc, title_spans), doc.page_count, figures)
+        return PdfDocument(_title(doc, title_spans), doc.page_count, figures, len(scans), reader.rejects)
     finally:
         doc.close()

@@ -14,12 +14,22 @@ from dataclasses import dataclass, field
 
 Box = tuple[float, float, float, float]
 
-# "Figure 3", "Fig. 2a:", "FIG 4.", "Plate IV", "Scheme 1", "Figure S2" (supplements). Roman numerals are
-# upper-case only so that "Figure in ..." in body text is not a label.
-LABEL_RE = re.compile(
-    r"^\s*(?P<kind>(?i:fig(?:ure)?s?\.?|plate|scheme))\s*"
-    r"(?P<num>S?\d+[A-Za-z]?(?![a-z])|[IVX]+\b)\s*[.:|]?\s*")
-_KIND = {"plate": "Plate", "scheme": "Scheme"}
+# "Figure 3", "Fig. 2a:", "FIG 4.", "Figure 3.2" (textbook chapters), "Plate IV", "Scheme 1", "Figure S2"
+# (supplements). Roman numerals are upper-case only so that "Figure in ..." in body text is not a label.
+_NUM = r"(?P<num>S?\d+(?:\.\d+)?[A-Za-z]?(?![a-z])|[IVX]+\b)\s*[.:|]?\s*"
+LABEL_RE = re.compile(r"^\s*(?P<kind>(?i:fig(?:ure)?s?\.?|plate|scheme))\s*" + _NUM)
+_KIND = {"fig": "Figure", "figs": "Figure", "figure": "Figure", "figures": "Figure", "plate": "Plate",
+         "plates": "Plate", "scheme": "Scheme", "schemes": "Scheme"}
+_DEFAULT_KEYWORDS = ("figure", "fig", "plate", "scheme")
+
+
+def label_pattern(keywords: list[str] | tuple[str, ...]) -> re.Pattern[str]:
+    """LABEL_RE for a book's own caption keywords ("Abb", "Bild", "Illustration"): each case-blind, with an
+    optional plural "s" and "."; the number part is LABEL_RE's."""
+    if tuple(k.lower() for k in keywords) == _DEFAULT_KEYWORDS:
+        return LABEL_RE
+    words = "|".join(re.escape(k) for k in sorted(set(keywords), key=len, reverse=True) if k.strip())
+    return re.compile(rf"^\s*(?P<kind>(?i:(?:{words})s?\.?))\s*" + _NUM)
 
 
 @dataclass
@@ -41,9 +51,14 @@ class PdfFigure:
 
 @dataclass
 class PdfDocument:
+    """`ocr_pages`: pages read with Tesseract; `rejects`: (locator, reason, detail) of pages left out (a
+    scanned page without OCR, a page too large to render), so the stage says why, never crashes."""
+
     title: str | None
     page_count: int
     figures: list[PdfFigure] = field(default_factory=list)
+    ocr_pages: int = 0
+    rejects: list[tuple[str, str, str]] = field(default_factory=list)
 
 
 
@@ -74,13 +89,14 @@ def _caption_style(pages: list[list[_Block]]) -> tuple[str, float] | None:
     return style if n >= 2 and n * 2 > labelled else None
 
 
-def _label(text: str) -> tuple[str, str] | None:
-    """(normalised label, rest of the text) when `text` starts with a figure label."""
-    m = LABEL_RE.match(text)
+def _label(text: str, pattern: re.Pattern[str] = LABEL_RE) -> tuple[str, str] | None:
+    """(normalised label, rest of the text) when `text` starts with a figure label: "Fig." is Figure, a
+    book's own keyword is kept as written ("Abb 3")."""
+    m = pattern.match(text)
     if not m:
         return None
-    kind = m.group("kind").lower().rstrip(".")
-    return f"{_KIND.get(kind, 'Figure')} {m.group('num')}", text[m.end():].strip()
+    kind = m.group("kind").rstrip(".")
+    return f"{_KIND.get(kind.lower(), kind.capitalize())} {m.group('num')}", text[m.end():].strip()
 
 
 def _join_lines(lines: list[str]) -> str:
@@ -104,9 +120,9 @@ def _overlap_x(a: Box, b: Box) -> bool:
     return width > 0.1 * min(a[2] - a[0], b[2] - b[0])
 
 
-def _caption_text(block: _Block, blocks: list[_Block]) -> str:
+def _caption_text(block: _Block, blocks: list[_Block], pattern: re.Pattern[str] = LABEL_RE) -> str:
     """Caption without its label; a label alone on its line takes the text block right below it."""
-    found = _label(block.text)
+    found = _label(block.text, pattern)
     rest = found[1] if found else block.text
     if rest:
         return rest

@@ -62,10 +62,22 @@ class PreprocessStage(Stage):
         return {
             "video": UnitKind(video, ("keyframes@2", "asr@1", "subtitles@1"), self._asr_tools()),
             "article": UnitKind((*image, *panels), ("jats_figures@1", "panels@1"), letters),
-            "pdf": UnitKind(("preprocess.pdf", *image, *panels), ("pdf_figures@1", "panels@1"), letters),
+            "pdf": UnitKind(("preprocess.pdf", *image, *panels), ("pdf_figures@2", "pdf_ocr@1", "panels@1"),
+                            letters + self._pdf_ocr_tools()),
             "post": UnitKind(image, ("post_images@1",)),
             "dataset_image": UnitKind(image, ("dataset_images@1",)),
         }
+
+    def _pdf_ocr_tools(self) -> tuple[str, ...]:
+        """The page reader of scanned PDF pages (its Tesseract and model version): installing it, or a new
+        model, redoes the PDFs, whose scanned pages were rejects (or read differently) before."""
+        from pipeline.formats.pdf_ocr import make_page_reader
+
+        try:
+            reader = make_page_reader(self.cfg.preprocess.pdf.ocr)
+        except ValueError:  # `tesseract` required but missing: each scanned page says so as a reject
+            return ()
+        return (reader.version,) if reader is not None else ()
 
     def _asr_tools(self) -> tuple[str, ...]:
         from pipeline.preprocess.asr_plan import compute_tools
@@ -285,8 +297,11 @@ class PreprocessStage(Stage):
 
         item_id = item["item_id"]
         doc = extract_pdf_figures(Path(item["path"]), self.cfg.preprocess.pdf)
+        for locator, reason, detail in doc.rejects:  # pages left out: a scan without OCR, a page too large
+            res.reject(f"{item_id}#{locator}", reason, detail)
         for fig in doc.figures:
-            locator = f"p{fig.page}/{'v' if fig.source == 'vector' else ''}{fig.index}"  # v: a drawn figure
+            prefix = {"vector": "v", "scan": "s"}.get(fig.source, "")  # v: a drawn figure, s: cut from a scan
+            locator = f"p{fig.page}/{prefix}{fig.index}"
             try:
                 image = normalise_image(fig.image_bytes, self.cfg.preprocess.image)
             except ItemError as exc:
@@ -297,7 +312,7 @@ class PreprocessStage(Stage):
             self._panels(res, item_id, locator, "pdf_figure", image, fig.caption, label=fig.label)
         if not doc.figures:
             res.reject(item_id, "no_figures", f"{doc.page_count} page(s), no embedded image or captioned drawing")
-        return {"title": doc.title, "page_count": doc.page_count}
+        return {"title": doc.title, "page_count": doc.page_count, "ocr_pages": doc.ocr_pages}
 
     def _post(self, item: dict[str, Any], res: UnitResult) -> dict[str, Any]:
         post, item_id = item["meta"].get("post", {}), item["item_id"]
