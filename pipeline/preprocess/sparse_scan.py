@@ -132,7 +132,9 @@ def _decode_spans(path: Path, fps: float, spans: list[tuple[int, int]], scan: _S
     container = _open(path)
     try:
         stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
+        stream.thread_type = (
+            "SLICE"  # one thread: short decodes between seeks gain nothing from frame threads
+        )
         stream.codec_context.skip_frame = "NONREF"
         tb = float(stream.time_base) if stream.time_base else 1.0 / fps
         start = stream.start_time or 0

@@ -123,7 +123,7 @@ def index_stream(
         codec = stream.codec_context.name
         extradata = stream.codec_context.extradata or b""
         length_size = (extradata[4] & 3) + 1 if extradata[:1] == b"\x01" and len(extradata) > 4 else None
-        stream.thread_type = "AUTO"
+        stream.thread_type = "SLICE"  # keyframes fed one at a time: frame threads only add hand-offs
         key_every, last_key = round(key_every_s * fps), -(1 << 62)
 
         def handover(frames: Any) -> None:
