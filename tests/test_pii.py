@@ -69,7 +69,8 @@ def _cfg(translate: bool) -> RunConfig:
 def test_translation_hook_off_by_default_and_on_when_asked():
     client = _FakeClient(ANSWER)
     text, _, extra, calls = forum_text(SPANISH, None, "post_image", _cfg(False), Translator(client, "m"))
-    assert text.endswith("[EMAIL]") and extra == {"pii_scrubbed": 1, "language": "other", "translated_from": None}
+    assert text.endswith("[EMAIL]") and extra["pii_scrubbed"] == 1 and extra["language"] != "en"
+    assert extra["translated_from"] is None and extra["translation"] == "off"  # kept, language recorded
     assert client.calls == []
     text, _, extra, calls = forum_text(SPANISH, None, "post_image", _cfg(True), Translator(client, "m"))
     assert text == "I have had a skin patch for two weeks" and extra["translated_from"].endswith("[EMAIL]")

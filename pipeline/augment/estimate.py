@@ -37,7 +37,8 @@ def estimate_lines(con: duckdb.DuckDBPyConnection, cfg: RunConfig, project: int 
     if project is not None:
         lines += [f"projected to {project:,} pair(s) at the measured mean size:", *report([work.scaled(project)], cfg.llm)[1:]]
     on = [name for name, flag in (("clean.transcript.llm_correct", cfg.clean.transcript.llm_correct),
-                                  ("clean.pii.translate", cfg.clean.pii.translate),
+                                  ("clean.pii.translate", cfg.clean.pii.translate in ("on", True) or (
+                                      cfg.clean.pii.translate == "auto" and "llm" in cfg.model_fields_set)),
                                   ("pair.caption_method: llm", cfg.pair.caption_method == "llm")) if flag]
     if on:
         lines.append(f"not counted: {', '.join(on)} (also call the LLM)")

@@ -16,7 +16,7 @@ import duckdb
 
 from pipeline.clean.filters import ImageScores, decide, score_image
 from pipeline.clean.text import normalise_text, remove_fillers
-from pipeline.clean.translate import forum_text
+from pipeline.clean.translate import clean_forum_text, detector_tools, translation_on
 from pipeline.clean.units import CleanUnit, ImageUnit, Segment, TextUnit, TranscriptUnit
 from pipeline.hashing import fingerprint
 from pipeline.llm.calls import infrastructure_failure, outage_note
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 
 CAPTION_NOT_DERMATOLOGY = "caption_not_dermatology"
+NOT_ENGLISH = "not_english"
 
 
 @lru_cache(maxsize=4)
@@ -50,8 +51,9 @@ class CleanStage(Stage):
     main_table = "clean_texts"
     unit_tables = ("clean_image_scores", "clean_texts", "clean_transcript_segments", "clean_transcript_corrections",
                    "clean_transcript_sentences", "clean_deid", "clean_deid_findings")
-    # calls of transcript_llm and translate: append-only; preprocess_images: de-identified copies (deid.py)
-    shared_tables = ("llm_calls", "vision_image_types", "preprocess_images")
+    # calls of transcript_llm and translate: append-only; preprocess_images: de-identified copies (deid.py);
+    # llm_cache: accepted translations, reused when a text unit is redone
+    shared_tables = ("llm_calls", "llm_cache", "vision_image_types", "preprocess_images")
 
     def unit_kinds(self) -> dict[str, UnitKind]:
         """Images read the size/skin thresholds and the shared classifier; texts the caption and PII rules;
@@ -67,12 +69,13 @@ class CleanStage(Stage):
             image += ("deid", "preprocess.image")
             image_steps += ("deid@1",)
             image_tools = deid_tools(self.cfg.deid)
-        text: tuple[str, ...] = ("clean.caption", "clean.pii") + (("llm",) if c.pii.translate else ())
+        text: tuple[str, ...] = ("clean.caption", "clean.pii") + (("llm",) if self._translates() else ())
         transcript: tuple[str, ...] = ("clean.filler_words", "clean.transcript")
         if c.transcript.llm_correct:
             transcript += ("llm",)
         return {"image": UnitKind(image, image_steps, image_tools),
-                "text": UnitKind(text, ("text_normalise@1", "pii@1", "caption_relevance@1")),
+                "text": UnitKind(text, ("text_normalise@1", "pii@1", "language@1", "caption_relevance@1"),
+                                 detector_tools(c.pii)),
                 "transcript": UnitKind(transcript, ("transcript_clean@1",)),
                 # no units: finalize's near-duplicate clustering, so stage_runs.config_hash covers it
                 "clusters": UnitKind(("clean.phash_max_distance", "clean.dedup_max_distance"), ("clusters@1",))}
@@ -80,7 +83,7 @@ class CleanStage(Stage):
     def resources(self, unit: WorkUnit) -> tuple[str, ...]:
         c, p = self.cfg.clean, unit.payload
         uses_llm = (isinstance(p, TranscriptUnit) and c.transcript.llm_correct) or (
-            isinstance(p, TextUnit) and c.pii.translate)
+            isinstance(p, TextUnit) and self._translates())
         return ("llm",) if uses_llm else ()
 
     def candidates(self, con: duckdb.DuckDBPyConnection) -> Iterator[WorkUnit]:
@@ -92,6 +95,8 @@ class CleanStage(Stage):
         ).fetchall():  # known_type: classified before (a keyframe in preprocess, or an earlier clean run)
             yield WorkUnit(f"image:{image_id}", fingerprint(image_id, hashes["image"]),
                            ImageUnit(image_id, path, known.get(image_id)))
+        if self._translates():
+            self._load_translations(con)
         for ref_id, item_id, image_id, kind, text, context in con.execute(
             "SELECT ref_id, item_id, image_id, kind, text, context FROM preprocess_image_refs ORDER BY ref_id"
         ).fetchall():
@@ -165,16 +170,26 @@ class CleanStage(Stage):
 
     def _text(self, p: TextUnit, res: UnitResult) -> None:
         text, context = normalise_text(p.text), normalise_text(p.context)
-        text, context, forum, calls = forum_text(text, context, p.ref_kind, self.cfg,  # PII, language
-                                                  self._translator())
-        for call in calls:
+        translate = self._translates()
+        forum = clean_forum_text(text, context, p.ref_kind, self.cfg, translate,  # PII, language, translation
+                                 self._translator() if translate else None)
+        text, context = forum.text, forum.context
+        for call in forum.calls:
             res.add("llm_calls", call)
             if infrastructure_failure(call["error"]):  # translation not possible now: pending, retried
                 res.unavailable = outage_note(self.cfg.llm, call["error"])
                 return
+        for cached in forum.cache_rows:
+            res.add("llm_cache", cached)
+        lang = forum.language
+        if lang is not None and not lang.english and forum.extra.get("translation") != "translated" \
+                and self.cfg.clean.pii.untranslated == "reject":
+            res.reject(p.ref_id, NOT_ENGLISH, f"{lang.code} ({lang.detector} {lang.confidence}), translation "
+                                              f"{forum.extra.get('translation')}")
+            return
         row: dict[str, Any] = {"ref_id": p.ref_id, "item_id": p.item_id, "image_id": p.image_id, "kind": p.ref_kind,
                "text": text, "context": context, "changed": text != p.text or context != p.context}
-        row |= forum
+        row |= forum.extra
         ccfg = self.cfg.clean.caption
         if ccfg.enabled and p.ref_kind in ccfg.kinds:
             from pipeline.vocab.relevance import CaptionRelevanceScorer
@@ -199,12 +214,31 @@ class CleanStage(Stage):
                                                    scores.result, self.name))
         return scores
 
-    def _translator(self) -> Translator | None:
-        if self.llm_client is None or not self.cfg.clean.pii.translate:
-            return None  # forum_text builds the profile's client when it needs one
-        from pipeline.clean.translate import Translator
+    def _translates(self) -> bool:
+        """Non-English text is translated: clean.pii.translate on, or auto with an LLM configured (the
+        profile's `llm:`, or a client handed to the stage)."""
+        return translation_on(self.cfg, self.llm_client)
 
-        return Translator(self.llm_client, self.cfg.llm.model, self.cfg.llm)
+    def _load_translations(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Accepted translations of this prompt version and model (`llm_cache`), so a redone unit reuses
+        its answer instead of paying for the call again."""
+        from pipeline.llm.prompts import load_prompt
+
+        rows = con.execute("SELECT input_hash, CAST(response AS VARCHAR) FROM llm_cache WHERE prompt = ? AND model = ?",
+                           [load_prompt("translation").key, self.cfg.llm.model]).fetchall()
+        self._translation_cache = dict(rows)
+
+    def _translator(self) -> Translator:
+        """One translator per stage, on the client given or the profile's server, holding the stored
+        answers (`llm_cache`, read in candidates) and a memo of this process's answers."""
+        if getattr(self, "_translator_obj", None) is None:
+            from pipeline.clean.translate import Translator
+            from pipeline.llm.calls import openai_client
+
+            client = self.llm_client if self.llm_client is not None else openai_client(self.cfg.llm)
+            self._translator_obj = Translator(client, self.cfg.llm.model, self.cfg.llm,
+                                              getattr(self, "_translation_cache", None))
+        return self._translator_obj
 
     def _transcript(self, p: TranscriptUnit, res: UnitResult) -> None:
         """Fillers out, misheard ontology terms corrected (each change a row), then timed sentences."""

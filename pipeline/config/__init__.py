@@ -211,12 +211,23 @@ class PiiConfig(_Model):
     """Forum text hygiene. Posts are scrubbed at ingest (pipeline.vocab.pii: names, phones, emails, handles,
     URLs, ID numbers, dates of birth, addresses become [NAME], [PHONE], [EMAIL], [USER], [URL], [ID], [DOB],
     [ADDRESS]; authors a pseudonym) and again in clean for texts of the listed kinds (pipeline.clean.translate).
-    Posts the offline language check calls non-English are translated with prompts/translation.v1 only when
-    translate is on (it costs LLM calls)."""
+    The language of those texts is detected (pipeline.clean.translate: py3langid, extra `lang`, over `languages`;
+    the stopword check without it) and recorded; non-English text is translated with prompts/translation
+    when `translate` is `on`, or `auto` and the profile configures an `llm:`. Untranslated non-English text
+    is kept with its language recorded, or rejected (`untranslated: reject`)."""
 
     kinds: list[str] = Field(default_factory=lambda: ["post_image"])
-    translate: bool = False
+    translate: Literal["auto", "on", "off"] = "auto"  # true/false in older profiles: on/off
+    language_detector: Literal["auto", "langid", "stopwords"] = "auto"  # auto: langid when installed
+    languages: list[str] = Field(default_factory=lambda: "en zh ja ko es pt fr de it nl ru ar vi id tr pl hi".split())
+    min_language_confidence: float = 0.9  # langid: a non-English guess below this is English (medical Latin)
+    untranslated: Literal["keep", "reject"] = "keep"  # non-English text left untranslated
     min_english_score: float = 0.5  # translate.english_score (Latin letters, stopwords) below this: not English
+
+    @field_validator("translate", mode="before")
+    @classmethod
+    def _translate_bool(cls, v: Any) -> Any:
+        return {True: "on", False: "off"}.get(v, v) if isinstance(v, bool) else v
 
 
 class DeidConfig(_Model):
