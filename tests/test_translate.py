@@ -78,6 +78,7 @@ def test_translation_is_on_by_default_only_when_an_llm_is_configured(stub: Stub)
     assert translate_mode(RunConfig().clean.pii) == "auto" and not translation_on(RunConfig())
     assert translation_on(_profile(stub)) and translation_on(RunConfig(), client=object())
     assert not translation_on(_profile(stub, translate="off"))
+    assert translation_on(RunConfig.model_validate({"augment": {"method": "llm"}}))  # an LLM option is on
     assert translation_on(_profile(translate=True)) and not translation_on(_profile(stub, translate=False))
     # the text units read the llm settings (and the detector) only while translating
     plain, with_llm = CleanStage(RunConfig()), CleanStage(_profile(stub))

@@ -17,7 +17,7 @@ sent, 96 MB; it reads a long English histopathology caption as Italian at 0.85),
 names only Chinese, Japanese and Korean, by script.
 
 What happens to non-English text: with an LLM configured (`clean.pii.translate` auto and the profile has an
-`llm:` section, or on) it is translated by prompts/translation through the shared caller (each call an
+`llm:` section or an option that calls the LLM, such as `augment.method: llm`; or on) it is translated by prompts/translation through the shared caller (each call an
 `llm_calls` row, accepted answers `llm_cache` rows reused on reruns), the original kept in
 `translated_from`. Without one, or when the answer is unusable, the text is kept as written with its
 language recorded (`translation`: no_llm / off / failed), or rejected as `not_english` if
@@ -194,11 +194,22 @@ def translate_mode(pcfg: PiiConfig) -> str:
     return ("on" if value else "off") if isinstance(value, bool) else str(value)
 
 
+def llm_configured(cfg: RunConfig) -> bool:
+    """Whether the profile uses an LLM: an `llm:` section, or any option that calls it."""
+    return (
+        "llm" in cfg.model_fields_set
+        or cfg.augment.method == "llm"
+        or cfg.augment.caption_method == "llm"
+        or cfg.clean.transcript.llm_correct
+        or cfg.pair.caption_method == "llm"
+    )
+
+
 def translation_on(cfg: RunConfig, client: Any | None = None) -> bool:
-    """Whether non-English text is translated: `on`, or `auto` with an LLM configured (an `llm:` section
-    in the profile, or a client handed to the stage)."""
+    """Whether non-English text is translated: `on`, or `auto` with an LLM configured (llm_configured, or
+    a client handed to the stage)."""
     mode = translate_mode(cfg.clean.pii)
-    return mode == "on" or (mode == "auto" and (client is not None or "llm" in cfg.model_fields_set))
+    return mode == "on" or (mode == "auto" and (client is not None or llm_configured(cfg)))
 
 
 class _Translation(BaseModel):

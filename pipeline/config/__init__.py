@@ -213,8 +213,8 @@ class PiiConfig(_Model):
     [ADDRESS]; authors a pseudonym) and again in clean for texts of the listed kinds (pipeline.clean.translate).
     The language of those texts is detected (pipeline.clean.translate: py3langid, extra `lang`, over `languages`;
     the stopword check without it) and recorded; non-English text is translated with prompts/translation
-    when `translate` is `on`, or `auto` and the profile configures an `llm:`. Untranslated non-English text
-    is kept with its language recorded, or rejected (`untranslated: reject`)."""
+    when `translate` is `on`, or `auto` and the profile uses an LLM (an `llm:` section, or an option that calls
+    it). Untranslated non-English text is kept with its language recorded, or rejected (`untranslated: reject`)."""
 
     kinds: list[str] = Field(default_factory=lambda: ["post_image"])
     translate: Literal["auto", "on", "off"] = "auto"  # true/false in older profiles: on/off
