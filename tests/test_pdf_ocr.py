@@ -193,3 +193,14 @@ def test_pdf_unit_fingerprint_reads_ocr_settings() -> None:
     assert pdf_hash(ocr="none") != base and pdf_hash(ocr_dpi=300) != base
     assert pdf_hash(books={"fitz*.pdf": {"keywords": ["fig"]}}) != base
     assert "pdf_ocr@1" in PreprocessStage(RunConfig()).unit_kinds()["pdf"].steps
+
+
+def test_textbook_pdfs_default_to_proprietary() -> None:
+    """A textbook's licence is `proprietary` (the private release only) unless a licence is stated: also when
+    the URL list's licence text names none, as configs/derm1m.yaml's "per-document (see the source page)"."""
+    from pipeline.train.release import admits, provenance
+
+    for text in (None, "per-document (see the source page)", "unknown"):
+        assert provenance({"item_kind": "pdf", "collected_licence": text})["licence"] == "proprietary"
+    assert provenance({"item_kind": "pdf", "collected_licence": "CC BY 4.0"})["licence"] == "CC-BY-4.0"
+    assert not admits("research", "proprietary") and admits("private", "proprietary")

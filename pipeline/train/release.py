@@ -100,8 +100,12 @@ def provenance(r: Mapping[str, Any]) -> dict[str, str]:
     pmcid = r.get("pmcid")
     url = r.get("source_url") or (f"https://pmc.ncbi.nlm.nih.gov/articles/{pmcid}/" if pmcid else None)
     text = r.get("collected_licence") or r.get("article_licence")
+    kind = _s(r.get("item_kind"))
+    licence = normalise_licence(text) if text else default_licence(kind, url)
+    if kind == "pdf" and licence == "unknown":  # "per-document (see the source page)" states none: a textbook's
+        licence = default_licence(kind, url)  # copyright applies (proprietary), as for no text at all
     return {
-        "licence": default_licence(_s(r.get("item_kind")), url) if not text else normalise_licence(text),
+        "licence": licence,
         "licence_text": _s(text), "source_url": _s(url), "source_id": _s(r.get("source_id")),
         "locator": _s(r.get("locator")), "page": _s(r.get("page")), "start_s": _s(r.get("start_s")),
         "end_s": _s(r.get("end_s")), "frame_s": _s(r.get("frame_s")), "dataset": _s(r.get("dataset")),
