@@ -25,7 +25,8 @@ kind of figure from another in biomedical papers and teaching material:
 - axes: a long thin horizontal and a long thin vertical line (chart axes, diagram frames).
 - dark: near-black pixels (fluorescence, scans and dark slides are dark; skin photographs are not).
 - vignette: dark, unsaturated frame corners around a bright central disc (the dermatoscope's field stop).
-- centre_dark: how much darker the centre is than a ring inside the border (a centred lesion close-up).
+- centre_dark: how much darker the centre is than a ring inside the border, as a share of the ring's
+  brightness (a centred lesion close-up; relative, so it does not fade on darker skin).
 - he: the haematoxylin-and-eosin signature: pink-to-purple hue at moderate saturation on a pale background.
 - saturation, entropy: mean HSV saturation and the normalised entropy of the coarse-colour histogram.
 """
@@ -151,12 +152,15 @@ def _vignette(v: np.ndarray, s: np.ndarray) -> float:
 
 
 def _centre_dark(v: np.ndarray) -> float:
-    """Border brightness minus centre brightness: a close-up of one lesion is darker in the middle."""
+    """How much darker the centre is than the ring, relative to the ring: a close-up of one lesion is darker in
+    the middle. Relative, so the same lesion on darker skin (every brightness scaled down) scores the same;
+    the absolute difference (heuristic-v1..v3) shrank with the skin's lightness and typed more dermoscopy of
+    darker skin as clinical photos."""
     h, w = v.shape
     centre = v[h // 3: 2 * h // 3, w // 3: 2 * w // 3].mean()
     ring = np.concatenate([v[h // 8: h // 4].ravel(), v[-h // 4: -h // 8].ravel(),
                            v[:, w // 8: w // 4].ravel(), v[:, -w // 4: -w // 8].ravel()]).mean()
-    return float(np.clip(ring - centre, 0.0, 1.0))
+    return float(np.clip((ring - centre) / max(float(ring), 0.05), 0.0, 1.0))
 
 
 def _grain(gray: np.ndarray, block: int = 16) -> float:

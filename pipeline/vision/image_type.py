@@ -24,7 +24,7 @@ from pipeline.vision.image_features import ImageFeatures, extract_features
 
 IMAGE_TYPES = ("clinical_photo", "dermoscopy", "histopathology", "chart_or_diagram", "slide_with_text", "other")
 SKIN_TYPES = frozenset({"clinical_photo", "dermoscopy", "histopathology"})
-HEURISTIC_VERSION = "heuristic-v3"  # v2: CIELAB skin locus, chroma and grain vetoes; v3: chroma cut-off 0.55
+HEURISTIC_VERSION = "heuristic-v4"  # v2: CIELAB skin locus, chroma and grain vetoes; v3: chroma 0.55; v4: relative centre_dark
 
 ImageInput = Image.Image | Path | str
 
@@ -114,8 +114,8 @@ class HeuristicClassifier:
         if f.vignette >= 0.25 and skin >= 0.5 * self.skin_min:
             return "dermoscopy", min(1.0, 0.5 + f.vignette / 2)
         if skin >= self.skin_min:
-            if f.centre_dark >= 0.12 and f.edges < 0.05 and f.white < 0.2:
-                return "dermoscopy", min(1.0, 0.4 + f.centre_dark + skin / 4)
+            if f.centre_dark >= 0.16 and f.edges < 0.05 and f.white < 0.2:  # 0.12 of a light ring's ~0.75
+                return "dermoscopy", min(1.0, 0.4 + f.centre_dark * 0.75 + skin / 4)
             return "clinical_photo", min(1.0, 0.4 + skin / 2)
         return "other", min(1.0, 0.5 + (self.skin_min - skin))
 
