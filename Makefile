@@ -28,7 +28,14 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip check | grep -v -i -E 'triton|tensorflow' || true
 	touch $@
 
-install: $(STAMP)  ## create .venv with CPU torch and every extra (no CUDA packages)
+# Every interpreter of the venv imports torchvision next to CPU torch and runs open_clip_train on the export's
+# shards: a .pth in site-packages loads scripts/venv_import_hooks.py (nothing is imported until torchvision is).
+HOOKS := $(VENV)/.import-hooks-stamp
+$(HOOKS): scripts/venv_import_hooks.py scripts/install_tv_shim.py $(STAMP)
+	$(PY) scripts/install_tv_shim.py
+	touch $@
+
+install: $(STAMP) $(HOOKS)  ## create .venv with CPU torch and every extra (no CUDA packages)
 
 test: install  ## the test suite, offline; tests needing an optional extra skip with their reason
 	$(PY) -m pytest -q

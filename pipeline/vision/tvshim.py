@@ -22,9 +22,9 @@ import threading
 
 import torch
 
-__all__ = ["ensure_torchvision", "is_shimmed"]
+__all__ = ["ensure_torchvision", "is_shimmed", "shim_ops"]
 
-_LOCK = threading.Lock()
+_LOCK = threading.RLock()  # re-entered: importing torchvision under it runs the venv hook's shim_ops
 _DONE = False
 _SHIMMED = False
 # Keeps the op definitions registered: dropping the Library object would unregister them.
@@ -96,22 +96,38 @@ def _define_ops() -> None:
     _LIB = lib
 
 
+def _shim_ops_locked() -> bool:
+    """Load torchvision's native ops, or define ours when they do not load; True when ours are used."""
+    global _SHIMMED
+    if not _native_ops_load():
+        _define_ops()
+        _SHIMMED = True
+    return _SHIMMED
+
+
+def shim_ops() -> bool:
+    """The op half of `ensure_torchvision`, for code that imports torchvision itself right after: the venv's
+    import hook (scripts/venv_import_hooks.py) runs it just before torchvision's ``__init__``, where calling
+    `ensure_torchvision` would recurse into the import under way. True when the shim's ops are in use (the
+    caller then patches ``torchvision.extension._has_ops`` once the package is imported)."""
+    with _LOCK:
+        return _shim_ops_locked()
+
+
 def ensure_torchvision() -> None:
     """Make ``import torchvision`` / ``import open_clip`` work; idempotent and thread-safe.
 
     Call before the first import of torchvision or open_clip. A no-op when torchvision is absent (the
     ImportError then surfaces at the real import, with its usual message) or already working.
     """
-    global _DONE, _SHIMMED
+    global _DONE
     with _LOCK:
         if _DONE:
             return
         if "torchvision" in sys.modules or importlib.util.find_spec("torchvision") is None:
             _DONE = True  # already imported successfully (a failed import leaves no module) or absent
             return
-        if not _native_ops_load():
-            _define_ops()
-            _SHIMMED = True
+        if _shim_ops_locked():
             import torchvision.extension
 
             # torchvision's own _load_library failed, so it reports no ops; ours are there now.
