@@ -128,6 +128,15 @@ def test_caption_rules_per_book(tmp_path: Path) -> None:
     rules = PdfCaptionRules(keywords=["abb"], font_pt=(7, 9), side="above")
     cfg = PdfConfig(books={"atlas_*.pdf": rules, "other.pdf": PdfCaptionRules(keywords=["plate"])})
     assert cfg.rules_for("Atlas_Derm.pdf") is rules and cfg.rules_for("x.pdf") == PdfCaptionRules()
+    stored = (
+        tmp_path / "3f9a1c.pdf"
+    )  # a downloaded book is stored under its hash: its URL's name still counts
+    stored.write_bytes(path.read_bytes())
+    assert [f.label for f in extract_pdf_figures(stored, cfg).figures] == [None, None]
+    assert [f.label for f in extract_pdf_figures(stored, cfg, ("atlas_derm.pdf",)).figures] == [
+        "Abb 3.1",
+        None,
+    ]
     got = [(f.label, f.caption) for f in extract_pdf_figures(path, cfg).figures]
     assert got == [
         ("Abb 3.1", "Psoriasis vulgaris am Ellenbogen."),
@@ -190,7 +199,7 @@ def test_pdf_unit_fingerprint_reads_ocr_settings() -> None:
         return PreprocessStage(cfg).kind_hashes()["pdf"]
 
     base = pdf_hash()
-    assert pdf_hash(ocr="none") != base and pdf_hash(ocr_dpi=300) != base
+    assert pdf_hash(ocr="none") != base and pdf_hash(ocr_dpi=200) != base
     assert pdf_hash(books={"fitz*.pdf": {"keywords": ["fig"]}}) != base
     assert "pdf_ocr@1" in PreprocessStage(RunConfig()).unit_kinds()["pdf"].steps
 

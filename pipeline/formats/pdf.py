@@ -165,7 +165,7 @@ def _open(path: Path) -> pymupdf.Document:
     return doc
 
 
-def extract_pdf_figures(path: Path, cfg: PdfConfig) -> PdfDocument:
+def extract_pdf_figures(path: Path, cfg: PdfConfig, names: tuple[str, ...] = ()) -> PdfDocument:
     """All raster images at least `cfg.min_image_side_px` on each side (in pixels and in points as placed;
     down to half that in points when a caption names them: wide strips) with the caption paired to them, then (cfg.vector_figures) drawn figures rendered from their region
     when a "Figure N" caption is left for them. Label blocks not in the document's bold caption font, when
@@ -173,7 +173,7 @@ def extract_pdf_figures(path: Path, cfg: PdfConfig) -> PdfDocument:
     rules (cfg.rules_for: keywords, font size range, side) apply to every page."""
     from pipeline.formats.pdf_vector import vector_figures
 
-    rules = cfg.rules_for(path.name)
+    rules = cfg.rules_for(path.name, *names)  # names: the file's name where it came from (its URL)
     pattern = label_pattern(rules.keywords)
     doc = _open(path)
     try:

@@ -22,6 +22,7 @@ How, and why:
 from __future__ import annotations
 
 import math
+import re
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
@@ -324,7 +325,39 @@ def _blocks(words: list[OcrWord], scale: float, pattern: Any) -> list[_Block]:
                 continue
         groups.append([line])
         prev = (para, line)
-    return _continue_captions([_block(group, scale, pattern) for group in groups])
+    return _continue_captions(_hanging_labels([_block(group, scale, pattern) for group in groups], pattern))
+
+
+def _hanging_labels(blocks: list[_Block], pattern: Any) -> list[_Block]:
+    """Journals and textbooks set "Figure 3" in a column of its own left of the caption text (a hanging
+    indent), which Tesseract reads as two blocks (the label, perhaps with the caption's later lines, and the
+    first line): a block starting on the label's first line just right of it is the caption's beginning."""
+    out = list(blocks)
+    for lab in [b for b in blocks if b.label]:
+        right = [
+            b
+            for b in out
+            if b is not lab
+            and not b.label
+            and abs(b.bbox[1] - lab.bbox[1]) <= 3
+            and lab.bbox[0] + 15 < b.bbox[0] < lab.bbox[0] + 90
+        ]
+        if not right:
+            continue
+        first = min(right, key=lambda b: b.bbox[0])
+        found = _label(lab.text, pattern) if pattern is not None else _label(lab.text)
+        rest = found[1] if found else ""
+        head = lab.text[: len(lab.text) - len(rest)].strip() if rest else lab.text
+        lab.text = " ".join(t for t in (head, first.text, rest) if t)
+        lab.bbox = (
+            lab.bbox[0],
+            min(lab.bbox[1], first.bbox[1]),
+            max(lab.bbox[2], first.bbox[2]),
+            max(lab.bbox[3], first.bbox[3]),
+        )
+        lab.font = (lab.font[0], max(lab.font[1], first.font[1]))
+        out.remove(first)
+    return out
 
 
 def _continue_captions(blocks: list[_Block]) -> list[_Block]:
@@ -351,9 +384,22 @@ def _continue_captions(blocks: list[_Block]) -> list[_Block]:
     return out
 
 
+_OCR_LABEL = re.compile(r"^(\s*(?i:fig(?:ure)?s?\.?|plate|scheme)\s*)([S$]?)([0-9Il|iO]{1,3})(?=[\s.:,_]|$)")
+_DIGITS = str.maketrans("Il|iO", "11110")
+
+
+def _fix_label(text: str) -> str:
+    """OCR's usual misreadings of a label number: "Figure Si" and "Scheme $1" are S1, "Figure 1l" is 11
+    (only with a supplement S or a real digit in the token: "Plate I" stays a roman one)."""
+    m = _OCR_LABEL.match(text)
+    if not m or not (m.group(2) or any(c.isdigit() for c in m.group(3))):
+        return text
+    return m.group(1) + ("S" if m.group(2) else "") + m.group(3).translate(_DIGITS) + text[m.end() :]
+
+
 def _block(group: list[list[OcrWord]], scale: float, pattern: Any) -> _Block:
     ws = [w for line in group for w in line]
-    text = _join_lines([" ".join(w.text for w in line) for line in group])
+    text = _fix_label(_join_lines([" ".join(w.text for w in line) for line in group]))
     heights = sorted(max(w.box[3] for w in line) - min(w.box[1] for w in line) for line in group)
     size = round(heights[len(heights) // 2] / scale * 2) / 2
     box = _pt(

@@ -296,7 +296,9 @@ class PreprocessStage(Stage):
         from pipeline.formats.pdf import extract_pdf_figures
 
         item_id = item["item_id"]
-        doc = extract_pdf_figures(Path(item["path"]), self.cfg.preprocess.pdf)
+        # a downloaded book is stored under its hash; its title is the stem of its URL, which `books` matches
+        names = (f"{item['title']}.pdf",) if item.get("title") else ()
+        doc = extract_pdf_figures(Path(item["path"]), self.cfg.preprocess.pdf, names)
         for locator, reason, detail in doc.rejects:  # pages left out: a scan without OCR, a page too large
             res.reject(f"{item_id}#{locator}", reason, detail)
         for fig in doc.figures:
