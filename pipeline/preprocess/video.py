@@ -5,8 +5,11 @@ Lecture videos are mostly slides and close-ups held for seconds, so a content-ba
 taken away from the cut (inner 20-80% of the scene, where fades and transitions are over) and is the
 sharpest of a few candidates, because motion blur and half-rendered slide transitions are common.
 
-With `detector: fast` (pipeline.preprocess.keyframes) one reduced decode pass finds the cuts and the
-SSIM-stable span of every scene, and the candidates are the stable span's intra frames instead.
+With `detector: fast` the cuts come from pipeline.preprocess.sparse_scan (the compressed stream says
+where a cut may be; only there is anything beyond the keyframes decoded), and the candidates are the
+intra frames of each scene's SSIM-stable span among the frames that scan decoded (the scene's middle
+frame when it decoded none inside the scene). Candidates are decoded in frame order and only each
+scene's sharpest is kept, so memory holds one frame per scene.
 """
 
 from __future__ import annotations
