@@ -182,10 +182,3 @@ def make_face_detector(name: str, min_confidence: float = 0.6) -> FaceDetector |
     if name in ("blazeface", "auto"):
         return BlazeFaceDetector(min_confidence=min_confidence)
     raise ValueError(f"unknown face detector {name!r}; known: none, blazeface, auto")
-
-
-def face_tool(name: str) -> str | None:
-    """The detector's versioned name for the clean stage's fingerprint ('blazeface-short+full:<hash>'), or
-    None when none runs. Cheap after the first call (the detector is cached)."""
-    detector = make_face_detector(name)
-    return detector.version if detector is not None else None
