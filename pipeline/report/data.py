@@ -1,7 +1,9 @@
 """The numbers behind the corpus report, read from the warehouse views (migration 0016) and the ontology.
 
 One query per figure, mirroring Derm1M's Figure 1 (source mix, top conditions, caption lengths, concept
-frequencies, ontology coverage) plus what an operator needs: rejects by reason and source, throughput.
+frequencies, ontology coverage) plus what an operator needs: rejects by reason and source, throughput. The
+other figures a dataset paper shows (skin tone, image types, body sites, age and sex, the long tail, the
+split and the validation model) come from paper.py, the example grid from gallery.py.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from dataclasses import dataclass, field
 import duckdb
 
 from ontology import Ontology
+from pipeline.report.gallery import Example, examples
+from pipeline.report.paper import PaperData, gather_paper
 
 NO_DIAGNOSIS = "no definitive diagnosis"
 
@@ -38,6 +42,9 @@ class ReportData:
     # the latest export: its release profile, and the pairs it left out by reason, licence and source
     release: str = ""
     exclusions: list[tuple[str, str, str, int]] = field(default_factory=list)  # reason, licence, source, pairs
+    # the dataset-paper figures (paper.py) and the example grid (gallery.py)
+    paper: PaperData = field(default_factory=PaperData)
+    examples: list[Example] = field(default_factory=list)
 
 
 def _pairs(con: duckdb.DuckDBPyConnection, sql: str) -> list[tuple[str, int]]:
@@ -72,7 +79,8 @@ def last_active_runs(con: duckdb.DuckDBPyConnection) -> list[tuple[str, int, flo
     return [(str(s), int(n), float(sec or 0.0), None if r is None else float(r)) for s, n, sec, r in rows]
 
 
-def gather(con: duckdb.DuckDBPyConnection, onto: Ontology | None = None, top_n: int = 20) -> ReportData:
+def gather(con: duckdb.DuckDBPyConnection, onto: Ontology | None = None, top_n: int = 20,
+           max_examples: int = 12) -> ReportData:  # fmt: skip
     onto = onto or Ontology.load()
     d = ReportData()
     d.totals = {
@@ -99,6 +107,8 @@ def gather(con: duckdb.DuckDBPyConnection, onto: Ontology | None = None, top_n: 
     d.licences = [(str(a), str(b), int(c), int(n)) for a, b, c, n in
                   con.execute("SELECT source, licence, items, pairs FROM v_licence_mix").fetchall()]
     d.release, d.exclusions = export_exclusions(con)
+    d.paper = gather_paper(con, top_n)
+    d.examples = examples(con, max_examples)
     return d
 
 
