@@ -118,6 +118,10 @@ def purge(con: duckdb.DuckDBPyConnection, run_id: str | None = None) -> dict[str
                 "UNION SELECT DISTINCT p.image_id, r.kind, r.value, r.reason, 'direct' FROM preprocess_images p "
                 "JOIN takedown_requests r ON r.kind = 'sha256' AND r.value = p.image_id "
                 "UNION SELECT key, request_kind, request_value, reason, via FROM takedown_removals WHERE what = 'image'")
+    if _exists(con, "clean_deid"):  # a removed image's de-identified copy goes with it
+        con.execute("INSERT INTO _td_images SELECT DISTINCT d.out_image_id, t.kind, t.value, t.reason, 'item' "
+                    "FROM clean_deid d JOIN _td_images t ON d.image_id = t.key WHERE d.out_image_id IS NOT NULL "
+                    "AND d.out_image_id NOT IN (SELECT key FROM _td_images)")
     con.execute("CREATE OR REPLACE TEMP TABLE _td_clusters AS "
                 "SELECT DISTINCT c.canonical_id AS cluster_id, t.kind, t.value, t.reason FROM clean_clusters c "
                 "JOIN _td_images t ON c.image_id = t.key")
@@ -160,6 +164,10 @@ def purge(con: duckdb.DuckDBPyConnection, run_id: str | None = None) -> dict[str
     for path in files:  # after the commit: a kill in between leaves a file no row names, never the reverse
         storage.remove(path)
     return {t: n for t, n in removed.items() if n}
+
+
+def _exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    return bool(_count(con, f"SELECT count(*) FROM information_schema.tables WHERE table_name = '{table}'"))
 
 
 def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:

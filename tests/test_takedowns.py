@@ -156,3 +156,17 @@ def test_takedown_end_to_end_on_the_sample_build(sample_build, tmp_path: Path) -
         assert post not in text and article not in text
     with open(cfg.data_dir / "export" / "train.csv", newline="") as fh:
         assert list(csv.reader(fh))  # the export was written again, without them
+
+
+def test_a_de_identified_copy_goes_with_its_original(wh) -> None:
+    con, tmp = wh
+    insert_rows(con, "preprocess_images", [{"image_id": "img_a_blurred", "path": str(tmp / "ab.jpg"), "width": 1,
+                                            "height": 1, "ext": "jpg", "bytes": 4}])  # fmt: skip
+    (tmp / "ab.jpg").write_bytes(b"jpeg")
+    insert_rows(con, "clean_deid", [{"image_id": "img_a", "unit_key": "img_a", "run_id": "r0", "action": "blurred",
+                                     "out_image_id": "img_a_blurred", "n_faces": 1, "n_text_lines": 0,
+                                     "face_policy": "blur", "text_policy": "mask"}])  # fmt: skip
+    takedowns.sync_requests(con, [takedowns.TakedownRequest("id", "t3_a", "owner request")])
+    takedowns.purge(con)
+    assert not (tmp / "ab.jpg").exists()
+    assert con.execute("SELECT count(*) FROM preprocess_images WHERE image_id = 'img_a_blurred'").fetchone()[0] == 0
