@@ -165,8 +165,8 @@ def _summary(runs: list[dict[str, object]], true_cuts: list[float], duration: fl
         "seconds_runs": [round(x, 2) for x in secs],
         "x_realtime": round(duration / med, 1),
         "peak_rss_mb": round(max(float(r["peak_rss_mb"]) for r in runs), 1),  # type: ignore[arg-type]
-        **_cut_accuracy(true_cuts, runs[0]["cuts"]),
-    }  # type: ignore[arg-type]
+        **_cut_accuracy(true_cuts, list(runs[0]["cuts"])),  # type: ignore[call-overload]
+    }
     if "keyframes" in runs[0]:
         out["keyframes"] = runs[0]["keyframes"]
     return out

@@ -126,7 +126,8 @@ def generate(
     rng = np.random.default_rng(seed)
     proc = _encoder(out, FPS, x264_params)
     assert proc.stdin is not None
-    total, frame_no, scenes = int(duration_s * FPS), 0, []
+    total, frame_no = int(duration_s * FPS), 0
+    scenes: list[dict[str, object]] = []
     shown: list[np.ndarray] = []
     template = 0
     if plan is not None:
@@ -237,7 +238,8 @@ def generate_noise(
     proc = _encoder(out, fps, f"keyint={keyint}:min-keyint={keyint}:scenecut=0")
     assert proc.stdin is not None
     grain = [rng.normal(0, 9, (H, W, 1)).astype(np.int16) for _ in range(37)]  # reused cyclically
-    total, frame_no, scenes = int(duration_s * fps), 0, []
+    total, frame_no = int(duration_s * fps), 0
+    scenes: list[dict[str, object]] = []
     while frame_no < total:
         n = min(int(rng.integers(1 * fps, 8 * fps)), total - frame_no)
         vx, vy = int(rng.integers(0, 3)), int(rng.integers(0, 2))  # pixels per frame, 0 = a still
