@@ -135,3 +135,21 @@ def test_a_decoded_cut_beats_a_stream_cut_nearby() -> None:
     scan = FrameScan(25.0, 100, 64, 36, np.arange(100), np.zeros(100, bool), diff, np.ones(100, np.float32))
     scan.stream_cuts = np.asarray([44, 80])
     assert find_cuts(scan) == [40, 80]
+
+
+def test_other_codecs_fall_back_to_packet_sizes_alone(
+    short_gops: tuple[Path, dict[str, object]], tmp_path: Path
+) -> None:
+    """MPEG-4 Part 2 (no picture types read): every size jump is a candidate, and the cuts still come out."""
+    import subprocess
+
+    from imageio_ffmpeg import get_ffmpeg_exe
+
+    path, truth = short_gops
+    other = tmp_path / "mpeg4.mp4"
+    cmd = [get_ffmpeg_exe(), "-v", "error", "-y", "-i", str(path), "-c:v", "mpeg4", "-q:v", "4", "-bf", "2"]
+    subprocess.run([*cmd, "-g", "100", str(other)], check=True)
+    idx = index_stream(other)
+    assert idx.codec == "mpeg4" and set(idx.kind[~idx.is_key].tolist()) == {KIND_UNKNOWN}
+    cuts: list[int] = truth["cuts"]  # type: ignore[assignment]
+    assert _match(find_cuts(sparse_scan(other)), cuts, tol=2) == (len(cuts), 0)
