@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from flows.cli_labels import register as register_labels
+from flows.cli_push import register as register_push
 from flows.cli_release import register as register_release
 
 DEFAULT_CONFIG = "configs/sample.yaml"
@@ -459,6 +460,7 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(fn=cmd_serve)
     register_release(sub)  # derm1m rehydrate (flows/cli_release.py)
     register_labels(sub)  # derm1m crosswalk (flows/cli_labels.py)
+    register_push(sub)  # derm1m push (flows/cli_push.py)
     args = parser.parse_args(_config_first(sys.argv[1:] if argv is None else argv))
     try:
         return int(args.fn(args))

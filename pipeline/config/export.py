@@ -12,6 +12,23 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from pipeline.config.base import NOT_OUTPUT
+
+
+class PushConfig(BaseModel):
+    """`derm1m push` (pipeline/train/push.py): the Hugging Face dataset repository an export goes to. The token
+    is never in a profile: it is read from the environment variable `token_env`. `private` defaults to true:
+    making a corpus public is a decision to state. `endpoint`: another Hub (default: huggingface_hub's,
+    HF_ENDPOINT or https://huggingface.co)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    repo_id: str | None = None  # "user/name" or "org/name"
+    private: bool = True
+    endpoint: str | None = None
+    token_env: str = "HF_TOKEN"
+    revision: str | None = None  # a branch; default the repository's main branch
+
 
 class ExportConfig(BaseModel):
     """`release`: `open` (CC0, public domain, CC BY, CC BY-SA), `research` (open plus the NonCommercial
@@ -29,3 +46,5 @@ class ExportConfig(BaseModel):
 
     release: Literal["open", "research", "private"] = "research"
     licences: dict[str, str] = Field(default_factory=dict)
+    # where `derm1m push` sends the export; not part of what the export holds, so it changes no fingerprint
+    push: PushConfig = Field(default_factory=PushConfig, json_schema_extra=NOT_OUTPUT)
