@@ -213,3 +213,87 @@ def test_textbook_pdfs_default_to_proprietary() -> None:
         assert provenance({"item_kind": "pdf", "collected_licence": text})["licence"] == "proprietary"
     assert provenance({"item_kind": "pdf", "collected_licence": "CC BY 4.0"})["licence"] == "CC-BY-4.0"
     assert not admits("research", "proprietary") and admits("private", "proprietary")
+
+
+def test_pdf_unit_rows_and_rejects(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The preprocess pdf unit on a two-page scan: with a stand-in page reader, each photo becomes a
+    `pdf_figure` ref at `p<page>/s<n>` with its caption; without OCR the pages are rejects, never a crash."""
+    from pipeline.preprocess.stage import PreprocessStage
+    from pipeline.stage import WorkUnit
+
+    scanned = tmp_path / "scan.pdf"
+    scan_pdf(SAMPLE, scanned, dpi=72, pages=[1])
+    rgb, words = _page_image()
+
+    class Reader:  # the page image is replaced by the synthetic one, whose words are known
+        name, version = "stub", "stub-1"
+
+        def read(self, gray: np.ndarray) -> tuple[list[OcrWord], list[tuple[int, int, int, int]]]:
+            return words, []
+
+    def fake_layout(_rgb: np.ndarray, *args: object, **kwargs: object) -> object:
+        return layout(rgb, words, [], 100 / 72, 48, 40.0)
+
+    monkeypatch.setattr(pdf_scan, "make_page_reader", lambda mode: None if mode == "none" else Reader())
+    monkeypatch.setattr(pdf_scan, "layout", fake_layout)
+    item = {
+        "item_id": "pdf:scan",
+        "kind": "pdf",
+        "source": "local_pdfs",
+        "path": str(scanned),
+        "sha256": "x",
+        "title": None,
+        "meta": {},
+    }
+    stage = PreprocessStage(RunConfig(data_dir=tmp_path / "data"))
+    res = stage.process(WorkUnit("pdf:scan", "fp", item))
+    refs = res.rows["preprocess_image_refs"]
+    assert [(r["locator"], r["label"], r["text"]) for r in refs] == [
+        ("p1/s0", "Figure 1", "Plaque psoriasis.")
+    ]
+    assert res.rejects == [] and "ocr_pages" in res.rows["preprocess_items"][0]["meta"]
+    off = PreprocessStage(
+        RunConfig.model_validate({"data_dir": str(tmp_path / "data"), "preprocess": {"pdf": {"ocr": "none"}}})
+    )
+    res = off.process(WorkUnit("pdf:scan", "fp", item))
+    assert [(r.item_id, r.reason) for r in res.rejects] == [
+        ("pdf:scan#p1", "pdf_page_not_ocr"),
+        ("pdf:scan", "no_figures"),
+    ]
+
+
+def test_ocr_label_repairs_and_figure_growth() -> None:
+    """OCR's misread label numbers are repaired, a dropped one restored from its neighbours, and a diagram
+    the scan shows as several regions comes out as one figure under its caption."""
+    from pipeline.formats.pdf_captions import _Block
+    from pipeline.formats.pdf_ocr import _fix_label
+    from pipeline.formats.pdf_scan import _grow, number_labels
+
+    assert (
+        _fix_label("Figure Si Query") == "Figure S1 Query"
+        and _fix_label("Scheme $1 Synthesis") == "Scheme S1 Synthesis"
+    )
+    assert _fix_label("Plate I Rosacea") == "Plate I Rosacea"  # a roman numeral stays
+    blocks = [
+        _Block((0, 0, 1, 1), t, _label(t)[0] if _label(t) else None, False, ("ocr", 8.0))
+        for t in ("Figure 2 Acne.", "Figure Interaction energies.", "Figure 4 Tinea.", "Figure Overview.")
+    ]
+    number_labels([[blocks[3]], blocks[:3]])
+    assert [b.label for b in blocks] == ["Figure 2", "Figure 3", "Figure 4", "Figure 1"]
+    assert blocks[1].text == "Figure 3 Interaction energies."
+    caption = _Block((180, 600, 570, 620), "Figure 2 Overview.", "Figure 2", False, ("ocr", 9.0))
+    other = _Block((50, 100, 150, 110), "Figure 3 x", "Figure 3", False, ("ocr", 9.0))
+    loose = [
+        (190, 400, 360, 580),
+        (400, 300, 560, 380),
+        (185, 230, 365, 390),
+        (30, 200, 120, 560),
+        (190, 640, 300, 700),
+    ]
+    grown, taken = _grow([((195, 420, 360, 590), caption), ((40, 40, 160, 95), other)], loose)
+    assert grown[0] == ((185, 230, 560, 590), caption) and taken == {
+        0,
+        1,
+        2,
+    }  # not the far left one, nor below
+    assert grown[1] == ((40, 40, 160, 95), other)

@@ -371,7 +371,7 @@ def _continue_captions(blocks: list[_Block]) -> list[_Block]:
         last = out[-1] if out else None
         if (
             last is not None
-            and last.label
+            and (last.label or _UNNUMBERED.match(last.text))
             and not b.label
             and _overlap_x(last.bbox, b.bbox)
             and 0 <= b.bbox[1] - last.bbox[3] <= max(3.0, 0.8 * b.font[1])
@@ -386,6 +386,8 @@ def _continue_captions(blocks: list[_Block]) -> list[_Block]:
 
 _OCR_LABEL = re.compile(r"^(\s*(?i:fig(?:ure)?s?\.?|plate|scheme)\s*)([S$]?)([0-9Il|iO]{1,3})(?=[\s.:,_]|$)")
 _DIGITS = str.maketrans("Il|iO", "11110")
+# "Figure Overview of ...": a label whose number OCR dropped (pdf_scan.number_labels may restore it)
+_UNNUMBERED = re.compile(r"^\s*(?P<kind>fig(?:ure)?\.?)\s+(?=[A-Z][a-z])", re.I)
 
 
 def _fix_label(text: str) -> str:

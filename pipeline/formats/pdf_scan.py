@@ -18,6 +18,7 @@ import pymupdf
 from pipeline.config import PdfCaptionRules, PdfConfig
 from pipeline.formats.pdf_captions import Box, PdfFigure, _Block, _caption_text, _pair_captions
 from pipeline.formats.pdf_ocr import (
+    _UNNUMBERED,
     OcrPage,
     OcrWord,
     estimate_skew,
@@ -165,29 +166,44 @@ def _drawing_captions(
     return chosen
 
 
-def _merge_under_caption(drawings: list[Box], chosen: list[_Block | None]) -> list[tuple[Box, _Block]]:
-    """A captioned drawing takes the uncaptioned drawings beside it (their heights overlapping by half) that
-    lie within its caption's width: the parts of one figure that whitespace split (two structures, a
-    panel pair), so the figure comes out whole."""
-    out = []
-    for i, block in enumerate(chosen):
+def _near_box(a: Box, b: Box, gap: float) -> bool:
+    return a[0] - gap <= b[2] and b[0] - gap <= a[2] and a[1] - gap <= b[3] and b[1] - gap <= a[3]
+
+
+def _grow(
+    pairs: list[tuple[Box, _Block | None]], loose: list[Box], gap: float = 40.0
+) -> tuple[list[tuple[Box, _Block | None]], set[int]]:
+    """A captioned figure takes the uncaptioned regions chained to it (each within `gap` points of the
+    growing figure), inside its caption's width and on the figure's side of the caption: a scan shows a
+    diagram of boxes and headings, or two structures, as several regions that one placed image held.
+    Photos taken in are no figures of their own; regions another caption claimed are never taken."""
+    out: list[tuple[Box, _Block | None]] = []
+    taken: set[int] = set()
+    for box, block in pairs:
         if block is None:
+            out.append((box, block))
             continue
-        x0, y0, x1, y1 = drawings[i]
-        for j, other in enumerate(drawings):
-            overlap = min(y1, other[3]) - max(y0, other[1])
-            if (
-                chosen[j] is None
-                and overlap > 0.5 * min(y1 - y0, other[3] - other[1])
-                and other[0] >= block.bbox[0] - 10
-                and other[2] <= block.bbox[2] + 10
-            ):
+        cx0, cy0, cx1, cy1 = block.bbox
+        below = (box[1] + box[3]) / 2 < (cy0 + cy1) / 2  # the figure is above its caption
+        x0, y0, x1, y1 = box
+        grown = True
+        while grown:
+            grown = False
+            for j, other in enumerate(loose):
+                mid = (other[1] + other[3]) / 2
+                if (
+                    j in taken
+                    or other[0] < cx0 - 10
+                    or other[2] > cx1 + 10
+                    or (mid > cy0 if below else mid < cy1)
+                    or not _near_box((x0, y0, x1, y1), other, gap)
+                ):
+                    continue
                 x0, y0, x1, y1 = min(x0, other[0]), min(y0, other[1]), max(x1, other[2]), max(y1, other[3])
+                taken.add(j)
+                grown = True
         out.append(((x0, y0, x1, y1), block))
-    return out
-
-
-_UNNUMBERED = re.compile(r"^\s*(?P<kind>fig(?:ure)?\.?)\s+(?=[A-Z][a-z])", re.I)
+    return out, taken
 
 
 def number_labels(pages: list[list[_Block]]) -> None:
@@ -201,7 +217,7 @@ def number_labels(pages: list[list[_Block]]) -> None:
             continue
         before = next((x.label for x in reversed(seq[:k]) if x.label), None)
         after = next((x.label for x in seq[k + 1 :] if x.label), None)
-        m0 = re.fullmatch(r"Figure (\d+)", before or "")
+        m0 = re.fullmatch(r"Figure (\d+)", before or "Figure 0")  # nothing before: the first figure
         m1 = re.fullmatch(r"Figure (\d+)", after or "")
         if m0 and m1 and int(m1.group(1)) - int(m0.group(1)) == 2:
             b.label = f"Figure {int(m0.group(1)) + 1}"
@@ -211,8 +227,9 @@ def number_labels(pages: list[list[_Block]]) -> None:
 def scan_figures(
     scan: OcrPage, pno: int, cfg: PdfConfig, above: bool, pattern: re.Pattern[str]
 ) -> list[PdfFigure]:
-    """Photos (always, captioned when a label is near, as placed images are) and captioned drawings, cut
-    from the deskewed render; index counts photos then drawings top to bottom."""
+    """Photos (always, captioned when a label is near, as placed images are) and captioned drawings, each
+    captioned one grown over the uncaptioned regions chained to it (_grow), cut from the deskewed render;
+    index counts them top to bottom."""
     blocks = scan.blocks
     captions = _pair_captions(scan.photos, blocks, cfg.caption_max_gap_pt, above_first=above)
     claimed = {b.label for b in captions if b is not None}
@@ -220,8 +237,16 @@ def scan_figures(
     # a frame drawn around figure and caption together is cut at the caption, as for drawn figures
     drawings = [_without_caption(r, free) for r in scan.drawings]
     drawn = _drawing_captions(drawings, free, cfg.caption_max_gap_pt, above) if free else []
-    pairs: list[tuple[Box, Any]] = list(zip(scan.photos, captions, strict=True))
-    pairs += _merge_under_caption(drawings, drawn)
+    pairs: list[tuple[Box, Any]] = [
+        (p, b) for p, b in zip(scan.photos, captions, strict=True) if b is not None
+    ]
+    pairs += [(d, b) for d, b in zip(drawings, drawn, strict=False) if b is not None]
+    loose = [p for p, b in zip(scan.photos, captions, strict=True) if b is None]
+    loose += [d for d, b in zip(drawings, drawn + [None] * len(drawings), strict=False) if b is None]
+    pairs, taken = _grow(pairs, loose)
+    n_photos = sum(b is None for b in captions)
+    pairs += [(p, None) for j, p in enumerate(loose[:n_photos]) if j not in taken]  # uncaptioned photos
+    pairs.sort(key=lambda t: (t[0][1], t[0][0]))
     out = []
     for index, (box, block) in enumerate(pairs):
         data, width, height = _crop(scan, box)
