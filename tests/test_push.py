@@ -250,5 +250,8 @@ def test_derm1m_push_command(export: Path, stub: HubStub, monkeypatch: pytest.Mo
     assert main(argv) == 2  # no token: a one-line ConfigError, nothing sent
     assert "HF_TOKEN" in capsys.readouterr().err and len(stub.commits) == 1
     monkeypatch.setenv("HF_TOKEN", "t")
-    assert main(["push", str(export), "--repo-id", "derm/cli", "--endpoint", stub.url + "/nowhere", "--no-xet"]) == 1
+    assert (
+        main(["push", str(export), "--repo-id", "derm/cli", "--endpoint", stub.url + "/nowhere", "--no-xet"])
+        == 1
+    )
     assert "derm1m push: " in capsys.readouterr().err
