@@ -203,7 +203,7 @@ def test_gated_classifier_vetoes_only_skin_calls_with_a_confident_group():
             return self.answers[: len(images)]
 
     skin = [clinical_skin(np.random.default_rng(s), 2) for s in range(2)]
-    gate = ScriptedGate([{"mammal": 0.8, "food": 0.0}, {"mammal": 0.3, "food": 0.0}])
+    gate = ScriptedGate([{"mammal": 0.8, "vehicle": 0.0}, {"mammal": 0.3, "vehicle": 0.0}])
     results = GatedClassifier(HeuristicClassifier(), gate).classify([*skin, bar_chart(np.random.default_rng(0))])
     assert seen == [2]  # the chart was not sent
     assert results[0].image_type == "other" and results[0].scores["imagenet_veto_mammal"] == 1.0

@@ -192,7 +192,7 @@ class ImageTypeConfig(_Model):
     skin_score_min: float = 0.22  # heuristic: below this skin evidence a photo is "other"
     # heuristic: the ImageNet veto (pipeline/vision/imagenet_gate.py, extra `imagenet`): `auto` uses it when the
     # extra is installed, `on` requires it, `off` never; a picture whose top ImageNet class is in a non-skin
-    # group (animal, food, vehicle, landscape, plant) with probability >= object_gate_min_mass is "other"
+    # group (animal, vehicle, landscape, plant) with probability >= object_gate_min_mass is "other"
     object_gate: Literal["auto", "on", "off"] = "auto"
     object_gate_min_mass: float = 0.5
 
