@@ -123,6 +123,7 @@ def compare(original: Any, scanned: Any) -> dict[str, Any]:
         "uncaptioned": len(loose),
         "uncaptioned_hits": loose_hits,
         "extra_figures": len(extra),
+        "extras": [{"page": g.page, "bbox": [round(v) for v in g.bbox], "label": g.label} for g in extra],
         "figures": rows,
     }
 

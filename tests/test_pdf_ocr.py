@@ -297,3 +297,30 @@ def test_ocr_label_repairs_and_figure_growth() -> None:
         2,
     }  # not the far left one, nor below
     assert grown[1] == ((40, 40, 160, 95), other)
+
+
+def test_scan_with_an_invisible_text_layer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A scanner's page image with its own OCR layer (invisible text): the layer's words are used, Tesseract
+    is not run, and the photo on the page image is the figure, captioned from the layer."""
+    rgb, words = _page_image()
+    doc = pymupdf.open()
+    page = doc.new_page(width=612, height=792)  # the 850x1100 px image at 100 dpi
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, "PNG")
+    page.insert_image(page.rect, stream=buf.getvalue())
+    s = 100 / 72
+    page.insert_text((100 / s, 165 / s), "Psoriasis is a chronic disease", fontsize=10, render_mode=3)
+    page.insert_text((250 / s, 528 / s), "Figure 1. Plaque psoriasis.", fontsize=10, render_mode=3)
+    path = tmp_path / "layered.pdf"
+    doc.save(path)
+
+    def no_reader(mode: str) -> None:
+        raise AssertionError("Tesseract was asked to read a page that has a text layer")
+
+    monkeypatch.setattr(pdf_scan, "make_page_reader", no_reader)
+    got = extract_pdf_figures(path, PdfConfig())
+    assert got.ocr_pages == 1
+    assert [(f.source, f.label, f.caption) for f in got.figures] == [
+        ("scan", "Figure 1", "Plaque psoriasis.")
+    ]
+    assert got.figures[0].bbox == pytest.approx((250 / s, 300 / s, 550 / s, 500 / s), abs=3)

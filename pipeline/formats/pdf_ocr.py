@@ -10,10 +10,13 @@ How, and why:
   and undone, then read by Tesseract (tesserocr, extra `ocr`) in automatic page segmentation: words with
   boxes and confidences, grouped into Tesseract's paragraphs and lines. A paragraph becomes a text block;
   its font size is estimated from its line boxes' heights (in points), which is what per-book rules compare.
+  Blocks are split at lines that start with a label, a label set in a column of its own joins the text
+  right of it, and OCR's misreadings of label numbers ("Figure Si") are repaired.
 - Figure regions come from the page image: the inked pixels that are not inside a word box are closed into
-  connected regions. A region that is mostly non-white (a photograph, a shaded micrograph) is a photo and
-  kept like a placed raster image; a sparse one (line art, a chart, a structure drawing) is a drawing, kept
-  only when a caption names it (as pdf_vector.py does for drawn figures), which keeps tables and rules out.
+  connected regions. A region that is mostly non-white (a photograph, a shaded micrograph) and holds few
+  confident words (not a shaded table) is a photo and kept like a placed raster image; any other (line art,
+  a chart, a structure drawing, a shaded table) is a drawing, kept only when a caption names it (as
+  pdf_vector.py does for drawn figures), which keeps tables and rules out.
   Tesseract's own image blocks join the candidates. Words inside a photo are dropped: Tesseract reads skin
   texture as words.
 - Crops are cut from the deskewed render, so the figure comes out level.
@@ -267,6 +270,10 @@ def layout(
     pad = max(1, round(scale))
     for w in _prose(good):
         text_mask[max(0, w.box[1] - pad) : w.box[3] + pad, max(0, w.box[0] - pad) : w.box[2] + pad] = True
+    worded = np.zeros(gray.shape, bool)  # every confident word: a shaded table or text box is full of them
+    for w in good:
+        if w.conf >= 60:
+            worded[w.box[1] : w.box[3], w.box[0] : w.box[2]] = True
     min_px = min_side_pt * scale
     photos: list[tuple[int, int, int, int]] = []
     drawings: list[tuple[int, int, int, int]] = []
@@ -282,7 +289,8 @@ def layout(
             continue
         density = float((gray[y0:y1, x0:x1] < _WHITE).mean())
         texty = float(text_mask[y0:y1, x0:x1].mean())
-        if density >= _PHOTO_DENSITY and texty < 0.25 and side >= min_px:
+        words = float(worded[y0:y1, x0:x1].mean())
+        if density >= _PHOTO_DENSITY and texty < 0.25 and words < 0.1 and side >= min_px:
             photos.append(_trim(gray[y0:y1, x0:x1] < _WHITE, box))
         elif texty < 0.5:
             drawings.append(box)
