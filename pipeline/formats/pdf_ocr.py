@@ -289,8 +289,8 @@ def layout(
             continue
         density = float((gray[y0:y1, x0:x1] < _WHITE).mean())
         texty = float(text_mask[y0:y1, x0:x1].mean())
-        words = float(worded[y0:y1, x0:x1].mean())
-        if density >= _PHOTO_DENSITY and texty < 0.25 and words < 0.1 and side >= min_px:
+        wordy = float(worded[y0:y1, x0:x1].mean())
+        if density >= _PHOTO_DENSITY and texty < 0.25 and wordy < 0.1 and side >= min_px:
             photos.append(_trim(gray[y0:y1, x0:x1] < _WHITE, box))
         elif texty < 0.5:
             drawings.append(box)
