@@ -12,12 +12,14 @@ videos, and ASR realtime factor / word error rate of the bundled tiny.en on espe
   alternated, median of 3; the 1-minute load average is recorded before and after each video.
 - Cut accuracy: a detected cut matches an unmatched true cut within +-0.5 s; recall = matched / true;
   false cuts = unmatched detections, also as a share of the true cuts.
-- ASR: ~3 minutes of espeak-ng speech (en-us, 150 wpm) from dermatology sentences, transcribed by
-  FasterWhisperTranscriber (int8, beam 1) in the modes of ASR_MODES; realtime factor = audio seconds
-  transcribed per wall second, with as many videos in flight as the mode runs at once (the preprocess
-  stage's thread pool does the same), median of 3 runs, model loaded and warmed up; WER after
-  lower-casing and stripping punctuation.
-Results: bench/results/video-<date>.json.  Run: `python -m bench.video [--minutes 60] [--skip-asr]`.
+- ASR: ~2.6 minutes of espeak-ng speech (en-us, 150 wpm) from dermatology sentences (apt install
+  espeak-ng), transcribed by FasterWhisperTranscriber (bundled tiny.en, int8) in the modes of ASR_OURS
+  and by plain faster-whisper (WhisperModel.transcribe, beam 1 and beam 5) with the same weights and
+  cores: two videos in flight with one thread each; realtime factor = audio seconds transcribed per
+  wall second, models loaded and warmed up, all modes taking turns, median of 3 rounds, ratio to plain
+  beam 1; WER (and substituted / deleted / inserted words) after lower-casing and stripping punctuation.
+Results: bench/results/video-<date>.json (asr-<date>.json with --asr-only).
+Run: `python -m bench.video [--minutes 60] [--skip-asr | --asr-only]`.
 """
 
 from __future__ import annotations
@@ -219,16 +221,15 @@ def bench_scene_cuts(minutes: float, repeats: int = 3, labels: list[str] | None 
     return results
 
 
-ASR_MODES = {
-    # label: (AsrConfig overrides, what it stands for)
-    "default": ({}, "profile default: batched VAD chunks, 2 videos at once with 1 thread each"),
-    "default_segments_only": ({"word_timestamps": False}, "the same without word timestamps"),
-    "one_video_batched_2_threads": ({"cpu_threads": 2, "num_workers": 1}, "one video on both cores"),
-    "one_video_sequential_2_threads": (
-        {"batch_size": 0, "cpu_threads": 2, "num_workers": 1},
-        "faster-whisper's sequential decoder with temperature fallback",
-    ),
+ASR_OURS = {
+    # label: (AsrConfig overrides, what it stands for); "default" is the profile default
+    "default": ({}, "profile default: batched VAD chunks at beam 5, 2 videos at once with 1 thread each"),
+    "batched_beam1": ({"beam_size": 1}, "the same at beam 1 (the default before issue 18)"),
 }
+# Plain faster-whisper (WhisperModel.transcribe on the file, its own defaults: no VAD, conditioned on
+# previous text, temperature fallback), same weights, int8, word timestamps, same cores as ours. Its
+# fallback samples, so its text (and WER) changes from run to run: the WER reported is the median over rounds.
+ASR_REFERENCE = {"plain_beam1": 1, "plain_beam5": 5}
 
 
 def _narration_wav(tmp: Path) -> Path:
@@ -253,48 +254,111 @@ def _narration_wav(tmp: Path) -> Path:
     return audio
 
 
-def bench_asr(repeats: int = 3) -> dict[str, object]:
-    """Throughput as the preprocess stage sees it: `num_workers` videos transcribed at once from threads
-    (the stage's thread pool), aggregate audio seconds per wall second; the median of `repeats` runs
-    after one warm-up call."""
+def _wer_parts(reference: str, hypothesis: str) -> dict[str, object]:
+    import jiwer
+
+    from pipeline.preprocess.asr_guards import norm_words
+
+    o = jiwer.process_words(" ".join(norm_words(reference)), " ".join(norm_words(hypothesis)))
+    return {
+        "wer": round(o.wer, 4),
+        "substituted": o.substitutions,
+        "deleted": o.deletions,
+        "inserted": o.insertions,
+    }
+
+
+def bench_asr(repeats: int = 3, ours: list[str] | None = None, workers: int = 2) -> dict[str, object]:
+    """Ours (FasterWhisperTranscriber in the modes of ASR_OURS) against plain faster-whisper at beam 1 and 5
+    on the same audio with the same cores: `workers` videos in flight from threads (the preprocess stage's
+    pool) with one thread each, so aggregate audio seconds per wall second. Every mode is warmed up once,
+    then the modes take turns, `repeats` rounds (load changes hit all of them alike); medians."""
     import statistics
+    from collections.abc import Callable
     from concurrent.futures import ThreadPoolExecutor
+
+    from faster_whisper import WhisperModel
 
     from pipeline.config import AsrConfig
     from pipeline.preprocess.asr import FasterWhisperTranscriber, load_audio
-    from pipeline.preprocess.asr_guards import word_error_rate
+
+    def plain(model: WhisperModel, beam: int) -> Callable[[Path], str]:
+        def run(path: Path) -> str:
+            segments, _ = model.transcribe(str(path), language="en", beam_size=beam, word_timestamps=True)
+            return " ".join(s.text for s in segments)
+
+        return run
+
+    def project(asr: FasterWhisperTranscriber) -> Callable[[Path], str]:
+        return lambda path: " ".join(s.text for s in asr.transcribe(path).segments)
 
     with tempfile.TemporaryDirectory() as tmp:
         audio = _narration_wav(Path(tmp))
         seconds = len(load_audio(audio)) / 16000
-        out: dict[str, object] = {"audio_s": round(seconds, 1), "repeats": repeats}
-        for label, (overrides, meaning) in ASR_MODES.items():
-            cfg = AsrConfig(**overrides)
+        out: dict[str, object] = {
+            "audio_s": round(seconds, 1),
+            "repeats": repeats,
+            "videos_in_flight": workers,
+            "threads_per_video": 1,
+        }
+        runs: dict[str, Callable[[Path], str]] = {}
+        meta: dict[str, dict[str, object]] = {}
+        for label in ours or list(ASR_OURS):
+            overrides, meaning = ASR_OURS[label]
+            cfg = AsrConfig.model_validate({"cpu_threads": 1, "num_workers": workers, **overrides})
             asr = FasterWhisperTranscriber(cfg)
-            t0 = time.perf_counter()
-            asr._model()
-            load_s = time.perf_counter() - t0
-            asr.transcribe(audio)
-            rates, transcripts = [], []
-            with ThreadPoolExecutor(cfg.num_workers) as pool:
-                for _ in range(repeats):
-                    t0 = time.perf_counter()
-                    transcripts = list(pool.map(asr.transcribe, [audio] * cfg.num_workers))
-                    rates.append(seconds * cfg.num_workers / (time.perf_counter() - t0))
-            hyp = " ".join(s.text for s in transcripts[0].segments)
-            out["model"] = asr.name
-            out[label] = {
+            runs[label] = project(asr)
+            meta[label] = {
                 "meaning": meaning,
+                "beam_size": cfg.beam_size,
                 "batch_size": cfg.batch_size,
-                "cpu_threads": cfg.cpu_threads,
-                "parallel_videos": cfg.num_workers,
                 "word_timestamps": cfg.word_timestamps,
-                "load_s": round(load_s, 2),
-                "x_realtime_median": round(statistics.median(rates), 1),
-                "x_realtime_runs": [round(r, 1) for r in rates],
-                "segments": len(transcripts[0].segments),
-                "wer": round(word_error_rate(" ".join(NARRATION), hyp), 4),
+                "overrides": overrides,
             }
+            out["model"] = asr.name
+            model_path = asr.model_path
+        reference = WhisperModel(model_path, "cpu", compute_type="int8", cpu_threads=1, num_workers=workers)
+        for label, beam in ASR_REFERENCE.items():
+            runs[label] = plain(reference, beam)
+            meta[label] = {
+                "meaning": f"plain faster-whisper WhisperModel.transcribe, beam {beam}, word timestamps",
+                "beam_size": beam,
+            }
+        rates: dict[str, list[float]] = {label: [] for label in runs}
+        wers: dict[str, list[dict[str, object]]] = {label: [] for label in runs}
+        truth = " ".join(NARRATION)
+        loads: list[float] = []
+        with ThreadPoolExecutor(workers) as pool:
+            for run in runs.values():  # warm-up: weights loaded, first-call costs paid
+                run(audio)
+            for _ in range(repeats):
+                loads.append(round(os.getloadavg()[0], 2))
+                for label, run in runs.items():
+                    t0 = time.perf_counter()
+                    texts = list(pool.map(run, [audio] * workers))
+                    rates[label].append(seconds * workers / (time.perf_counter() - t0))
+                    wers[label] += [_wer_parts(truth, text) for text in texts]
+        loads.append(round(os.getloadavg()[0], 2))
+        out["load_avg_1min_per_round"] = loads
+        base = statistics.median(rates["plain_beam1"])
+        for label, r in rates.items():
+            median = statistics.median(r)
+            by_wer = sorted(wers[label], key=lambda w: float(str(w["wer"])))
+            row: dict[str, object] = {
+                **meta[label],
+                "x_realtime_median": round(median, 1),
+                "x_realtime_runs": [round(x, 1) for x in r],
+                "ratio_to_plain_beam1": round(median / base, 2),
+                **by_wer[len(by_wer) // 2],
+                "wer_runs": [w["wer"] for w in wers[label]],
+            }
+            out[label] = row
+            print(
+                f"ASR {label}: {row['x_realtime_median']}x realtime ({row['ratio_to_plain_beam1']}x plain beam 1), "
+                f"WER {row['wer']} (S {row['substituted']}, D {row['deleted']}, I {row['inserted']}) | "
+                f"load {loads[0]}-{loads[-1]}",
+                flush=True,
+            )
     return out
 
 
@@ -303,6 +367,7 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=60.0)
     parser.add_argument("--skip-asr", action="store_true")
     parser.add_argument("--asr-only", action="store_true")
+    parser.add_argument("--asr-modes", nargs="*", choices=list(ASR_OURS), help="our ASR modes (default: all)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--videos", nargs="*", choices=list(VIDEOS), help="scene-cut videos (default: all)")
     args = parser.parse_args()
@@ -314,12 +379,18 @@ def main() -> None:
         "load_avg_1min_after_scene_cuts": round(os.getloadavg()[0], 2),
     }
     if not args.skip_asr:
-        results["asr"] = bench_asr()
+        results["asr"] = bench_asr(args.repeats, args.asr_modes)
         results["load_avg_1min_after_asr"] = round(os.getloadavg()[0], 2)
     out = REPO / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
-    target = out / f"video-{results['date']}.json"
-    if target.exists():  # a partial run (--asr-only, --skip-asr) keeps the other half of the day's file
+    # --asr-only writes its own file, with its own load record, next to the scene cuts' one
+    target = out / f"{'asr' if args.asr_only else 'video'}-{results['date']}.json"
+    if args.asr_only:
+        results = {
+            k: v for k, v in results.items() if k not in ("scene_cuts", "load_avg_1min_after_scene_cuts")
+        }
+        results["uptime"] = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    elif target.exists():  # a partial run (--asr-only, --skip-asr) keeps the other half of the day's file
         earlier = json.loads(target.read_text())
         results = {**earlier, **{k: v for k, v in results.items() if v != {}}}
     target.write_text(json.dumps(results, indent=2))
