@@ -115,10 +115,11 @@ class LlmPath:
         key = self.llm.cache_key(text)
         stored = self.answers.rows.get(key)
         estimate = self.llm.shortlist.tokens(self.llm.values(text)) if self.llm.shortlist else None
-        if stored and stored.get("answer"):
-            labels = self.llm.from_cache(stored["answer"])
-            self.pairs.append({**stored, "estimate": estimate})
-            return labels  # type: ignore[no-any-return]
+        if (
+            stored
+        ):  # a failure is kept too (a timeout counts as wrong, as in the run that met it); --fresh asks
+            self.pairs.append({**stored, "estimate": estimate, "reused": True})
+            return self.llm.from_cache(stored["answer"]) if stored.get("answer") else None  # type: ignore[no-any-return]
         t0 = time.perf_counter()
         out = self.llm.label(text)
         seconds = time.perf_counter() - t0
@@ -140,6 +141,7 @@ class LlmPath:
         over = [p for p in asked if p["estimate"] is not None and p["estimate"] < p["first_prompt_tokens"]]
         return {
             "pairs": len(self.pairs), "calls": sum(p["calls"] for p in self.pairs),
+            "answers_from_earlier_runs": sum(bool(p.get("reused")) for p in self.pairs),  # latency: as asked
             "prompt_tokens_per_pair": {"mean": round(statistics.mean(total), 1) if total else None,
                                        "p95": _p95(total), "max": max(total, default=None)},
             "first_call_prompt_tokens": {"mean": round(statistics.mean(first), 1) if first else None,
@@ -296,6 +298,8 @@ def main(argv: list[str] | None = None) -> int:
         tok = r["prompt_tokens_per_pair"]
         print(_line(f"llm:{r['model']} ({r['prompt']})", r, f"{tok['mean']:.0f}, {tok['p95']:.0f}",
                     f"{r['latency_s_per_pair']['mean']:.1f} s"))  # fmt: skip
+        print(f"  {r['answers_from_earlier_runs']} of {r['pairs']} answers stored by earlier runs (their latency and "
+              "tokens as measured when asked; the load printed is this run's)")  # fmt: skip
         print(
             f"  calls {r['calls']} for {r['pairs']} pairs; first-call prompt tokens mean "
             f"{r['first_call_prompt_tokens']['mean']}, max {r['first_call_prompt_tokens']['max']}; offline estimate "
