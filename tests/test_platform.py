@@ -107,9 +107,11 @@ def test_report_renders_in_headless_chromium(builds, tmp_path):
         browser = p.chromium.launch(executable_path=browser_path, args=["--no-sandbox"])
         tab = browser.new_page(viewport={"width": 1400, "height": 900})
         tab.goto(Path(out).resolve().as_uri())
-        sizes = tab.evaluate("Array.from(document.querySelectorAll('figure svg, img')).map(e => {"
+        sizes = tab.evaluate("Array.from(document.querySelectorAll('figure svg')).map(e => {"
                              "const r = e.getBoundingClientRect(); return [r.width, r.height]; })")
+        thumbs = tab.evaluate("Array.from(document.querySelectorAll('img')).map(e => e.naturalWidth)")
         tab.screenshot(path=str(tmp_path / "report.png"), full_page=True)
         browser.close()
     assert len(sizes) >= 8 and all(w > 100 and h > 50 for w, h in sizes), sizes
+    assert all(w > 0 for w in thumbs), thumbs  # the example grid's thumbnails decode
     assert (tmp_path / "report.png").stat().st_size > 20_000

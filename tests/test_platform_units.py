@@ -142,7 +142,7 @@ def test_report_renders_on_an_empty_warehouse(con):
     from pipeline.report.data import gather
 
     page = render(gather(con))
-    assert page.startswith("<!doctype html>") and page.count("<svg") == 8 and "no data yet" in page
+    assert page.startswith("<!doctype html>") and page.count("<svg") >= 8 and "no data yet" in page
     assert "<script" not in page and not any(f'{a}="http' in page for a in ("src", "href"))  # nothing to fetch
 
 

@@ -150,6 +150,7 @@ def test_stage_writes_suite_tables(tmp_path: Path) -> None:
                             eval_sets=[{"name": "derm7pt", "layout": "derm7pt", "path": str(derm7pt),
                                        "image_dir": str(derm7pt.parent / "images")}])  # fmt: skip
     cfg = RunConfig(data_dir=tmp_path / "data", train=train_cfg)
+    cfg.export.release = "private"  # hand-made pairs without source items carry no licence
     stage = TrainStage(cfg)
     res = stage.process(WorkUnit("export", "f" * 64, {"rows": payload}))
     con = connect(":memory:")
