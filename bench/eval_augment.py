@@ -120,6 +120,24 @@ def main() -> None:
         llm = LlmLabeller(cfg, onto)
         results[f"llm:{cfg.model}"] = evaluate(f"llm:{cfg.model}", lambda t: llm.label(t).labels, onto,
                                                fixtures, limit, walk)
+    llm_run = REPO / "bench" / "results" / "eval_llm.json"
+    if llm_run.exists():  # `make eval-llm` runs the real local model (slow on CPU); its last figures, read back
+        recorded = json.loads(llm_run.read_text())
+        llm, lex = recorded["llm"], recorded["lexical"]
+        print(f"[llm, recorded by make eval-llm: {recorded.get('machine', '')}] {llm['model']} with {llm['prompt']} on the "
+              f"first {recorded['n_derm1m']} Derm1M / {llm['skincap']['rows']} SkinCAP rows, Derm1M's vocabulary:")
+        for name, row in (("lexical", lex), ("llm", llm)):
+            tokens = row.get("prompt_tokens_per_pair", {"mean": 0, "p95": 0})
+            print(f"  {name:<8} disease {row['derm1m']['disease_accuracy']:.3f}  concepts {row['derm1m']['concept_micro_f1']:.3f}"
+                  f" (SkinCAP {row['skincap']['concept_micro_f1']:.3f})  prompt tokens/pair {tokens['mean']:.0f} "
+                  f"(p95 {tokens['p95']:.0f})  latency/pair {row['latency_s_per_pair']['mean'] if isinstance(row['latency_s_per_pair'], dict) else row['latency_s_per_pair']:.3g} s")
+        results["llm_recorded"] = {"model": llm["model"], "prompt": llm["prompt"], "rows": recorded["n_derm1m"],
+                                   "disease": llm["derm1m"]["disease_accuracy"],
+                                   "concepts": llm["derm1m"]["concept_micro_f1"]}  # fmt: skip
+    from bench.vocab_coverage import main as coverage
+
+    print("[coverage] the ontology over the public dermatology vocabularies (python -m bench.vocab_coverage):")
+    coverage([])
     out = REPO / "bench" / "results" / "eval_augment.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")
