@@ -24,6 +24,7 @@ from pipeline.stage import Stage, StageReport, UnitKind, UnitResult, WorkUnit
 from pipeline.vision.dedup import hash_columns
 
 if TYPE_CHECKING:
+    from pipeline.clean.caption_llm import LlmCaptionJudge
     from pipeline.clean.translate import Translator
     from pipeline.config import ImageTypeConfig
     from pipeline.vision.image_type import ImageTypeClassifier
@@ -62,6 +63,10 @@ class CleanStage(Stage):
         c = self.cfg.clean
         image = ("clean.min_side_px", "clean.skin_score_min") + (("image_type",) if self.cfg.image_type.enabled else ())
         image_steps: tuple[str, ...] = ("image_scores@1", "dedup_views@2")
+        if self.cfg.image_type.enabled:  # a new heuristic, or the ImageNet veto installed, decides again
+            from pipeline.vision.classifier import classifier_version
+
+            image_steps += (f"image_type@{classifier_version(self.cfg.image_type)}",)
         image_tools: tuple[str, ...] = ()
         if self.cfg.deid.enabled:  # the policies, the stored copy's encoding, the detectors' versions
             from pipeline.clean.deid import deid_tools
@@ -70,12 +75,15 @@ class CleanStage(Stage):
             image_steps += ("deid@1",)
             image_tools = deid_tools(self.cfg.deid)
         text: tuple[str, ...] = ("clean.caption", "clean.pii") + (("llm",) if self._translates() else ())
+        text_steps: tuple[str, ...] = ("text_normalise@1", "pii@1", "language@1", "caption_relevance@1")
+        if self._judges_captions():  # only then: the default hashes stay as they were
+            text += ("clean.caption.method",) + (() if "llm" in text else ("llm",))
+            text_steps += ("caption_llm@1",)
         transcript: tuple[str, ...] = ("clean.filler_words", "clean.transcript")
         if c.transcript.llm_correct:
             transcript += ("llm",)
         return {"image": UnitKind(image, image_steps, image_tools),
-                "text": UnitKind(text, ("text_normalise@1", "pii@1", "language@1", "caption_relevance@1"),
-                                 detector_tools(c.pii)),
+                "text": UnitKind(text, text_steps, detector_tools(c.pii)),
                 "transcript": UnitKind(transcript, ("transcript_clean@1",)),
                 # no units: finalize's near-duplicate clustering, so stage_runs.config_hash covers it
                 "clusters": UnitKind(("clean.phash_max_distance", "clean.dedup_max_distance"), ("clusters@1",))}
@@ -83,7 +91,8 @@ class CleanStage(Stage):
     def resources(self, unit: WorkUnit) -> tuple[str, ...]:
         c, p = self.cfg.clean, unit.payload
         uses_llm = (isinstance(p, TranscriptUnit) and c.transcript.llm_correct) or (
-            isinstance(p, TextUnit) and self._translates())
+            isinstance(p, TextUnit) and (self._translates() or (
+                self._judges_captions() and p.ref_kind in c.caption.kinds)))
         return ("llm",) if uses_llm else ()
 
     def candidates(self, con: duckdb.DuckDBPyConnection) -> Iterator[WorkUnit]:
@@ -97,6 +106,8 @@ class CleanStage(Stage):
                            ImageUnit(image_id, path, known.get(image_id)))
         if self._translates():
             self._load_translations(con)
+        if self._judges_captions():
+            self._caption_cache = self._stored_answers(con, "caption_relevance")
         for ref_id, item_id, image_id, kind, text, context in con.execute(
             "SELECT ref_id, item_id, image_id, kind, text, context FROM preprocess_image_refs ORDER BY ref_id"
         ).fetchall():
@@ -196,8 +207,21 @@ class CleanStage(Stage):
 
             rel = CaptionRelevanceScorer.default().score(text, context if ccfg.use_context else None)
             row |= {"caption_score": rel.score, "caption_reason": rel.explanation[:500]}
-            if rel.score < ccfg.min_score:  # no clean_texts row: the pair stage never sees it
-                res.reject(p.ref_id, CAPTION_NOT_DERMATOLOGY, f"score {rel.score}: {rel.explanation}"[:500])
+            keep, why = rel.score >= ccfg.min_score, f"score {rel.score}: {rel.explanation}"
+            if ccfg.method == "llm" and text:  # the model decides; the lexical score when it cannot answer
+                verdict = self._caption_judge().judge(text, context if ccfg.use_context else None)
+                for call in verdict.calls:
+                    res.add("llm_calls", call)
+                if verdict.outage:  # not the caption's fault: pending, retried
+                    res.unavailable = outage_note(self.cfg.llm, verdict.error)
+                    return
+                for cached in verdict.cache_rows:
+                    res.add("llm_cache", cached)
+                if verdict.relevant is not None:
+                    keep, why = verdict.relevant, f"llm:{self.cfg.llm.model}: {verdict.reason}"
+                    row["caption_reason"] = why[:500]
+            if not keep:  # no clean_texts row: the pair stage never sees it
+                res.reject(p.ref_id, CAPTION_NOT_DERMATOLOGY, why[:500])
                 return
         res.add("clean_texts", row)
 
@@ -218,6 +242,27 @@ class CleanStage(Stage):
         """Non-English text is translated: clean.pii.translate on, or auto with an LLM configured (the
         profile's `llm:`, or a client handed to the stage)."""
         return translation_on(self.cfg, self.llm_client)
+
+    def _judges_captions(self) -> bool:
+        c = self.cfg.clean.caption
+        return c.enabled and c.method == "llm"
+
+    def _stored_answers(self, con: duckdb.DuckDBPyConnection, prompt: str) -> dict[str, str]:
+        """Accepted answers of `prompt`'s current version and this model (`llm_cache`) by input hash."""
+        from pipeline.llm.prompts import load_prompt
+
+        rows = con.execute("SELECT input_hash, CAST(response AS VARCHAR) FROM llm_cache WHERE prompt = ? AND model = ?",
+                           [load_prompt(prompt).key, self.cfg.llm.model]).fetchall()
+        return dict(rows)
+
+    def _caption_judge(self) -> LlmCaptionJudge:
+        """One judge per stage (pipeline.clean.caption_llm) with the stored answers read in candidates."""
+        if getattr(self, "_caption_judge_obj", None) is None:
+            from pipeline.clean.caption_llm import LlmCaptionJudge
+
+            self._caption_judge_obj = LlmCaptionJudge(self.cfg.llm, self.llm_client,
+                                                      getattr(self, "_caption_cache", None))
+        return self._caption_judge_obj
 
     def _load_translations(self, con: duckdb.DuckDBPyConnection) -> None:
         """Accepted translations of this prompt version and model (`llm_cache`), so a redone unit reuses
