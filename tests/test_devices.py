@@ -121,7 +121,7 @@ def test_image_type_models_follow_the_device(monkeypatch: pytest.MonkeyPatch) ->
     from pipeline.vision.classifier import classifier_device, make_classifier
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    assert classifier_device(ImageTypeConfig()) == "cpu"  # the heuristic has no model
+    assert classifier_device(ImageTypeConfig(object_gate="off")) == "cpu"  # the heuristic alone has no model
     assert classifier_device(ImageTypeConfig(backend="clip")) == "cuda"
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     cfg = ImageTypeConfig(backend="clip", clip_model="DermTiny")
