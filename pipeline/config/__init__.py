@@ -158,12 +158,22 @@ class SubfigureConfig(_Model):
     letter_reader: Literal["auto", "tesseract", "none"] = "auto"
 
 
+class SubcaptionConfig(_Model):
+    """How compound-figure captions are split into subcaptions: `rules` (pipeline.preprocess.subcaptions), or
+    `llm` (pipeline.preprocess.subcaptions_llm: prompts/subcaption_split through the `llm` section's server,
+    every call logged; an answer that invents words falls back to the rules)."""
+
+    method: Literal["rules", "llm"] = "rules"
+
+
 class PreprocessConfig(_Model):
     video: VideoConfig = Field(default_factory=VideoConfig)
     asr: AsrConfig = Field(default_factory=AsrConfig)
     image: ImageConfig = Field(default_factory=ImageConfig)
     pdf: PdfConfig = Field(default_factory=PdfConfig)
     subfigures: SubfigureConfig = Field(default_factory=SubfigureConfig)
+    # fingerprinted by the figure kinds only when `llm` (preprocess.stage), so the default hashes are unchanged
+    subcaptions: SubcaptionConfig = Field(default_factory=SubcaptionConfig, json_schema_extra=NOT_OUTPUT)
 
 
 class TranscriptCleanConfig(_Model):
@@ -207,6 +217,9 @@ class CaptionRelevanceConfig(_Model):
     kinds: list[str] = Field(default_factory=lambda: ["jats_figure", "pdf_figure"])
     min_score: float = 1.0
     use_context: bool = True  # a caption naming no term may borrow evidence from its article's text
+    # `llm`: prompts/caption_relevance decides (pipeline.clean.caption_llm), the lexical score when it cannot;
+    # fingerprinted by clean's text kind only when `llm`, so the default hashes are unchanged
+    method: Literal["lexical", "llm"] = Field(default="lexical", json_schema_extra=NOT_OUTPUT)
 
 
 class PiiConfig(_Model):
