@@ -24,8 +24,8 @@ MAX_CONTEXT_CHARS = 1500  # the article text around the figure: enough to resolv
 
 
 class RelevanceAnswer(BaseModel):
+    reason: str = ""  # first: the model describes the figure, then decides
     relevant: bool
-    reason: str = ""
 
 
 @dataclass

@@ -27,7 +27,8 @@ class PreprocessStage(Stage):
     main_table = "preprocess_image_refs"
     unit_tables = ("preprocess_items", "preprocess_image_refs", "preprocess_scenes", "preprocess_transcript_segments",
                    "preprocess_subfigures")
-    shared_tables = ("preprocess_images", "vision_image_types")  # content-addressed: inserted if absent
+    # content-addressed: inserted if absent; llm_calls/llm_cache: the LLM subcaption split's (append-only)
+    shared_tables = ("preprocess_images", "vision_image_types", "llm_calls", "llm_cache")
 
     def __init__(self, cfg: RunConfig) -> None:
         super().__init__(cfg)
@@ -54,6 +55,10 @@ class PreprocessStage(Stage):
         if pp.video.frame_filter == "image_type" and self.cfg.image_type.enabled:
             video += ("image_type",)
         panels: tuple[str, ...] = ("preprocess.subfigures",) if pp.subfigures.enabled else ()
+        split_llm = self._splits_with_llm()
+        if split_llm:  # only then: the default hashes stay as they were
+            panels += ("preprocess.subcaptions", "llm")
+        figure_steps: tuple[str, ...] = ("panels@1",) + (("subcaptions_llm@1",) if split_llm else ())
         letters: tuple[str, ...] = ()
         if pp.subfigures.enabled and pp.subfigures.letter_reader == "auto":
             from pipeline.preprocess.panel_letters import tesseract_available
@@ -61,8 +66,8 @@ class PreprocessStage(Stage):
             letters = ("tesseract",) if tesseract_available() else ()
         return {
             "video": UnitKind(video, ("keyframes@2", "asr@1", "subtitles@1"), self._asr_tools()),
-            "article": UnitKind((*image, *panels), ("jats_figures@1", "panels@1"), letters),
-            "pdf": UnitKind(("preprocess.pdf", *image, *panels), ("pdf_figures@2", "pdf_ocr@1", "panels@1"),
+            "article": UnitKind((*image, *panels), ("jats_figures@1", *figure_steps), letters),
+            "pdf": UnitKind(("preprocess.pdf", *image, *panels), ("pdf_figures@2", "pdf_ocr@1", *figure_steps),
                             letters + self._pdf_ocr_tools()),
             "post": UnitKind(image, ("post_images@1",)),
             "dataset_image": UnitKind(image, ("dataset_images@1",)),
@@ -105,10 +110,31 @@ class PreprocessStage(Stage):
         """`gpu` for video units only when ASR runs on CUDA; on the CPU they run in parallel like every
         other unit instead of queueing behind the one-slot `gpu` limit."""
         kind = unit.payload.get("kind") if isinstance(unit.payload, dict) else None
+        if kind in ("article", "pdf") and self._splits_with_llm():
+            return ("llm",)
         return ("gpu",) if kind == "video" and self.device() == "cuda" else ()
+
+    def _splits_with_llm(self) -> bool:
+        pp = self.cfg.preprocess
+        return pp.subfigures.enabled and pp.subcaptions.method == "llm"
+
+    def _splitter(self) -> Any:
+        """One LLM subcaption splitter per stage, holding the stored answers read in candidates."""
+        if getattr(self, "_splitter_obj", None) is None:
+            from pipeline.preprocess.subcaptions_llm import LlmSubcaptionSplitter
+
+            self._splitter_obj = LlmSubcaptionSplitter(self.cfg.llm, self.llm_client,
+                                                       getattr(self, "_split_cache", None))
+        return self._splitter_obj
 
     def candidates(self, con: duckdb.DuckDBPyConnection) -> Iterator[WorkUnit]:
         cols, hashes = ["item_id", "kind", "source", "path", "sha256", "title", "meta"], self.kind_hashes()
+        if self._splits_with_llm():  # accepted answers of this prompt version and model (llm_cache)
+            from pipeline.llm.prompts import load_prompt
+
+            self._split_cache = dict(con.execute(
+                "SELECT input_hash, CAST(response AS VARCHAR) FROM llm_cache WHERE prompt = ? AND model = ?",
+                [load_prompt("subcaption_split").key, self.cfg.llm.model]).fetchall())
         for row in con.execute(f"SELECT {', '.join(cols)} FROM collect_items ORDER BY item_id").fetchall():
             rec = dict(zip(cols, row, strict=True))
             rec["meta"] = json.loads(rec["meta"]) if rec["meta"] else {}
@@ -162,12 +188,17 @@ class PreprocessStage(Stage):
         detector = make_detector(scfg.detector)
         reader = make_letter_reader(scfg.letter_reader)
         rgb = np.asarray(decode_image(figure.data, self.cfg.preprocess.image.max_pixels).convert("RGB"))
-        for fp in figure_panels(rgb, caption or "", detector, scfg.min_panel_side_px, scfg.max_panels, reader):
+        sources: dict[str, str] = {}  # caption -> "llm:<model>" | "rules" (LLM split only)
+        splitter = self._splitter().recording(res, sources) if self._splits_with_llm() else None
+        found = figure_panels(rgb, caption or "", detector, scfg.min_panel_side_px, scfg.max_panels, reader, splitter)
+        split_by = {"subcaption_source": next(iter(sources.values()))} if sources else {}  # LLM option only
+        for fp in found:
             panel_locator, (x0, y0, x1, y1) = f"{locator}/p{fp.panel.index}", fp.panel.bbox
             image_id = self._store(res, normalise_image(fp.rgb, self.cfg.preprocess.image))
             self._ref(res, item_id, image_id, kind, panel_locator, text=fp.text or None,
                       meta={"parent": f"{item_id}#{locator}", "panel_index": fp.panel.index,
-                            "bbox": [x0, y0, x1, y1], "panel_key": fp.key, "caption_scope": fp.scope}, **fields)
+                            "bbox": [x0, y0, x1, y1], "panel_key": fp.key, "caption_scope": fp.scope,
+                            **split_by}, **fields)
             res.add("preprocess_subfigures", {
                 "ref_id": f"{item_id}#{panel_locator}", "item_id": item_id, "parent_ref_id": f"{item_id}#{locator}",
                 "parent_image_id": figure.sha256, "panel_index": fp.panel.index, "image_id": image_id,

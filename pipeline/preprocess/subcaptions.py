@@ -146,14 +146,15 @@ def _position_order(key: str) -> tuple[int, int]:
 
 
 def align(caption: str, boxes: list[tuple[int, int, int, int]],
-          letters: list[str | None] | None = None) -> list[PanelText]:
+          letters: list[str | None] | None = None, split: SplitCaption | None = None) -> list[PanelText]:
     """Texts for panels given in reading order (x0, y0, x1, y1): subcaptions when they match the layout,
     else the whole caption for each, flagged caption_scope='whole'.
 
     `letters`: the letters read on the panels (panel_letters.py). They decide only when every panel has
     one and together they are exactly the caption's markers; otherwise lettered subcaptions go to the
-    panels in reading order, as without a reader."""
-    split = split_caption(caption)
+    panels in reading order, as without a reader. `split`: the caption already split (the LLM splitter,
+    pipeline.preprocess.subcaptions_llm); the rules split it otherwise."""
+    split = split if split is not None else split_caption(caption)
     whole = [PanelText(None, " ".join(caption.split()), "whole") for _ in boxes]
     keys = split.keys
     read = [k for k in letters or [] if k is not None]

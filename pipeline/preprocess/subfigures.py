@@ -22,7 +22,10 @@ import cv2
 import numpy as np
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from pipeline.preprocess.panel_letters import LetterReader
+    from pipeline.preprocess.subcaptions import SplitCaption
 
 Box = tuple[int, int, int, int]  # x0, y0, x1, y1 in pixels of the input image, end exclusive
 
@@ -183,11 +186,13 @@ class FigurePanel:
 
 
 def figure_panels(rgb: np.ndarray, caption: str, detector: PanelDetector, min_side: int = 64,
-                  max_panels: int = 12, reader: LetterReader | None = None) -> list[FigurePanel]:
+                  max_panels: int = 12, reader: LetterReader | None = None,
+                  splitter: Callable[[str], SplitCaption] | None = None) -> list[FigurePanel]:
     """The panels of a compound figure with their texts; [] when it is not compound. Panels under
     min_side pixels are left out before alignment, so a dropped panel makes the counts disagree and
     the rest keep the whole caption rather than a shifted subcaption. With a `reader`, the letters
-    printed on the panels are read when the caption has lettered subcaptions."""
+    printed on the panels are read when the caption has lettered subcaptions. `splitter`: how the caption
+    is split (default the rules), called only once the figure is found compound."""
     from pipeline.preprocess.subcaptions import align, split_caption
 
     found = detector.detect(rgb)
@@ -201,7 +206,8 @@ def figure_panels(rgb: np.ndarray, caption: str, detector: PanelDetector, min_si
         return [FigurePanel(p, crop(rgb, p), None, " ".join(caption.split()), "whole") for p in kept]
     crops = [crop(rgb, p) for p in kept]
     letters = None
-    if reader is not None and split_caption(caption).style == "letters":
+    split = (splitter or split_caption)(caption)
+    if reader is not None and split.style == "letters":
         letters = [reader.read(c) for c in crops]
-    texts = align(caption, [p.bbox for p in kept], letters)
+    texts = align(caption, [p.bbox for p in kept], letters, split)
     return [FigurePanel(p, c, t.key, t.text, t.scope, t.key_source) for p, c, t in zip(kept, crops, texts, strict=True)]
