@@ -22,6 +22,7 @@ from pipeline.vocab.lexical import NO_DIAGNOSIS, Labels, LexicalMatcher, term_ke
 
 REPO = Path(__file__).resolve().parents[1]
 PROMPT_NAMES = {
+    "caption_relevance",
     "refine_caption",
     "ontology_labels",
     "concept_labels",
