@@ -227,8 +227,8 @@ ASR_OURS = {
     "batched_beam1": ({"beam_size": 1}, "the same at beam 1 (the default before issue 18)"),
 }
 # Plain faster-whisper (WhisperModel.transcribe on the file, its own defaults: no VAD, conditioned on
-# previous text, temperature fallback), same weights, int8, word timestamps, same cores as ours. Its
-# fallback samples, so its text (and WER) changes from run to run: the WER reported is the median over rounds.
+# previous text, temperature fallback), same weights, int8, word timestamps, same cores as ours. Its text
+# may differ between rounds (the fallback samples; int8 sums depend on threads): WER is the median over rounds.
 ASR_REFERENCE = {"plain_beam1": 1, "plain_beam5": 5}
 
 
@@ -349,12 +349,18 @@ def bench_asr(repeats: int = 3, ours: list[str] | None = None, workers: int = 2)
                 "x_realtime_median": round(median, 1),
                 "x_realtime_runs": [round(x, 1) for x in r],
                 "ratio_to_plain_beam1": round(median / base, 2),
+                # the same round's ratio: both ran within seconds of each other, under the same load
+                "ratio_per_round": [round(x / y, 2) for x, y in zip(r, rates["plain_beam1"], strict=True)],
+                "ratio_per_round_median": round(
+                    statistics.median(x / y for x, y in zip(r, rates["plain_beam1"], strict=True)), 2
+                ),
                 **by_wer[len(by_wer) // 2],
                 "wer_runs": [w["wer"] for w in wers[label]],
             }
             out[label] = row
             print(
-                f"ASR {label}: {row['x_realtime_median']}x realtime ({row['ratio_to_plain_beam1']}x plain beam 1), "
+                f"ASR {label}: {row['x_realtime_median']}x realtime ({row['ratio_to_plain_beam1']}x plain beam 1; "
+                f"median of the rounds' ratios {row['ratio_per_round_median']}x), "
                 f"WER {row['wer']} (S {row['substituted']}, D {row['deleted']}, I {row['inserted']}) | "
                 f"load {loads[0]}-{loads[-1]}",
                 flush=True,
