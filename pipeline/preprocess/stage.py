@@ -52,8 +52,12 @@ class PreprocessStage(Stage):
         panels are keyed differently when letter_reader "auto" finds Tesseract, so that is a tool input."""
         pp, image = self.cfg.preprocess, ("preprocess.image",)
         video: tuple[str, ...] = ("preprocess.video", "preprocess.asr", *image)
+        video_steps: tuple[str, ...] = ("keyframes@2", "asr@1", "subtitles@1")
         if pp.video.frame_filter == "image_type" and self.cfg.image_type.enabled:
+            from pipeline.vision.classifier import classifier_version
+
             video += ("image_type",)
+            video_steps += (f"image_type@{classifier_version(self.cfg.image_type)}",)  # a new filter decides again
         panels: tuple[str, ...] = ("preprocess.subfigures",) if pp.subfigures.enabled else ()
         split_llm = self._splits_with_llm()
         if split_llm:  # only then: the default hashes stay as they were
@@ -65,7 +69,7 @@ class PreprocessStage(Stage):
 
             letters = ("tesseract",) if tesseract_available() else ()
         return {
-            "video": UnitKind(video, ("keyframes@2", "asr@1", "subtitles@1"), self._asr_tools()),
+            "video": UnitKind(video, video_steps, self._asr_tools()),
             "article": UnitKind((*image, *panels), ("jats_figures@1", *figure_steps), letters),
             "pdf": UnitKind(("preprocess.pdf", *image, *panels), ("pdf_figures@2", "pdf_ocr@1", *figure_steps),
                             letters + self._pdf_ocr_tools()),
