@@ -109,6 +109,8 @@ def test_report_renders_in_headless_chromium(builds, tmp_path):
         tab.goto(Path(out).resolve().as_uri())
         sizes = tab.evaluate("Array.from(document.querySelectorAll('figure svg')).map(e => {"
                              "const r = e.getBoundingClientRect(); return [r.width, r.height]; })")
+        tab.evaluate("document.querySelectorAll('img').forEach(e => { e.loading = 'eager'; })")  # lazy ones too
+        tab.wait_for_function("Array.from(document.images).every(e => e.complete)")
         thumbs = tab.evaluate("Array.from(document.querySelectorAll('img')).map(e => e.naturalWidth)")
         tab.screenshot(path=str(tmp_path / "report.png"), full_page=True)
         browser.close()
