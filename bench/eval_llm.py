@@ -12,7 +12,9 @@ Derm1M's ConceptTerms.json) and score_skincap, on the first N rows of each dev f
 same rows. Per pair: prompt tokens as the server counted them (all calls of the pair, the corrective retry
 included), the labeller's own offline estimate, wall-clock latency. Answers are kept in
 bench/results/eval_llm_answers.jsonl (keyed by model and the caller's input hash), so a rerun rescores
-without calling the model again (--fresh asks again); latency and tokens come from the run that asked.
+without calling the model again (--fresh asks again); latency and tokens come from the run that asked. That file
+holds the model's rewrites of the fixtures' captions: a local cache, never committed (the fixtures' rows and their
+derivatives stay out of the repository); eval_llm.json keeps figures and lengths only.
 Results: bench/results/eval_llm.json. The load average is recorded: on a shared 2-core machine every
 timing is noisy.
 """
@@ -208,8 +210,9 @@ def refine_captions(cfg: Any, onto: Ontology, matcher: LexicalMatcher, rows: lis
                                                            (out.reason or "") else "fallback_other")  # fmt: skip
         kinds[kind] = kinds.get(kind, 0) + 1
         if len(samples) < 4:
-            samples.append({"source": text[:300], "caption": out.caption, "method": out.method,
-                            "reason": (out.reason or "")[:200]})  # fmt: skip
+            # lengths only: the dev rows are third-party (CC BY-NC) and must not be copied into result files
+            samples.append({"source_words": len(text.split()), "caption_words": len(out.caption.split()),
+                            "method": out.method, "refused": bool(out.reason)})  # fmt: skip
     return {"pairs": len(rows), "outcomes": kinds, "latency_s_mean": round(statistics.mean(seconds), 2) if seconds else None,
             "prompt_tokens_mean": round(statistics.mean(tokens), 1) if tokens else None, "samples": samples}  # fmt: skip
 
