@@ -106,8 +106,8 @@ class AsrConfig(_Model):
     language: str | None = "en"
     compute_type: str = "auto"  # auto: int8 on CPU, float16 on CUDA; or any CTranslate2 type
     # bench/video.py: beam 5 has WER 0.383 against 0.465 at beam 1 without a prompt, but with the stage's ontology
-    # prompt it fell into a repetition loop on the tinea sample ("annular annular ...", WER 2.15) that the guards
-    # did not catch; beam 1 stays the default until they do
+    # prompt it fell into a repetition loop on the tinea sample ("annular annular ...", WER 2.15 before the guards,
+    # which then drop the whole segment and its speech); beam 1 stays the default
     beam_size: int = 1
     vad_filter: bool = True
     batch_size: int = 16  # faster-whisper: > 0 decodes VAD chunks in batches (always VAD-gated), CPU size
