@@ -1,0 +1,30 @@
+"""How the lexical matcher reads clinical concepts: rules a dermatologist would state, on sentences written here.
+
+Each rule was found on the analysis half of the Derm1M dev rows (`python -m bench.eval_augment --half analysis
+--per-concept`) and kept only when the held-out half did not drop; the texts below are our own.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from ontology import default_ontology
+from pipeline.vocab.lexical import LexicalMatcher
+
+
+@pytest.fixture(scope="module")
+def matcher() -> LexicalMatcher:
+    return LexicalMatcher(default_ontology())
+
+
+def concepts(matcher: LexicalMatcher, text: str) -> set[str]:
+    return set(matcher.label(text).concept_ids)
+
+
+def test_a_bump_is_raised_not_a_papule(matcher: LexicalMatcher) -> None:
+    """Lay "bump" says the lesion is raised, not its size: a papule (<1 cm) or a nodule alike."""
+    found = concepts(matcher, "A firm bump on the shin, slowly enlarging over a year.")
+    assert "raised" in found and "papule" not in found and "nodule" not in found
+    assert "raised" in concepts(matcher, "Itchy bumpy skin on both arms.")
+    found = concepts(matcher, "Several small papules and a pus-filled bump near the nose.")
+    assert {"papule", "pustule"} <= found and "raised" not in found
