@@ -28,3 +28,14 @@ def test_a_bump_is_raised_not_a_papule(matcher: LexicalMatcher) -> None:
     assert "raised" in concepts(matcher, "Itchy bumpy skin on both arms.")
     found = concepts(matcher, "Several small papules and a pus-filled bump near the nose.")
     assert {"papule", "pustule"} <= found and "raised" not in found
+
+
+def test_a_pigmented_lesion_is_darker_than_the_skin(matcher: LexicalMatcher) -> None:
+    """A "pigmented" lesion (a pigmented nevus, a pigmented basal cell carcinoma) holds melanin, darker than the skin
+    around it; the noun "pigmentation" stays the general word, and hypo-/de-pigmented keep their own concepts."""
+    found = concepts(matcher, "A pigmented papule with a rolled border on the cheek.")
+    assert "hyperpigmentation" in found and "pigmentation" not in found
+    assert "pigmentation" in concepts(matcher, "Irregular pigmentation after laser treatment.")
+    assert "hypopigmentation" in concepts(matcher, "Hypopigmented macules on the trunk.")
+    found = concepts(matcher, "Depigmented patches around the mouth.")
+    assert "depigmentation" in found and "hyperpigmentation" not in found
