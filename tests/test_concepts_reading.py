@@ -39,3 +39,10 @@ def test_a_pigmented_lesion_is_darker_than_the_skin(matcher: LexicalMatcher) -> 
     assert "hypopigmentation" in concepts(matcher, "Hypopigmented macules on the trunk.")
     found = concepts(matcher, "Depigmented patches around the mouth.")
     assert "depigmentation" in found and "hyperpigmentation" not in found
+
+
+def test_fluid_filled_lesions_are_vesicles(matcher: LexicalMatcher) -> None:
+    """A fluid-filled lesion is a blister; Derm1M's concept list reads "fluid-containing" as a vesicle."""
+    assert "vesicle" in concepts(matcher, "Tense, fluid-filled lesions on the forearm.")
+    assert "vesicle" in concepts(matcher, "The texture is raised, fluid filled.")
+    assert "vesicle" not in concepts(matcher, "Fluid was drained from the knee.")
