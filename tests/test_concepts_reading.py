@@ -46,3 +46,11 @@ def test_fluid_filled_lesions_are_vesicles(matcher: LexicalMatcher) -> None:
     assert "vesicle" in concepts(matcher, "Tense, fluid-filled lesions on the forearm.")
     assert "vesicle" in concepts(matcher, "The texture is raised, fluid filled.")
     assert "vesicle" not in concepts(matcher, "Fluid was drained from the knee.")
+
+
+def test_a_desquamating_surface_is_scaly(matcher: LexicalMatcher) -> None:
+    """The adjective describes a surface shedding scale; the noun (peeling, often in sheets) keeps its concept."""
+    assert "scale" in concepts(matcher, "Desquamative, itchy plaques on both shins.")
+    assert "scale" in concepts(matcher, "Desquamating red patches behind the ears.")
+    found = concepts(matcher, "Peeling of the fingertips two weeks after the fever.")
+    assert "desquamation" in found and "scale" not in found
