@@ -258,6 +258,8 @@ class LexicalMatcher:
             for hit in self._resolve(self._scan(norms, raws, table, kind)):
                 if kind == "body_site" and _idiomatic_back(norms, hit):
                     continue
+                if kind == "condition":
+                    hit = self._unmodified(norms, hit, table)
                 if kind == "grouping" and any(
                     s.start <= hit.start and hit.end <= s.stop and (s.stop - s.start) > (hit.end - hit.start)
                     for s in spans
@@ -314,6 +316,15 @@ class LexicalMatcher:
             if len(owners) == 1:
                 resolved.append(_Hit(hit.kind, owners, hit.start, hit.end))
         return resolved
+
+    @staticmethod
+    def _unmodified(norms: tuple[str, ...], hit: _Hit, table: _Table) -> _Hit:
+        """A "non-nodular basal cell carcinoma" is a basal cell carcinoma that is not nodular: an attached "non"
+        denies the subtype's modifier, not the disease, so the mention is the name without the modifier."""
+        if hit.start == 0 or norms[hit.start - 1] != "non" or hit.end - hit.start < 2:
+            return hit
+        ids = table.folded.get(norms[hit.start + 1 : hit.end], set())
+        return _Hit(hit.kind, tuple(ids), hit.start + 1, hit.end) if len(ids) == 1 else hit
 
     def _pseudo_positions(self, norms: tuple[str, ...]) -> set[int]:
         positions: set[int] = set()
