@@ -32,3 +32,11 @@ def test_non_denies_the_subtype_modifier_not_the_disease(matcher: LexicalMatcher
         best(matcher, "No nodular basal cell carcinoma was seen; a seborrheic keratosis.")
         == "seborrheic_keratosis"
     )
+
+
+@pytest.mark.parametrize("cue", ["similar to", "akin to", "comparable to", "reminiscent of"])
+def test_a_comparison_is_not_the_diagnosis(matcher: LexicalMatcher, cue: str) -> None:
+    """What the lesion is compared with ("plaques similar to psoriasis") is not what the patient has."""
+    labels = matcher.label(f"Scaly plaques {cue} psoriasis in a child with tinea corporis.")
+    assert labels.condition_ids[0] == "tinea_corporis"
+    assert next(m for m in labels.mentions if m.node_id == "psoriasis").uncertain

@@ -63,7 +63,7 @@ _UNCERTAIN_PRE = (
     "whether", "potential", "potentially", "differentials", "concern about", "possibility of",
     "cannot exclude", "not excluding", "cannot rule out", "can not rule out", "cant rule out",
     "not ruled out", "cannot be excluded", "thought to be", "is it", "is this", "could it be", "could this be",
-    "mimic", "mimics", "mimicked by",
+    "mimic", "mimics", "mimicked by", "similar to", "akin to", "comparable to", "reminiscent of",
 )  # fmt: skip
 _UNCERTAIN_POST = ("versus", "vs", "was suspected", "is suspected", "suspected", "was considered", "like")
 _SUBJECT_CUES = (
