@@ -40,3 +40,14 @@ def test_a_comparison_is_not_the_diagnosis(matcher: LexicalMatcher, cue: str) ->
     labels = matcher.label(f"Scaly plaques {cue} psoriasis in a child with tinea corporis.")
     assert labels.condition_ids[0] == "tinea_corporis"
     assert next(m for m in labels.mentions if m.node_id == "psoriasis").uncertain
+
+
+def test_subtypes_named_alike_give_the_disease(matcher: LexicalMatcher) -> None:
+    """A text naming several subtypes of one disease equally is about the disease; one subtype named more
+    often is the subject, and two different diseases never merge into a taxonomy bucket."""
+    assert best(matcher, "Examples of plantar warts and filiform warts in adolescents.") == "viral_warts"
+    text = "Plantar warts on both soles. A filiform wart on the lip. The plantar warts were pared."
+    assert best(matcher, text) == "plantar_wart"
+    assert best(matcher, "Basal cell carcinoma and squamous cell carcinoma on sun-damaged skin.") == (
+        "basal_cell_carcinoma"
+    )

@@ -398,10 +398,23 @@ class LexicalMatcher:
             return 2 if kind[cid] == "grouping" else int(self._descriptive(cid))
 
         best = min(score, key=lambda cid: (tier(cid), cid not in subject, -score[cid], first[cid]))
+        best = self._shared_parent(best, [c for c in score if c != best and tier(c) == tier(best)
+                                          and score[c] == score[best] and (c in subject) == (best in subject)])
         rest = sorted((c for c in counts if c != best), key=lambda c: (-onto.depth(c), first[c]))
         labels.condition_ids = [best, *rest]
         labels.disease_label = self._label_name(best)
         labels.hierarchical_disease_label = onto.hierarchical_label(best)
+
+    def _shared_parent(self, best: str, ties: list[str]) -> str:
+        """Several subtypes of one disease named alike ("verruca plana, filiform warts and genital warts"):
+        the text is about the disease, their nearest common diagnosis, not the first subtype it lists."""
+        if not ties:
+            return best
+        common = [n.id for n in self.ontology.lineage(best)[:-1] if not n.grouping]
+        for other in ties:
+            line = {n.id for n in self.ontology.lineage(other)}
+            common = [c for c in common if c in line]
+        return common[-1] if common else best
 
     def _label_name(self, cid: str) -> str:
         """A node's name as a disease label; a bucket's one-word name ("vascular") reads as its first
