@@ -51,3 +51,14 @@ def test_subtypes_named_alike_give_the_disease(matcher: LexicalMatcher) -> None:
     assert best(matcher, "Basal cell carcinoma and squamous cell carcinoma on sun-damaged skin.") == (
         "basal_cell_carcinoma"
     )
+
+
+def test_a_disease_adjective_names_the_disease(matcher: LexicalMatcher) -> None:
+    """Lesions called "syphilitic", "psoriatic", "scabietic", "leprous" or "vitiliginous" belong to that disease,
+    and beat a descriptive finding; longer names that hold the adjective keep their own node."""
+    assert best(matcher, "Granulation tissue in a syphilitic lesion of the palm.") == "syphilis"
+    assert best(matcher, "Thick psoriatic plaques on the knees.") == "psoriasis"
+    assert best(matcher, "Scabietic burrows between the fingers.") == "scabies"
+    assert best(matcher, "Leprous nodules on the earlobes.") == "leprosy"
+    assert best(matcher, "Vitiliginous patches around the eyes.") == "vitiligo"
+    assert best(matcher, "Psoriatic nail dystrophy with pitting.") == "nail_psoriasis"
