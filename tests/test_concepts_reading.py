@@ -54,3 +54,9 @@ def test_a_desquamating_surface_is_scaly(matcher: LexicalMatcher) -> None:
     assert "scale" in concepts(matcher, "Desquamating red patches behind the ears.")
     found = concepts(matcher, "Peeling of the fingertips two weeks after the fever.")
     assert "desquamation" in found and "scale" not in found
+
+
+def test_inflamed_lesions_are_red(matcher: LexicalMatcher) -> None:
+    """Inflamed skin is red (rubor, the first sign of inflammation)."""
+    assert "red" in concepts(matcher, "Several comedones, a few of them inflamed, on the chin.")
+    assert "red" not in concepts(matcher, "Chronic inflammatory disease of the hair follicles.")
