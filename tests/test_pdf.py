@@ -58,7 +58,7 @@ def _check_images(doc: PdfDocument, cfg: PdfConfig) -> None:
     for fig in doc.figures:
         img = Image.open(io.BytesIO(fig.image_bytes))
         img.load()
-        assert img.size == (fig.width, fig.height) and fig.ext in ("png", "jpeg")
+        assert img.size == (fig.width, fig.height) and fig.ext in ("png", "jpeg", "pnm")
         assert img.mode in ("L", "RGB", "RGBA", "1", "P")
         assert min(fig.width, fig.height) >= cfg.min_image_side_px
 
@@ -146,7 +146,7 @@ def test_synthetic_layouts(tmp_path: Path) -> None:
         (4, 1, None, None),
     ]
     cmyk = doc.figures[0]
-    assert cmyk.ext == "png" and Image.open(io.BytesIO(cmyk.image_bytes)).mode == "RGB"
+    assert cmyk.ext == "pnm" and Image.open(io.BytesIO(cmyk.image_bytes)).mode == "RGB"
     assert (cmyk.width, cmyk.height) == (300, 140)
     left = doc.figures[1]
     assert left.bbox == pytest.approx((50, 108, 280, 292), abs=1)  # aspect kept inside the 230x200 rect
@@ -238,3 +238,42 @@ def test_encrypted_pdf(tmp_path: Path) -> None:
     assert err.value.reason == "encrypted_pdf"
     opened = extract_pdf_figures(owner_only, PdfConfig())  # empty user password: readable
     assert len(opened.figures) == 1
+
+
+def _jpeg(w: int, h: int, seed: int) -> bytes:
+    buf = io.BytesIO()
+    Image.open(io.BytesIO(_png(w, h, seed))).convert("RGB").save(buf, format="JPEG", quality=90)
+    return buf.getvalue()
+
+
+def _pixels(data: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"), dtype=np.int16)
+
+
+def test_look_alike_images_keep_their_own_pixels(tmp_path: Path) -> None:
+    """Placements are matched to their image by where the image is drawn, not by decoding and hashing: two
+    different images of one size on a page each come back as themselves, at native resolution (a JPEG as
+    its own bytes, a Flate image decoded), and an image drawn twice still gives both figures."""
+    doc = pymupdf.open()
+    page = doc.new_page(width=595, height=842)
+    flate_a, flate_b, jpeg = _png(160, 120, 11), _png(160, 120, 12), _jpeg(160, 120, 13)
+    for y, data, label in [(60, flate_a, 1), (300, flate_b, 2), (540, jpeg, 3)]:
+        page.insert_image(pymupdf.Rect(60, y, 300, y + 180), stream=data)
+        page.insert_textbox(pymupdf.Rect(60, y + 185, 300, y + 205), f"Figure {label}. Plaque {label}.", fontsize=9)
+    page = doc.new_page(width=595, height=842)
+    xref = page.insert_image(pymupdf.Rect(60, 60, 300, 240), stream=flate_a)
+    page.insert_image(pymupdf.Rect(60, 400, 300, 580), xref=xref)
+    page.insert_textbox(pymupdf.Rect(60, 245, 300, 265), "Figure 4. The same plaque.", fontsize=9)
+    page.insert_textbox(pymupdf.Rect(60, 585, 300, 605), "Figure 5. The same plaque again.", fontsize=9)
+    path = tmp_path / "lookalike.pdf"
+    doc.save(path)
+
+    got = extract_pdf_figures(path, PdfConfig()).figures
+    assert [(f.page, f.label) for f in got] == [(1, "Figure 1"), (1, "Figure 2"), (1, "Figure 3"),
+                                                (2, "Figure 4"), (2, "Figure 5")]
+    assert all((f.width, f.height) == (160, 120) for f in got)
+    assert [f.ext for f in got] == ["pnm", "pnm", "jpeg", "pnm", "pnm"]
+    assert got[2].image_bytes == jpeg
+    for fig, source in zip(got, [flate_a, flate_b, jpeg, flate_a, flate_a], strict=True):
+        assert np.abs(_pixels(fig.image_bytes) - _pixels(source)).max() <= (0 if fig.ext == "pnm" else 255)
+    assert np.abs(_pixels(got[0].image_bytes) - _pixels(got[1].image_bytes)).mean() > 10

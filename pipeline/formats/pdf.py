@@ -3,8 +3,8 @@
 Textbooks and papers put the description of an image in a caption block next to it, so pairing each embedded
 image with the nearest label-led text block gives image-text pairs without OCR. Geometry is tested per image
 (horizontal overlap, vertical gap) rather than assuming full-width figures, so two-column layouts pair
-correctly (caption rules: pdf_captions.py; drawn figures: pdf_vector.py). Image bytes are always PNG or JPEG
-in RGB/grey so the shared image normaliser (PIL) can decode them.
+correctly (caption rules: pdf_captions.py; drawn figures: pdf_vector.py). Image bytes are always PNG, JPEG or
+PNM in RGB/grey so the shared image normaliser (PIL) can decode them.
 """
 
 from __future__ import annotations
@@ -74,9 +74,11 @@ def _box(r: Any) -> Box:
 
 def _image_bytes(doc: pymupdf.Document, page: pymupdf.Page, info: dict[str, Any], clip: pymupdf.Rect,
                  cache: dict[int, tuple[bytes, str, int, int]], max_pixels: int) -> tuple[bytes, str, int, int]:
-    """Original bytes when already PNG/JPEG in grey/RGB; other formats and CMYK through a pixmap at native
-    resolution; inline images (xref 0), images over `max_pixels` (a decompression bomb is never decoded) and
-    anything that fails as a render of the placed area at 150 dpi (less for a huge area)."""
+    """Original bytes when the stream is a JPEG in grey/RGB; other streams (Flate, JPX, CMYK ...) decoded to a
+    pixmap at native resolution and handed over as PNM, which costs nothing to write or read (PNG's deflate
+    was most of the time spent on such images, and the normaliser re-encodes every image anyway); inline
+    images (xref 0), images over `max_pixels` (a decompression bomb is never decoded) and anything that
+    fails as a render of the placed area at 150 dpi (less for a huge area)."""
     from pipeline.formats.pdf_ocr import render_dpi
 
     xref = int(info.get("xref") or 0)
@@ -85,7 +87,7 @@ def _image_bytes(doc: pymupdf.Document, page: pymupdf.Page, info: dict[str, Any]
     result = None
     if xref and int(info.get("width", 0)) * int(info.get("height", 0)) <= max_pixels:
         try:
-            raw: dict[str, Any] = doc.extract_image(xref) or {}
+            raw: dict[str, Any] = doc.extract_image(xref) if info.get("filter") == "DCTDecode" else {}
             if raw.get("ext") in _PASS_THROUGH and raw.get("colorspace") in (1, 3) and raw.get("image"):
                 ext = "jpeg" if raw["ext"] == "jpg" else raw["ext"]
                 result = (raw["image"], ext, int(raw["width"]), int(raw["height"]))
@@ -95,24 +97,52 @@ def _image_bytes(doc: pymupdf.Document, page: pymupdf.Page, info: dict[str, Any]
                     pix = pymupdf.Pixmap(pymupdf.csRGB, pix)
                 if pix.alpha:
                     pix = pymupdf.Pixmap(pix, 0)
-                result = (pix.tobytes("png"), "png", pix.width, pix.height)
+                result = (pix.tobytes("pnm"), "pnm", pix.width, pix.height)
         except Exception:  # any decoder failure falls back to rendering the page area
             result = None
     if result is None:
         pix = page.get_pixmap(dpi=render_dpi(clip.width, clip.height, 150, max_pixels), clip=clip, alpha=False)
-        result = (pix.tobytes("png"), "png", pix.width, pix.height)
+        result = (pix.tobytes("pnm"), "pnm", pix.width, pix.height)
     if xref:
         cache[xref] = result
     return result
 
 
-def _image_info(page: pymupdf.Page, pno: int, max_pixels: int, rejects: list[tuple[str, str, str]]
-                ) -> list[dict[str, Any]]:
-    """page.get_image_info(xrefs=True) without its hazards: that call decodes every image of the page to
-    hash it, so an image declared empty (MuPDF raises) or over max_pixels (a decompression bomb) is left
-    out first, by the size its dictionary states, each a reject row, and the rest read without hashes."""
+def _near(a: pymupdf.Rect, b: Any) -> bool:
+    return all(abs(u - v) < 0.5 for u, v in zip(_box(a), _box(b), strict=True))
+
+
+def _place_xrefs(page: pymupdf.Page, listed: list[Any], infos: list[dict[str, Any]], min_px: int) -> bool:
+    """Set each usable placement's xref (and stream filter) without decoding any image: a page-level image
+    is found where it is drawn by its resource name (page.get_image_bbox reads the content stream), and a
+    placement is matched to it by its box. False when a placement at least `min_px` on each side (one that
+    may become a figure) is left unmatched: drawn twice, inside a form XObject, or ambiguous."""
+    filters = {int(x[0]): str(x[8]) for x in listed}
+    boxes = [(int(x[0]), page.get_image_bbox(x)) for x in listed
+             if int(x[9]) == 0 and min(int(x[2]), int(x[3])) >= min_px]
+    ok = True
+    for info in infos:
+        if min(int(info.get("width", 0)), int(info.get("height", 0))) < min_px:
+            info["xref"] = 0
+            continue
+        found = {xref for xref, box in boxes if _near(box, info["bbox"])}
+        info["xref"] = found.pop() if len(found) == 1 else 0
+        info["filter"] = filters.get(info["xref"], "")
+        ok = ok and bool(info["xref"])
+    claimed = [i["xref"] for i in infos if i.get("xref")]
+    return ok and len(claimed) == len(set(claimed))  # one box, one placement: a second claim is a look-alike
+
+
+def _image_info(page: pymupdf.Page, pno: int, max_pixels: int, rejects: list[tuple[str, str, str]],
+                min_px: int = 1) -> list[dict[str, Any]]:
+    """The page's image placements with their xrefs, without page.get_image_info(xrefs=True)'s costs and
+    hazards: that call decodes every image of the page twice to match hashes, so xrefs come from where
+    each image is drawn instead (_place_xrefs) and hashes only when that leaves a possible figure
+    unmatched. An image declared empty (MuPDF raises) or over max_pixels (a decompression bomb) is left
+    out first, by the size its dictionary states, each a reject row; with one on the page nothing is
+    hashed, and unmatched placements are rendered from the page, never decoded on their own."""
     try:
-        listed = page.get_images()
+        listed = page.get_images(full=True)
     except Exception as exc:  # a broken resource dictionary
         rejects.append((f"p{pno}", "pdf_page_images_unreadable", str(exc)[:200]))
         return []
@@ -122,16 +152,17 @@ def _image_info(page: pymupdf.Page, pno: int, max_pixels: int, rejects: list[tup
             reason = "pdf_image_empty" if min(x[2], x[3]) <= 0 else "pdf_image_too_large"
             rejects.append((f"p{pno}/x{x[0]}", reason, f"image xref {x[0]}: {x[2]}x{x[3]} px (max {max_pixels})"))
     try:
-        infos: list[dict[str, Any]] = page.get_image_info() if bad else page.get_image_info(xrefs=True)
+        infos: list[dict[str, Any]] = [dict(i) for i in page.get_image_info()]
+        matched = _place_xrefs(page, [x for x in listed if (int(x[2]), int(x[3])) not in bad], infos, min_px)
+        if not matched and not bad:
+            filters = {int(x[0]): str(x[8]) for x in listed}
+            infos = [dict(i, filter=filters.get(int(i.get("xref") or 0), ""))
+                     for i in page.get_image_info(xrefs=True)]
     except Exception as exc:  # MuPDF errors on a malformed image
         rejects.append((f"p{pno}", "pdf_page_images_unreadable", str(exc)[:200]))
         return []
-    ok = [dict(i) for i in infos if (int(i.get("width", 0)), int(i.get("height", 0))) not in bad
-          and int(i.get("width", 0)) * int(i.get("height", 0)) <= max_pixels]
-    if bad:  # no hashes were made: the images are rendered from the page, never decoded on their own
-        for i in ok:
-            i["xref"] = 0
-    return ok
+    return [i for i in infos if (int(i.get("width", 0)), int(i.get("height", 0))) not in bad
+            and int(i.get("width", 0)) * int(i.get("height", 0)) <= max_pixels]
 
 
 def _title(doc: pymupdf.Document, first_page_spans: list[tuple[float, str, int]]) -> str | None:
@@ -183,7 +214,8 @@ def extract_pdf_figures(path: Path, cfg: PdfConfig, names: tuple[str, ...] = ())
         cache: dict[int, tuple[bytes, str, int, int]] = {}
         pages = [_text_blocks(doc[n], pattern) for n in range(doc.page_count)]
         reader = ScanReader(cfg, pattern)
-        images = [_image_info(doc[n], n + 1, cfg.max_page_pixels, reader.rejects) for n in range(doc.page_count)]
+        images = [_image_info(doc[n], n + 1, cfg.max_page_pixels, reader.rejects, cfg.min_image_side_px)
+                  for n in range(doc.page_count)]
         scans = {pno: scan for pno in range(1, doc.page_count + 1)
                  if (scan := reader.read(doc[pno - 1], pno, pages[pno - 1][0], images[pno - 1])) is not None}
         for pno in reader.skipped:  # a scan nobody read: none of its images is a figure

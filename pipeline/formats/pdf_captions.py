@@ -41,7 +41,7 @@ class PdfFigure:
     index: int
     bbox: Box
     image_bytes: bytes
-    ext: str  # "png" or "jpeg"
+    ext: str  # "png", "jpeg" (an embedded JPEG as stored) or "pnm" (decoded pixels)
     width: int
     height: int
     caption: str | None
