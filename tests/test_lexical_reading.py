@@ -62,3 +62,10 @@ def test_a_disease_adjective_names_the_disease(matcher: LexicalMatcher) -> None:
     assert best(matcher, "Leprous nodules on the earlobes.") == "leprosy"
     assert best(matcher, "Vitiliginous patches around the eyes.") == "vitiligo"
     assert best(matcher, "Psoriatic nail dystrophy with pitting.") == "nail_psoriasis"
+
+
+def test_a_disease_named_by_its_only_cause(matcher: LexicalMatcher) -> None:
+    """Dermatophytes cause tinea and nothing else: "an infection caused by dermatophytes" is tinea, and a
+    named tinea keeps its site ("tinea cruris from a dermatophyte")."""
+    assert best(matcher, "An itchy infection caused by dermatophytes, spreading at the edge.") == "tinea"
+    assert best(matcher, "Tinea cruris from a dermatophyte picked up at the gym.") == "tinea_cruris"
