@@ -60,3 +60,9 @@ def test_inflamed_lesions_are_red(matcher: LexicalMatcher) -> None:
     """Inflamed skin is red (rubor, the first sign of inflammation)."""
     assert "red" in concepts(matcher, "Several comedones, a few of them inflamed, on the chin.")
     assert "red" not in concepts(matcher, "Chronic inflammatory disease of the hair follicles.")
+
+
+def test_an_exanthem_is_erythematous(matcher: LexicalMatcher) -> None:
+    """An exanthem is a widespread erythematous eruption, whatever its cause."""
+    assert "erythema" in concepts(matcher, "A morbilliform exanthem over the trunk after amoxicillin.")
+    assert "erythema" in concepts(matcher, "Exanthematous rash on the chest and the back.")
