@@ -86,7 +86,7 @@ format: install
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-BENCHES ?= run jats dedup image_type caption_relevance youtube_relevance eval_augment video train_recipe
+BENCHES ?= run jats pdf dedup image_type caption_relevance youtube_relevance eval_augment video train_recipe
 bench: install  ## every benchmark (BENCHES=...; about 15 min on 2 cores); results go to bench/results/
 	@for b in $(BENCHES); do echo "== bench.$$b"; $(PY) -m bench.$$b || exit 1; done
 
