@@ -97,6 +97,13 @@ def _read_yaml(path: Path) -> tuple[Any, bytes]:
         raise OntologyError(f"{path}: invalid YAML: {exc}") from exc
 
 
+def default_version() -> str:
+    """The version Ontology.load() gives the bundled files, without parsing them: what a stage that reads the
+    ontology only through a default scorer or corrector puts in its fingerprint."""
+    raw = (DATA_DIR / "conditions.yaml").read_bytes() + b"\0" + (DATA_DIR / "concepts.yaml").read_bytes()
+    return hashlib.sha256(raw).hexdigest()[:12]
+
+
 def _flatten(entries: Any, parent: str | None, out: list[dict[str, Any]]) -> None:
     if not isinstance(entries, list):
         raise OntologyError(f"expected a list of condition nodes under {parent or 'the root'}")

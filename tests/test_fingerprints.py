@@ -121,3 +121,15 @@ def test_recipe_threads_retrain_nothing_but_epochs_do():
     assert TrainStage(cfg).config_hash == TrainStage(new).config_hash
     new.train.recipe = new.train.recipe.model_copy(update={"epochs": 4})
     assert TrainStage(cfg).config_hash != TrainStage(new).config_hash
+
+
+def test_an_ontology_edit_redoes_clean_text_and_transcripts(monkeypatch):
+    """Caption relevance and the transcript term corrector read the ontology's names, so a new synonym
+    rescores captions and recorrects transcripts; images and clusters stay."""
+    import ontology
+
+    cfg = RunConfig()
+    before = CleanStage(cfg).kind_hashes()
+    monkeypatch.setattr(ontology, "default_version", lambda: "edited")
+    after = CleanStage(cfg).kind_hashes()
+    assert {k for k in before if before[k] != after[k]} == {"text", "transcript"}

@@ -76,7 +76,7 @@ class AugmentStage(Stage):
     def unit_kinds(self) -> dict[str, UnitKind]:
         """One kind: every pair is labelled the same way; it reads the shared `llm` only in the llm method."""
         uses_llm = self.llm is not None or self.refiner is not None
-        steps = ("labels@1", "captions@1") + ((self.refiner.prompt_key,) if self.refiner else ())
+        steps = ("labels@2", "captions@1") + ((self.refiner.prompt_key,) if self.refiner else ())
         return {"pair": UnitKind(("augment",) + (("llm",) if uses_llm else ()), steps)}
 
     def resources(self, unit: WorkUnit) -> tuple[str, ...]:

@@ -82,9 +82,12 @@ class CleanStage(Stage):
         transcript: tuple[str, ...] = ("clean.filler_words", "clean.transcript")
         if c.transcript.llm_correct:
             transcript += ("llm",)
+        from ontology import default_version
+
+        vocab = (f"ontology@{default_version()}",)  # caption relevance and the term corrector read its names
         return {"image": UnitKind(image, image_steps, image_tools),
-                "text": UnitKind(text, text_steps, detector_tools(c.pii)),
-                "transcript": UnitKind(transcript, ("transcript_clean@1",)),
+                "text": UnitKind(text, text_steps, detector_tools(c.pii) + vocab),
+                "transcript": UnitKind(transcript, ("transcript_clean@1",), vocab),
                 # no units: finalize's near-duplicate clustering, so stage_runs.config_hash covers it
                 "clusters": UnitKind(("clean.phash_max_distance", "clean.dedup_max_distance"), ("clusters@1",))}
 
