@@ -28,7 +28,7 @@ import sys
 import time
 import tomllib
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -121,6 +121,14 @@ def _start_server() -> tuple[subprocess.Popen[bytes], str]:
     return proc, f"http://127.0.0.1:{port}/api"
 
 
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/health", timeout=0.5) as resp:
+            return bool(resp.status == 200)
+    except OSError:
+        return False
+
+
 def _healthy(proc: subprocess.Popen[bytes], url: str, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and proc.poll() is None:
@@ -145,12 +153,14 @@ def _drain_prefect() -> None:
 
 
 @contextlib.contextmanager
-def temporary_server(timeout: float = 120.0) -> Iterator[None]:
+def temporary_server(timeout: float = 120.0, warm: Iterable[Callable[[], object]] = ()) -> Iterator[None]:
     """With no server configured, the temporary server Prefect would start on a flow's first API call,
     started here before Prefect is imported, so the two overlap (the server boots in its own process for
     about 5 s) and this process never imports Prefect's server application (about 2 s of fastapi and
-    SQLAlchemy). Flow runs, task runs and artifacts go to it as to Prefect's own; it stops when the build
-    ends. A configured server is used as it is."""
+    SQLAlchemy). `warm`: jobs run one by one while the server still boots (making flows, importing what the
+    stages will), stopping when it answers, so they fill the wait and never lengthen it by more than one job.
+    Flow runs, task runs and artifacts go to it as to Prefect's own; it stops when the build ends. A
+    configured server is used as it is."""
     if prefect_server_configured():
         yield
         return
@@ -161,6 +171,10 @@ def temporary_server(timeout: float = 120.0) -> Iterator[None]:
     try:
         from prefect.settings import PREFECT_API_URL, temporary_settings  # imported while the server boots
 
+        for job in warm:
+            if proc.poll() is not None or _answers(url):
+                break
+            job()
         for _ in range(3):
             if _healthy(proc, url, timeout):
                 break

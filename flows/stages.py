@@ -209,10 +209,13 @@ def run_done_stages(cfg: RunConfig, names: Sequence[str], run_id: str) -> list[d
 
 
 def _stage_flow(stage_name: str) -> Any:
-    """A named Prefect subflow for one stage (named functions, so deployments and the UI show the stage)."""
+    """A named Prefect subflow for one stage (named functions, so deployments and the UI show the stage).
+    `cfg` is typed Any for Prefect: it builds a JSON schema of a flow's parameters whenever a flow is made
+    (with_options too, once per stage and build), about 0.1 s each for the whole RunConfig; the build flow
+    above them keeps the typed schema that deployments show."""
     from prefect import flow
 
-    def run(cfg: RunConfig, run_id: str, progress: bool = False) -> dict[str, Any]:
+    def run(cfg: Any, run_id: str, progress: bool = False) -> dict[str, Any]:
         return run_stage_flow(stage_name, cfg, run_id, progress)
 
     run.__name__ = run.__qualname__ = f"{stage_name}_flow"

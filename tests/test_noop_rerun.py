@@ -176,3 +176,24 @@ def test_work_left_runs_as_flows_on_the_temporary_server_the_build_starts(
     assert sorted(runs) == [("build-derm1m", "COMPLETED"), ("preprocess", "COMPLETED")]
     assert artifacts == [("stage-preprocess",)]
     assert tasks > 0  # task runs reach the server as events, sent before it stopped
+
+
+def test_warm_jobs_fill_the_servers_boot_and_stop_when_it_answers(monkeypatch: pytest.MonkeyPatch,
+                                                                   no_server: Path) -> None:
+    """Jobs run one by one only while the temporary server does not answer yet: the wait is filled, never
+    lengthened by more than the job under way; jobs left are not run."""
+    import subprocess
+    import sys
+
+    from flows import runners
+
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    monkeypatch.setattr(runners, "_start_server", lambda: (proc, "http://127.0.0.1:9/api"))
+    answers = iter([False, False, True, True])
+    monkeypatch.setattr(runners, "_answers", lambda url: next(answers))
+    monkeypatch.setattr(runners, "_healthy", lambda p, url, timeout: True)
+    monkeypatch.setattr(runners, "_drain_prefect", lambda: None)
+    ran: list[int] = []
+    with runners.temporary_server(warm=(lambda n=n: ran.append(n) for n in range(4))):
+        assert ran == [0, 1]
+    assert proc.poll() is not None  # stopped with the build
