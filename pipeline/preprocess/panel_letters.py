@@ -14,14 +14,14 @@ mislabelling a panel.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Iterator
 from functools import lru_cache
-from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
+
+from pipeline.vision.tesseract import tessdata_dir, tesseract_available
 
 __all__ = ["LetterReader", "TesseractLetterReader", "make_letter_reader", "tesseract_available"]
 
@@ -35,26 +35,6 @@ class LetterReader(Protocol):
     def read(self, rgb: np.ndarray) -> str | None:
         """The panel's letter, lower case, or None when none is read with confidence."""
         ...
-
-
-_TESSDATA = ("/usr/share/tesseract-ocr/5/tessdata", "/usr/share/tesseract-ocr/4.00/tessdata", "/usr/share/tessdata",
-             "/usr/local/share/tessdata")
-
-
-def tessdata_dir() -> Path | None:
-    """The folder holding eng.traineddata: TESSDATA_PREFIX, else where Debian and source builds put it."""
-    for d in [os.environ.get("TESSDATA_PREFIX", ""), *_TESSDATA]:
-        if d and (Path(d) / "eng.traineddata").exists():
-            return Path(d)
-    return None
-
-
-def tesseract_available() -> bool:
-    try:
-        import tesserocr  # noqa: F401
-    except ImportError:
-        return False
-    return tessdata_dir() is not None
 
 
 def _glyphs(corner: np.ndarray) -> Iterator[np.ndarray]:

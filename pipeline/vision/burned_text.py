@@ -18,28 +18,20 @@ How, and why:
 
 from __future__ import annotations
 
-import os
 import re
-import sys
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
+from pipeline.vision.tesseract import tessdata_dir, tesseract_available
 from pipeline.vocab.pii import find_pii
 
 __all__ = ["TesseractWordReader", "TextFinding", "Word", "WordReader", "find_personal_lines", "make_word_reader",
            "tessdata_dir", "tesseract_available"]  # fmt: skip
 
-_TESSDATA = (
-    "/usr/share/tesseract-ocr/5/tessdata",
-    "/usr/share/tesseract-ocr/4.00/tessdata",
-    "/usr/share/tessdata",
-    "/usr/local/share/tessdata",
-)
 _FULL_DATE = re.compile(
     r"\b(?:\d{1,2}[/.-]\d{1,2}[/.-](?:19|20)?\d{2}|(?:19|20)\d{2}[/.-]\d{1,2}[/.-]\d{1,2}|"
     r"\d{1,2}\s*(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s*(?:19|20)\d{2})\b",
@@ -81,26 +73,6 @@ class WordReader(Protocol):
     def read(self, rgb: np.ndarray) -> list[Word]:
         """Words in an RGB uint8 image with boxes in its pixels."""
         ...
-
-
-def tessdata_dir() -> Path | None:
-    """The folder holding eng.traineddata: TESSDATA_PREFIX, the Debian/source folders, the venv's share/."""
-    for d in [
-        os.environ.get("TESSDATA_PREFIX", ""),
-        *_TESSDATA,
-        str(Path(sys.prefix) / "share" / "tessdata"),
-    ]:
-        if d and (Path(d) / "eng.traineddata").exists():
-            return Path(d)
-    return None
-
-
-def tesseract_available() -> bool:
-    try:
-        import tesserocr  # noqa: F401
-    except ImportError:
-        return False
-    return tessdata_dir() is not None
 
 
 class TesseractWordReader:
