@@ -212,15 +212,20 @@ def test_stage_writes_llm_refined_captions_with_the_extractive_fallback(stub: St
     text = "Plaque psoriasis on the elbows. Like and subscribe."
     stub.answer({"caption": "Plaque psoriasis on the elbows.", "dropped": ["channel promotion"]})
     res = stage.process(WorkUnit("p1", "fp", {"text": text}))
-    assert res.rows["augment_captions"][0]["refined_caption"] == "Plaque psoriasis on the elbows."
+    row = res.rows["augment_captions"][0]
+    assert row["refined_caption"] == "Plaque psoriasis on the elbows."
+    assert (row["refined_method"], row["refined_reason"]) == ("llm:test-model", None)
     assert [c["prompt"] for c in res.rows["llm_calls"]] == ["refine_caption.v2"] and res.rows["llm_cache"]
     stub.fail(500)
     other = "Plaque psoriasis on the knees. Like and subscribe."  # a new text: the memo answers a repeat
     res = stage.process(WorkUnit("p2", "fp", {"text": other}))
     lexical = stage.matcher.label(other)
-    assert res.rows["augment_captions"][0]["refined_caption"] == refined_caption(other, lexical, max_words=60)
+    row = res.rows["augment_captions"][0]
+    assert row["refined_caption"] == refined_caption(other, lexical, max_words=60)
+    assert row["refined_method"] == "extractive" and "500" in row["refined_reason"]
     plain = AugmentStage(RunConfig(), onto)  # no LLM configured: extractive, no calls
-    assert (
-        plain.refiner is None and "llm_calls" not in plain.process(WorkUnit("p3", "fp", {"text": text})).rows
-    )
+    out = plain.process(WorkUnit("p3", "fp", {"text": text})).rows
+    assert plain.refiner is None and "llm_calls" not in out
+    assert (out["augment_captions"][0]["refined_method"], out["augment_captions"][0]["refined_reason"]) == (
+        "extractive", None)
     assert json.loads(json.dumps(run.augment.shortlist.model_dump()))["max_prompt_tokens"] == 1000

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import replace
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 
@@ -24,6 +24,9 @@ from pipeline.llm.ledger import BatchLedger, WarehouseLedger
 from pipeline.stage import Stage, StageReport, UnitKind, UnitResult, WorkUnit
 from pipeline.vocab.crosswalk import Crosswalk, load_crosswalk
 from pipeline.vocab.lexical import Labels, LexicalMatcher
+
+if TYPE_CHECKING:
+    from pipeline.augment.refine import RefineOutcome
 
 
 class AugmentStage(Stage):
@@ -151,27 +154,30 @@ class AugmentStage(Stage):
                     res.reject(unit.key, outcome.reason or "llm_invalid_output", outcome.detail)
                 return res
             labels, prompt_version = outcome.labels, self.llm.prompt_key
-        refined = None
+        refine = None
         if self.refiner is not None:  # a refused or missing answer falls back to the extractive caption
             refine = self.refiner.refine(text, labels, lexical, cached=unit.payload.get("refine_cached"))
             res.rows["llm_calls"] = [*res.rows.get("llm_calls", []), *refine.calls]
             res.rows["llm_cache"] = [*res.rows.get("llm_cache", []), *refine.cache_rows]
-            refined = refine.caption
         res.add("augment_captions", caption_row(unit.key, text, self.named(labels), lexical, self.method, prompt_version,
-                                                self.ontology.version, self.cfg.augment.refined_max_words, refined))
+                                                self.ontology.version, self.cfg.augment.refined_max_words, refine))
         return res
 
 
 def caption_row(pair_id: str, text: str, labels: Labels, lexical: Labels, method: str,
                 prompt_version: str | None, ontology_version: str, max_words: int,
-                refined: str | None = None) -> dict[str, Any]:
-    """One augment_captions row. `refined`: the LLM-written refined caption; else the extractive one, which
-    ranks sentences by the lexical mentions (the LLM labels have none)."""
+                refine: RefineOutcome | None = None) -> dict[str, Any]:
+    """One augment_captions row. `refine`: what the refiner gave (the model's caption, or the extractive one
+    with the reason); None: the extractive one, which ranks sentences by the lexical mentions (the LLM
+    labels have none). refined_method / refined_reason say which, so the two can be told apart."""
+    refined = refine.caption if refine is not None else None
     return {
         "pair_id": pair_id, "method": method, "prompt_version": prompt_version,
         "ontology_version": ontology_version, "caption": text,
         "truncated_caption": truncated_caption(text),
         "refined_caption": refined if refined is not None else refined_caption(text, lexical, max_words=max_words),
+        "refined_method": refine.method if refine is not None else "extractive",
+        "refined_reason": refine.reason if refine is not None else None,
         "ontology_caption": ontology_caption(labels), "concept_caption": concept_caption(labels),
         "disease_label": labels.disease_label, "hierarchical_disease_label": labels.hierarchical_disease_label,
         "condition_ids": stable_json(labels.condition_ids), "skin_concept": labels.skin_concept,
