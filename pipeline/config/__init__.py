@@ -95,8 +95,8 @@ class AsrConfig(_Model):
     thread per video is used better than two threads on one video. Match num_workers to run.workers;
     for a single long file, cpu_threads: 2 and num_workers: 1 finish it sooner. `batch_size: 0` is
     faster-whisper's sequential decoder (with temperature fallback, which can triple a window's cost).
-    Beam 5: the batched decoder at beam 1 deletes and misspells more words than plain faster-whisper at
-    beam 5 (the accuracy bar), and batching pays for the beam (README, ASR).
+    Beam 3: the batched decoder at beam 1 deletes and misspells more words than plain faster-whisper at
+    beam 5 (the accuracy bar); beam 3 does not, and batching pays for most of the beam (README, ASR).
     """
 
     backend: Literal["faster-whisper", "openai-whisper", "none"] = "faster-whisper"
@@ -105,10 +105,11 @@ class AsrConfig(_Model):
     device: Literal["auto", "cpu", "cuda"] = Field(default="auto", json_schema_extra=NOT_OUTPUT)
     language: str | None = "en"
     compute_type: str = "auto"  # auto: int8 on CPU, float16 on CUDA; or any CTranslate2 type
-    # bench/video.py: beam 5 has WER 0.383 against 0.465 at beam 1 without a prompt, but with the stage's ontology
-    # prompt it fell into a repetition loop on the tinea sample ("annular annular ...", WER 2.15 before the guards,
-    # which then drop the whole segment and its speech); beam 1 stays the default
-    beam_size: int = 1
+    # bench/video.py (issue 18): beam 3 has WER 0.407 (plain faster-whisper beam 5: 0.413) at 1.30x plain beam 1's
+    # throughput; beam 1 0.465 at 1.44x; beam 5 0.383 at 1.14x, but with the stage's ontology prompt beam 5 fell into
+    # a repetition loop on the tinea sample ("annular annular ...", WER 2.15; the guards then drop the segment and
+    # its speech); beam 3 does not (tests/test_transcript.py)
+    beam_size: int = 3
     vad_filter: bool = True
     batch_size: int = 16  # faster-whisper: > 0 decodes VAD chunks in batches (always VAD-gated), CPU size
     cuda_batch_size: int = Field(default=32, ge=1, json_schema_extra=NOT_OUTPUT)  # the batch size on CUDA
