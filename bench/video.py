@@ -33,8 +33,10 @@ import platform
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 CACHE = Path(os.environ.get("DERM_BENCH_DIR", "/tmp/derm_bench"))
@@ -280,7 +282,6 @@ def bench_asr(repeats: int = 3, ours: list[str] | None = None, workers: int = 2)
     pool) with one thread each, so aggregate audio seconds per wall second. Every mode is warmed up once,
     then the modes take turns, `repeats` rounds (load changes hit all of them alike); medians."""
     import statistics
-    from collections.abc import Callable
     from concurrent.futures import ThreadPoolExecutor
 
     from faster_whisper import WhisperModel
@@ -402,15 +403,150 @@ def bench_asr(repeats: int = 3, ours: list[str] | None = None, workers: int = 2)
     return out
 
 
+def bench_asr_levers(repeats: int = 2) -> dict[str, Any]:
+    """What each lever tried for issue 18 does on one thread, one video: process CPU seconds (least of
+    `repeats`) of each part of a batched transcription of the narration's VAD chunks, and the WER of the
+    decoded text. Alignment, encoding and decoding run on the same chunks and encoder output."""
+    import ctranslate2
+    import numpy as np
+    from faster_whisper import BatchedInferencePipeline, WhisperModel
+    from faster_whisper.transcribe import get_compression_ratio
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    from pipeline.config import AsrConfig
+    from pipeline.preprocess.asr import FasterWhisperTranscriber, load_audio
+    from pipeline.preprocess.asr_batch import CpuChunkwise
+
+    def cpu(fn: Callable[[], Any]) -> tuple[float, Any]:
+        best, out = float("inf"), None
+        for _ in range(repeats):
+            c0 = time.process_time()
+            out = fn()
+            best = min(best, time.process_time() - c0)
+        return round(best, 3), out
+
+    model_path = FasterWhisperTranscriber(AsrConfig()).model_path
+    model = WhisperModel(model_path, "cpu", compute_type="int8", cpu_threads=1, num_workers=1)
+    truth = " ".join(NARRATION)
+    got: dict[str, Any] = {}
+
+    def grab(self: Any, features: Any, tokenizer: Any, meta: Any, *rest: Any) -> Any:
+        got.update(features=features, tokenizer=tokenizer, meta=meta)  # the chunks, not decoded
+        return iter(())
+
+    with tempfile.TemporaryDirectory() as tmp:
+        audio = load_audio(_narration_wav(Path(tmp)))
+    pipe: Any = BatchedInferencePipeline
+    original, pipe._batched_segments_generator = pipe._batched_segments_generator, grab
+    try:
+        list(BatchedInferencePipeline(model=model).transcribe(audio, language="en", batch_size=16)[0])
+    finally:
+        pipe._batched_segments_generator = original
+    features, tok = np.asarray(got["features"]), got["tokenizer"]
+    durations = [float(m["duration"]) for m in got["meta"]]
+    frames = [min(3000, int(d * 100)) for d in durations]
+    prompt = model.get_prompt(tok, [], without_timestamps=True)
+    out: dict[str, Any] = {
+        "chunks_s": [round(d, 1) for d in durations],
+        "window_fill": round(sum(durations) / (30 * len(durations)), 3),
+    }
+    vad = VadOptions(max_speech_duration_s=30, min_silence_duration_ms=160)  # the batched pipeline's
+    out["vad_cpu_s"] = cpu(lambda: get_speech_timestamps(audio, vad))[0]
+    chunkwise = CpuChunkwise(model)
+    out["encode_batched_cpu_s"], _ = cpu(lambda: model.encode(features))
+    out["encode_chunkwise_cpu_s"], encoded = cpu(lambda: chunkwise.encode(features))
+
+    def decode(view: Any, beam: int, idx: list[int] | None = None, **options: Any) -> list[Any]:
+        if idx is not None:
+            view = ctranslate2.StorageView.from_array(np.ascontiguousarray(np.asarray(view)[idx]))
+        n = len(idx) if idx is not None else int(view.shape[0])
+        return list(model.model.generate(view, [prompt] * n, beam_size=beam, return_scores=True, **options))
+
+    def wer(results: list[Any]) -> float:
+        return float(str(_wer_parts(truth, " ".join(tok.decode(r.sequences_ids[0]) for r in results))["wer"]))
+
+    decoded: dict[str, dict[str, float]] = {}
+    runs: list[tuple[str, int, dict[str, Any]]] = [
+        ("beam1", 1, {}),
+        ("beam3", 3, {}),
+        ("beam5", 5, {}),
+        ("beam3_patience2", 3, {"patience": 2.0}),
+        ("beam3_length_penalty0.5", 3, {"length_penalty": 0.5}),
+        ("beam5_repetition_penalty1.1", 5, {"repetition_penalty": 1.1}),
+    ]
+    results: list[Any] = []
+    for label, beam, options in runs:
+        seconds, results = cpu(lambda b=beam, o=options: decode(encoded, b, **o))  # type: ignore[misc]
+        decoded[label] = {"cpu_s": seconds, "wer": wer(results)}
+        if label == "beam1":
+            greedy = results
+    # one chunk at a time, as chunks encoded at their own lengths would have to be decoded (an encoder
+    # output of another length cannot join the batch)
+    seconds, results = cpu(lambda: [decode(encoded, 3, [i])[0] for i in range(len(durations))])
+    decoded["beam3_one_chunk_at_a_time"] = {"cpu_s": seconds, "wer": wer(results)}
+    for beam in (3, 5):  # beam 1, then a wider beam only on the chunks beam 1 is unsure of
+
+        def fallback(b: int = beam) -> list[Any]:
+            first = decode(encoded, 1)
+            logprob = [r.scores[0] * len(r.sequences_ids[0]) / (len(r.sequences_ids[0]) + 1) for r in first]
+            unsure = [i for i, lp in enumerate(logprob) if lp < -0.6]
+            for i, r in zip(unsure, decode(encoded, b, unsure) if unsure else [], strict=True):
+                first[i] = r
+            return first
+
+        seconds, results = cpu(fallback)
+        decoded[f"beam1_then_beam{beam}_below_logprob-0.6"] = {"cpu_s": seconds, "wer": wer(results)}
+    out["decode"] = decoded
+    tokens = [[t for t in r.sequences_ids[0] if t < tok.eot] for r in greedy]
+    batched_s, together = cpu(lambda: model.model.align(encoded, tok.sot_sequence, tokens, frames))
+    each_s, each = cpu(lambda: chunkwise.model.align(encoded, tok.sot_sequence, tokens, frames))
+    out["align"] = {
+        "batched_cpu_s": batched_s,
+        "chunkwise_cpu_s": each_s,
+        "same_alignments": [a.alignments for a in together] == [a.alignments for a in each],
+    }
+    trimmed: dict[str, dict[str, float]] = {}
+    for margin in (0.0, 1.0):  # the encoder on the chunk's own length (+ margin) instead of 30 s
+        n = [min(3000, 2 * int(np.ceil((d + margin) * 50))) for d in durations]
+        views = [
+            ctranslate2.StorageView.from_array(np.ascontiguousarray(features[i : i + 1, :, :k]))
+            for i, k in enumerate(n)
+        ]
+        seconds, enc = cpu(lambda v=views: [model.model.encode(x) for x in v])  # type: ignore[misc]
+        row: dict[str, float] = {"encode_cpu_s": seconds}
+        for beam in (1, 3, 5):
+            results = [decode(e, beam)[0] for e in enc]
+            row[f"beam{beam}_wer"] = wer(results)
+            ratios = [get_compression_ratio(tok.decode(r.sequences_ids[0])) for r in results]
+            row[f"beam{beam}_max_compression_ratio"] = round(max(ratios), 2)
+        trimmed[f"margin_{margin:g}s"] = row
+    out["encoder_on_chunk_length"] = trimmed
+    parts = out["vad_cpu_s"] + out["encode_chunkwise_cpu_s"] + decoded["beam3"]["cpu_s"] + each_s
+    out["decode_cpu_share_beam3"] = round(decoded["beam3"]["cpu_s"] / parts, 3)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=60.0)
     parser.add_argument("--skip-asr", action="store_true")
     parser.add_argument("--asr-only", action="store_true")
+    parser.add_argument("--asr-levers", action="store_true", help="only the issue 18 levers, one thread")
     parser.add_argument("--asr-modes", nargs="*", choices=list(ASR_OURS), help="our ASR modes (default: all)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--videos", nargs="*", choices=list(VIDEOS), help="scene-cut videos (default: all)")
     args = parser.parse_args()
+    if args.asr_levers:
+        levers = {
+            "date": date.today().isoformat(),
+            "load_avg_1min_before": round(os.getloadavg()[0], 2),
+            **bench_asr_levers(),
+        }
+        levers["uptime"] = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+        path = REPO / "bench" / "results" / f"asr-levers-{levers['date']}.json"
+        path.write_text(json.dumps(levers, indent=2))
+        print(json.dumps(levers, indent=2))
+        return
     results: dict[str, object] = {
         "date": date.today().isoformat(),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
