@@ -1,15 +1,16 @@
 """How faster-whisper's batched pipeline runs on a CPU: one 30 s chunk at a time where that is cheaper.
 
 `BatchedInferencePipeline` encodes, decodes and aligns a batch of VAD chunks in one CTranslate2 call
-each. On one CPU thread two of the three are cheaper chunk by chunk (measured with process CPU time on
-the 158 s narration of bench/video.py, six chunks, tiny.en int8):
+each. On one CPU thread two of the three are cheaper chunk by chunk (process CPU seconds for the six
+chunks of bench/video.py's 158 s narration, tiny.en int8, `python -m bench.video --asr-levers`,
+bench/results/asr-levers-2026-12-06.json):
 
-- the encoder is compute-bound and its attention maps (6 heads x 1500 x 1500 floats per chunk) fall out
-  of cache when chunks go together: encoding chunk by chunk measured 10-20 % faster on the whole call;
-- word alignment (`Whisper.align`, the cross-attention pass behind word timestamps) took 0.86-0.89 s
-  for the batch of six and 0.51-0.53 s for the six one at a time (pairs: 0.60 s, threes: 0.76 s);
-- decoding stays batched: the decoder is bound by reading the vocabulary projection once per step,
-  which the batch shares (beam 5: 2.39 s batched, 3.60 s one at a time).
+- the encoder: 2.35 s chunk by chunk, 2.99 s batched. It is compute-bound, and its attention scores
+  (6 heads x 1500 x 1500 floats, 54 MB a chunk) already overflow the cache for one chunk;
+- word alignment (`Whisper.align`, the cross-attention pass behind word timestamps): 0.50 s one chunk
+  at a time, 0.75-0.89 s for the batch (pairs measured 0.60 s, threes 0.76 s);
+- decoding stays batched: each step reads the vocabulary projection once for the whole batch (beam 3:
+  1.97 s batched, 3.22 s one chunk at a time).
 
 The outputs are the same tensors and alignments, row for row (tests/test_asr_guards.py). A GPU runs the
 batch at once; this wrapper is for `device: cpu`.
