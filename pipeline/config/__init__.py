@@ -105,8 +105,8 @@ class AsrConfig(_Model):
     device: Literal["auto", "cpu", "cuda"] = Field(default="auto", json_schema_extra=NOT_OUTPUT)
     language: str | None = "en"
     compute_type: str = "auto"  # auto: int8 on CPU, float16 on CUDA; or any CTranslate2 type
-    # bench/video.py (issue 18): beam 3 has WER 0.407 (plain faster-whisper beam 5: 0.413) at 1.30x plain beam 1's
-    # throughput; beam 1 0.465 at 1.44x; beam 5 0.383 at 1.14x, but with the stage's ontology prompt beam 5 fell into
+    # bench/video.py (issue 18): beam 3 has WER 0.407 (plain faster-whisper beam 5: 0.413) at 1.26x plain beam 1's
+    # throughput; beam 1 0.465 at 1.43x; beam 5 0.383 at 1.14x, but with the stage's ontology prompt beam 5 fell into
     # a repetition loop on the tinea sample ("annular annular ...", WER 2.15; the guards then drop the segment and
     # its speech); beam 3 does not (tests/test_transcript.py)
     beam_size: int = 3
