@@ -76,7 +76,7 @@ class TesseractPageReader:
     name = "tesseract"
 
     def __init__(self) -> None:
-        from pipeline.vision.burned_text import tessdata_dir, tesseract_available
+        from pipeline.vision.tesseract import tessdata_dir, tesseract_available
 
         if not tesseract_available():
             raise ValueError(
@@ -97,6 +97,9 @@ class TesseractPageReader:
         if api is None:
             from tesserocr import PSM, PyTessBaseAPI
 
+            from pipeline.vision.tesseract import quiet_leptonica
+
+            quiet_leptonica()
             api = self._local.api = PyTessBaseAPI(path=self._tessdata, lang="eng", psm=PSM.AUTO)
         return api
 
@@ -140,7 +143,7 @@ class TesseractPageReader:
 @lru_cache(maxsize=4)
 def make_page_reader(mode: str) -> PageReader | None:
     """`none`: scans are not read; `tesseract`: required (an error if missing); `auto`: when installed."""
-    from pipeline.vision.burned_text import tesseract_available
+    from pipeline.vision.tesseract import tesseract_available
 
     if mode == "none" or (mode == "auto" and not tesseract_available()):
         return None

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from pipeline.vision.tesseract import tessdata_dir, tesseract_available
+from pipeline.vision.tesseract import quiet_leptonica, tessdata_dir, tesseract_available
 
 __all__ = ["LetterReader", "TesseractLetterReader", "make_letter_reader", "tesseract_available"]
 
@@ -81,6 +81,7 @@ class TesseractLetterReader:
         if api is None:
             from tesserocr import PSM, PyTessBaseAPI
 
+            quiet_leptonica()
             api = PyTessBaseAPI(path=str(tessdata_dir()), lang="eng", psm=PSM.SINGLE_CHAR)
             api.SetVariable("tessedit_char_whitelist", _WHITELIST)
             self._local.api = api

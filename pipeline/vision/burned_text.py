@@ -26,7 +26,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from pipeline.vision.tesseract import tessdata_dir, tesseract_available
+from pipeline.vision.tesseract import quiet_leptonica, tessdata_dir, tesseract_available
 from pipeline.vocab.pii import find_pii
 
 __all__ = ["TesseractWordReader", "TextFinding", "Word", "WordReader", "find_personal_lines", "make_word_reader",
@@ -101,6 +101,7 @@ class TesseractWordReader:
         if api is None:
             from tesserocr import PSM, PyTessBaseAPI
 
+            quiet_leptonica()
             api = self._local.api = PyTessBaseAPI(path=str(tessdata_dir()), lang="eng", psm=PSM.SPARSE_TEXT)
         return api
 

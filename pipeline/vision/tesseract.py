@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import sys
+from functools import lru_cache
 from pathlib import Path
 
 _TESSDATA = (
@@ -31,3 +32,32 @@ def tesseract_available() -> bool:
     except ImportError:
         return False
     return tessdata_dir() is not None
+
+
+@lru_cache(maxsize=1)
+def quiet_leptonica() -> bool:
+    """Leptonica, under Tesseract, prints its internal complaints to stderr ("Error in boxClipToRectangle:
+    box outside rectangle", a dozen lines per sample build from the sparse-text reader) although the read
+    goes on and its result is used; in a build's output they read as failures. Its message level is a
+    global of the library tesserocr loaded, set here to none. False when that library is not found (a
+    tesserocr built against another one): the messages then stay."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        import tesserocr
+    except ImportError:
+        return False
+    bundled = Path(tesserocr.__file__).resolve().parents[1] / "tesserocr.libs"
+    paths = sorted(bundled.glob("libleptonica*.so*")) + sorted(bundled.glob("liblept*.so*"))
+    found = str(paths[0]) if paths else ctypes.util.find_library("leptonica") or ctypes.util.find_library("lept")
+    if not found:
+        return False
+    try:
+        ctypes.CDLL(found).setMsgSeverity(_L_SEVERITY_NONE)
+    except (OSError, AttributeError):
+        return False
+    return True
+
+
+_L_SEVERITY_NONE = 6  # leptonica's environ.h: EXTERNAL 0, ALL 1, DEBUG 2, INFO 3, WARNING 4, ERROR 5, NONE 6
