@@ -114,9 +114,6 @@ class Stage(ABC):
     main_table: ClassVar[str]
     unit_tables: ClassVar[tuple[str, ...]] = ()  # rows replaced whole when their unit is redone
     shared_tables: ClassVar[tuple[str, ...]] = ()  # content-addressed rows, inserted if absent
-    # Modules the stage's units import on first use (slow ones): a build imports them while it waits for
-    # Prefect's temporary server to boot, time otherwise spent idle. Missing ones are skipped.
-    prefetch: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, cfg: RunConfig, *, llm_client: Any = None) -> None:
         """`llm_client`: an OpenAI-compatible client object for every LLM option of the stage (the one way

@@ -80,3 +80,17 @@ def test_clear_one_line_errors(tmp_path, repo, capsys):
     with pytest.raises(SystemExit) as version:
         main(["--version"])
     assert version.value.code == 0 and capsys.readouterr().out.startswith("derm1m ")
+
+
+def test_the_command_exits_with_mains_code_output_flushed_and_exit_handlers_run(tmp_path, repo):
+    """`derm1m` (flows.cli:entry) skips the interpreter's teardown, not its exit handlers or output."""
+    import subprocess
+    import sys
+
+    prof = _profile(tmp_path, repo)
+    code = ("import atexit, sys; atexit.register(lambda: print('handler ran', flush=True)); "
+            f"sys.argv = ['derm1m', '--config', {str(prof)!r}, 'status']; "
+            "sys.stdout.write('unflushed '); from flows.cli import entry; entry()")
+    out = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and "no warehouse" in out.stderr
+    assert out.stdout == "unflushed handler ran\n"

@@ -59,7 +59,6 @@ class CollectStage(Stage):
     name = "collect"
     main_table = "collect_items"
     unit_tables = ("collect_items", "collect_fetches", "collect_cursors")
-    prefetch = ("pandas",)  # the warehouse's bulk inserts
 
     def __init__(self, cfg: RunConfig, sources: list[Source] | None = None) -> None:
         super().__init__(cfg)

@@ -29,8 +29,6 @@ class PreprocessStage(Stage):
                    "preprocess_subfigures")
     # content-addressed: inserted if absent; llm_calls/llm_cache: the LLM subcaption split's (append-only)
     shared_tables = ("preprocess_images", "vision_image_types", "llm_calls", "llm_cache")
-    # the ImageNet gate, PDFs, video streams, keyframe sharpness, ASR and its VAD
-    prefetch = ("torch", "pymupdf", "av", "scipy.fftpack", "faster_whisper", "onnxruntime")
 
     def __init__(self, cfg: RunConfig) -> None:
         super().__init__(cfg)

@@ -29,7 +29,6 @@ class TrainStage(Stage):
     main_table = "train_splits"
     unit_tables = ("train_exports", "train_splits", "train_runs", "train_epochs", "train_metrics", "train_eval_sets",
                    "train_export_exclusions")  # fmt: skip
-    prefetch = ("torchvision", "open_clip", "sklearn.linear_model")  # the recipe's model and its linear probe
 
     def unit_kinds(self) -> dict[str, UnitKind]:
         """The train section, and the clean stage's near-duplicate thresholds: the export leaves out the
