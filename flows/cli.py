@@ -53,7 +53,6 @@ def _prefect_env() -> None:
 
 def cmd_build(args: argparse.Namespace) -> int:
     _prefect_env()
-    from flows.build import build, summary
     from flows.stage_names import check_stages
     from pipeline.config import load_config
 
@@ -61,6 +60,12 @@ def cmd_build(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
     if args.warehouse:
         cfg.warehouse = Path(args.warehouse).resolve()
+    if not cfg.warehouse.exists():  # a first build has work for the flow: its server boots during the imports
+        from flows.runners import start_server_early
+
+        start_server_early()
+    from flows.build import build, summary
+
     if getattr(args, "runner", None):
         cfg.runner.kind = args.runner
     if getattr(args, "dask_workers", None):

@@ -19,6 +19,7 @@ deciding whether a rerun needs Prefect at all (importing it costs a second or mo
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import importlib.util
 import os
@@ -152,20 +153,44 @@ def _drain_prefect() -> None:
     EventsWorker.drain_all(timeout=5)
 
 
+_EARLY: list[tuple[subprocess.Popen[bytes], str]] = []  # a server started before the build knew it needed one
+
+
+def start_server_early() -> None:
+    """Start the temporary server now, for a build sure to need it (a first build: no warehouse yet), so its
+    boot (about 4 s) overlaps the build's own imports and planning; temporary_server() takes it over, and
+    it is stopped at exit if no build does."""
+    if _EARLY or prefect_server_configured():
+        return
+    proc, url = _start_server()
+    _EARLY.append((proc, url))
+    atexit.register(_stop, proc)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 @contextlib.contextmanager
 def temporary_server(timeout: float = 120.0, warm: Iterable[Callable[[], object]] = ()) -> Iterator[None]:
     """With no server configured, the temporary server Prefect would start on a flow's first API call,
     started here before Prefect is imported, so the two overlap (the server boots in its own process for
     about 5 s) and this process never imports Prefect's server application (about 2 s of fastapi and
-    SQLAlchemy). `warm`: jobs run one by one while the server still boots (making flows, importing what the
-    stages will), stopping when it answers, so they fill the wait and never lengthen it by more than one job.
+    SQLAlchemy); one start_server_early() began is used. `warm`: jobs run one by one while the server still
+    boots (making the flows), stopping when it answers, so they never lengthen the wait by more than one job.
     Flow runs, task runs and artifacts go to it as to Prefect's own; it stops when the build ends. A
     configured server is used as it is."""
     if prefect_server_configured():
         yield
         return
     before = os.environ.get("PREFECT_API_URL")
-    proc, url = _start_server()
+    proc, url = _EARLY.pop() if _EARLY and _EARLY[-1][0].poll() is None else _start_server()
     _TEMPORARY_URLS.add(url)
     os.environ["PREFECT_API_URL"] = url  # read when Prefect is first imported, and by threads that see no context
     try:
@@ -189,12 +214,7 @@ def temporary_server(timeout: float = 120.0, warm: Iterable[Callable[[], object]
             finally:
                 _drain_prefect()
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        _stop(proc)
         if before is None:
             os.environ.pop("PREFECT_API_URL", None)
         else:

@@ -197,3 +197,31 @@ def test_warm_jobs_fill_the_servers_boot_and_stop_when_it_answers(monkeypatch: p
     with runners.temporary_server(warm=(lambda n=n: ran.append(n) for n in range(4))):
         assert ran == [0, 1]
     assert proc.poll() is not None  # stopped with the build
+
+
+def test_a_server_started_early_is_the_one_the_build_uses(monkeypatch: pytest.MonkeyPatch, no_server: Path) -> None:
+    """`derm1m build` with no warehouse yet starts the temporary server before its imports; the flow then
+    takes that server over instead of starting a second one, and stops it when the build ends."""
+    import subprocess
+    import sys
+
+    from flows import runners
+
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start() -> tuple[subprocess.Popen[bytes], str]:
+        started.append(subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"]))
+        return started[-1], f"http://127.0.0.1:9/api{len(started)}"
+
+    monkeypatch.setattr(runners, "_start_server", start)
+    monkeypatch.setattr(runners, "_EARLY", [])
+    monkeypatch.setattr(runners, "_healthy", lambda p, url, timeout: True)
+    monkeypatch.setattr(runners, "_drain_prefect", lambda: None)
+    runners.start_server_early()
+    runners.start_server_early()  # once per process
+    assert len(started) == 1
+    with runners.temporary_server():
+        import os
+
+        assert os.environ["PREFECT_API_URL"] == "http://127.0.0.1:9/api1"
+    assert len(started) == 1 and started[0].poll() is not None and not runners._EARLY
