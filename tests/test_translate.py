@@ -83,7 +83,9 @@ def test_translation_is_on_by_default_only_when_an_llm_is_configured(stub: Stub)
     # the text units read the llm settings (and the detector) only while translating
     plain, with_llm = CleanStage(RunConfig()), CleanStage(_profile(stub))
     assert "llm" not in plain.unit_kinds()["text"].config and "llm" in with_llm.unit_kinds()["text"].config
-    assert plain.unit_kinds()["text"].tools == detector_tools(RunConfig().clean.pii)
+    from ontology import default_version
+
+    assert plain.unit_kinds()["text"].tools == (*detector_tools(RunConfig().clean.pii), f"ontology@{default_version()}")
     assert plain.kind_hashes()["text"] != with_llm.kind_hashes()["text"]
     assert with_llm.resources(WorkUnit("text:r", "f", TextUnit("r", "i", "x", "post_image", "t", None))) == ("llm",)
 
