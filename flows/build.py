@@ -2,8 +2,10 @@
 
 `build()` is what `derm1m build` runs. With no Prefect server configured it first runs, without Prefect,
 the leading stages that have nothing to do (`flows.stages.run_done_stages`), so a no-op rerun never starts
-Prefect's temporary server (about 6 s) nor imports Prefect; the stages left, if any, run as the flow. With
-a server configured (PREFECT_API_URL) every build is the flow, so the server sees every run and artifact.
+Prefect's temporary server (about 4 s) nor imports Prefect; the stages left, if any, run as the flow. A first
+build (no warehouse yet) is sure to need that server: `derm1m build` starts it before its own imports
+(flows.runners.start_server_early) and the flow takes it over. With a server configured (PREFECT_API_URL)
+every build is the flow, so the server sees every run and artifact.
 """
 
 from __future__ import annotations
