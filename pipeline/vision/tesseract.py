@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 _TESSDATA = (
     "/usr/share/tesseract-ocr/5/tessdata",
@@ -61,3 +63,34 @@ def quiet_leptonica() -> bool:
 
 
 _L_SEVERITY_NONE = 6  # leptonica's environ.h: EXTERNAL 0, ALL 1, DEBUG 2, INFO 3, WARNING 4, ERROR 5, NONE 6
+
+
+def model_version() -> str:
+    """Tesseract's version and a hash of the English model, for the fingerprints of what a reader wrote."""
+    import hashlib
+
+    import tesserocr
+
+    digest = hashlib.sha256((tessdata_dir() / "eng.traineddata").read_bytes()).hexdigest()[:12]  # type: ignore[operator]
+    return f"tesseract-{tesserocr.tesseract_version().split()[1]}+eng:{digest}"
+
+
+class ThreadApis:
+    """One Tesseract API handle per thread (a handle is not thread-safe; making one costs ~50 ms), in a
+    page-segmentation mode (tesserocr.PSM name) with the given variables, leptonica quietened first."""
+
+    def __init__(self, psm: str, variables: dict[str, str] | None = None) -> None:
+        self.psm, self.variables = psm, variables or {}
+        self._local = threading.local()
+
+    def get(self) -> Any:
+        api = getattr(self._local, "api", None)
+        if api is None:
+            from tesserocr import PSM, PyTessBaseAPI
+
+            quiet_leptonica()
+            api = PyTessBaseAPI(path=str(tessdata_dir()), lang="eng", psm=getattr(PSM, self.psm))
+            for name, value in self.variables.items():
+                api.SetVariable(name, value)
+            self._local.api = api
+        return api
