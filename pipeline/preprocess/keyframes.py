@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 
 from pipeline.errors import ItemError
+from pipeline.preprocess.stream_index import stream_timing
 
 THUMB = (64, 36)  # width, height of the luma thumbnails the detector compares
 _SAME = 0.25  # mean |delta| (grey levels) under which two thumbnails count as the same picture
@@ -96,12 +97,7 @@ def scan_video(path: Path, skip_nonref: bool = True) -> FrameScan:
         stream.thread_type = "AUTO"
         if skip_nonref:
             stream.codec_context.skip_frame = "NONREF"
-        rate = stream.average_rate or stream.guessed_rate
-        fps = float(rate) if rate else 0.0
-        if not np.isfinite(fps) or fps <= 0:
-            raise ItemError("unreadable_video", f"no usable frame rate in {path.name}")
-        tb = float(stream.time_base) if stream.time_base else 1.0 / fps
-        start = stream.start_time or 0
+        fps, tb, start = stream_timing(stream, path)
         prev: np.ndarray | None = None
         prev_chroma: np.ndarray | None = None
         width = height = 0

@@ -67,6 +67,15 @@ class _Bits:
         return (1 << zeros) - 1 + rest
 
 
+def stream_timing(stream: Any, path: Path) -> tuple[float, float, int]:
+    """A PyAV video stream's frames per second, seconds per time-base tick and start tick; a stream with
+    no usable rate is an unreadable video."""
+    rate = stream.average_rate or stream.guessed_rate
+    fps = float(rate) if rate else 0.0
+    if not np.isfinite(fps) or fps <= 0:
+        raise ItemError("unreadable_video", f"no usable frame rate in {path.name}")
+    return fps, float(stream.time_base) if stream.time_base else 1.0 / fps, stream.start_time or 0
+
 def _nal_units(data: bytes, length_size: int | None) -> list[bytes]:
     """The NAL units of one packet: length-prefixed (MP4/MKV 'avcC') or Annex B start codes (TS)."""
     if length_size:
@@ -114,12 +123,7 @@ def index_stream(
         if not container.streams.video:
             raise ItemError("unreadable_video", f"{path.name} has no video stream")
         stream = container.streams.video[0]
-        rate = stream.average_rate or stream.guessed_rate
-        fps = float(rate) if rate else 0.0
-        if not np.isfinite(fps) or fps <= 0:
-            raise ItemError("unreadable_video", f"no usable frame rate in {path.name}")
-        tb = float(stream.time_base) if stream.time_base else 1.0 / fps
-        start = stream.start_time or 0
+        fps, tb, start = stream_timing(stream, path)
         codec = stream.codec_context.name
         extradata = stream.codec_context.extradata or b""
         length_size = (extradata[4] & 3) + 1 if extradata[:1] == b"\x01" and len(extradata) > 4 else None
