@@ -236,6 +236,12 @@ def test_report_reads_well_in_headless_chromium(warehouse, tmp_path: Path) -> No
         browser = p.chromium.launch(executable_path=browser_path, args=["--no-sandbox"])
         tab = browser.new_page(viewport={"width": 1400, "height": 900})
         tab.goto(out.resolve().as_uri())
+        # the gallery's images load lazily: bring each into view and wait for it, as a reader scrolling would
+        for img in tab.query_selector_all("img"):
+            img.scroll_into_view_if_needed()
+        tab.wait_for_function("() => Array.from(document.querySelectorAll('img')).every(i => i.complete)",
+                              timeout=15000)
+        tab.evaluate("() => window.scrollTo(0, 0)")
         seen = tab.evaluate("""() => ({
             figures: Array.from(document.querySelectorAll('figure svg')).map(e => {
                 const r = e.getBoundingClientRect(); return [r.width, r.height]; }),
